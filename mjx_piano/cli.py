@@ -1,0 +1,48 @@
+"""The `mjx-piano` command line (also `python3 -m mjx_piano`).
+
+Each command group lives next to the code it drives and exposes
+`register(subparsers) -> None`; this module only assembles them, importing each lazily so
+that `mjx-piano --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules that define a `register(subparsers)` function, in help order.
+_COMMAND_MODULES = (
+    "mjx_piano.commands",
+    "mjx_piano.music.cli",
+    "train.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the full argument parser from every command module that is present."""
+    parser = argparse.ArgumentParser(prog="mjx-piano", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parses `argv` and runs the chosen command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
