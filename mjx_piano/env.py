@@ -1,0 +1,340 @@
+"""The batched piano environment: pure `reset` and `step` on one env; `vmap` batches them.
+
+One control step (20 Hz) = `substeps` MJX physics steps (5 ms each) under `lax.scan`, then key
+states, reward terms, metrics and the next observation. Episodes last one piece; when one ends
+(or the physics diverges) the env resets itself to the start of the same piece, and the finished
+episode's means are kept in `last_episode`.
+
+Action layout (physical units, clipped to the actuators' control ranges): the model's actuators
+in order (self-playing keys if any, then the right hand's 19: 17 hand actuators as in
+`hands.HAND_ACTUATORS` and the forearm slides tx, ty, then the left hand's 19), then sustain
+(on when >= 0.5). Observation layout: see `mjx_piano.observation`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from flax import struct
+from mujoco import mjx
+
+from mjx_piano import metrics, rewards
+from mjx_piano.music.roll import PianoRoll
+from mjx_piano.observation import ObservationLayout
+from mjx_piano.pieces import PieceBank, make_piece_bank
+from mjx_piano.scene import piano
+from mjx_piano.scene.builder import SceneConfig, build_spec
+from mjx_piano.scene.index import SceneIndex, index_scene
+
+SUSTAIN_THRESHOLD = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Static environment settings (shape-defining; hashable).
+
+    Attributes:
+        scene: what to build.
+        impl: MJX backend, 'jax' (CPU/GPU/TPU) or 'warp' (NVIDIA).
+        substeps: physics steps per control step.
+        lookahead: goal steps shown beyond the current one.
+        fingering: fingering reward solver: 'none' (term = 0), 'exact' or 'sinkhorn'.
+        naconmax, njmax: contact / constraint capacity for impl='warp' (per env).
+    """
+
+    scene: SceneConfig = dataclasses.field(default_factory=SceneConfig)
+    impl: str = "jax"
+    substeps: int = 10
+    lookahead: int = 10
+    fingering: str = "none"
+    naconmax: int | None = None
+    njmax: int | None = None
+
+
+@struct.dataclass
+class EpisodeMetrics:
+    """Per-episode metrics: running sums in `EnvState.episode`, means in `last_episode`.
+
+    Attributes:
+        f1, precision, recall, sustain_f1: key-press scores (sum or mean over steps).
+        reward: total reward (sum or mean over steps).
+        reward_terms: each reward term (sum or mean over steps).
+        length: control steps of the episode, int32.
+        diverged: 1 if the episode ended because the physics diverged, int32.
+    """
+
+    f1: jax.Array
+    precision: jax.Array
+    recall: jax.Array
+    sustain_f1: jax.Array
+    reward: jax.Array
+    reward_terms: rewards.RewardTerms
+    length: jax.Array
+    diverged: jax.Array
+
+    @classmethod
+    def zeros(cls) -> "EpisodeMetrics":
+        """An empty episode."""
+        zero = jnp.zeros((), jnp.float32)
+        izero = jnp.zeros((), jnp.int32)
+        return cls(f1=zero, precision=zero, recall=zero, sustain_f1=zero, reward=zero,
+                   reward_terms=rewards.RewardTerms.zeros(), length=izero, diverged=izero)
+
+    def add(self, scores: metrics.StepScores, terms: rewards.RewardTerms) -> "EpisodeMetrics":
+        """Adds one step's scores and reward terms to the running sums."""
+        add = jax.tree_util.tree_map(jnp.add, self.reward_terms, terms)
+        return self.replace(f1=self.f1 + scores.f1, precision=self.precision + scores.precision,
+                            recall=self.recall + scores.recall,
+                            sustain_f1=self.sustain_f1 + scores.sustain_f1,
+                            reward=self.reward + terms.total(), reward_terms=add,
+                            length=self.length + 1)
+
+    def mean(self, diverged: jax.Array) -> "EpisodeMetrics":
+        """Sums -> means over the episode's steps; records whether it diverged."""
+        steps = jnp.maximum(self.length, 1).astype(jnp.float32)
+        means = jax.tree_util.tree_map(
+            lambda x: x / steps, (self.f1, self.precision, self.recall, self.sustain_f1,
+                                  self.reward, self.reward_terms))
+        f1, precision, recall, sustain_f1, reward, terms = means
+        return self.replace(f1=f1, precision=precision, recall=recall, sustain_f1=sustain_f1,
+                            reward=reward, reward_terms=terms,
+                            diverged=diverged.astype(jnp.int32))
+
+
+@struct.dataclass
+class EnvState:
+    """State of one env (batch it with `vmap`).
+
+    Attributes:
+        data: MJX physics state.
+        piece: int32 [], index into the piece bank.
+        t: int32 [], control step within the piece (the goal row being played next).
+        obs: float32 [observation_size].
+        reward: float32 [], reward of the last step.
+        done: bool [], the last step ended an episode (the state was already reset).
+        truncated: bool [], the episode ended by reaching the end of its piece.
+        sustain: bool [], sustain pedal state.
+        pressed: bool [K], keys pressed after the last step.
+        reward_terms: the last step's reward terms.
+        episode: running sums of the current episode.
+        last_episode: means of the last finished episode.
+        num_diverged: int32 [], divergences since the env was created.
+        rng: PRNG key.
+    """
+
+    data: mjx.Data
+    piece: jax.Array
+    t: jax.Array
+    obs: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    truncated: jax.Array
+    sustain: jax.Array
+    pressed: jax.Array
+    reward_terms: rewards.RewardTerms
+    episode: EpisodeMetrics
+    last_episode: EpisodeMetrics
+    num_diverged: jax.Array
+    rng: jax.Array
+
+
+class PianoEnv:
+    """The piano task over a bank of pieces. Pure `reset`/`step`; all ids resolved here once.
+
+    Args:
+        config: static settings.
+        pieces: the pieces envs may play (a `PieceBank` row each).
+    """
+
+    def __init__(self, config: EnvConfig, pieces: Sequence[PianoRoll]):
+        if config.substeps < 1 or config.lookahead < 0:
+            raise ValueError(f"substeps must be >= 1 and lookahead >= 0, got {config}")
+        if config.fingering not in ("none", "exact", "sinkhorn"):
+            raise ValueError(f"fingering must be 'none', 'exact' or 'sinkhorn', got {config.fingering!r}")
+        self.config = config
+        self.mj_model: mujoco.MjModel = build_spec(config.scene).compile()
+        self.index: SceneIndex = index_scene(self.mj_model, config.scene)
+        self.model = mjx.put_model(self.mj_model, impl=config.impl)
+        mj_data = mujoco.MjData(self.mj_model)
+        mujoco.mj_forward(self.mj_model, mj_data)
+        sizes = {k: v for k, v in (("naconmax", config.naconmax), ("njmax", config.njmax)) if v}
+        self.initial_data = mjx.put_data(self.mj_model, mj_data, impl=config.impl, **sizes)
+        self.bank: PieceBank = make_piece_bank(pieces, config.scene.keys, config.lookahead)
+        self.layout = ObservationLayout(
+            num_keys=self.index.num_keys,
+            num_fingertips=len(self.index.fingertip_site),
+            num_hand_joints=len(self.index.hand_qpos),
+            lookahead=config.lookahead,
+        )
+        self.action_low = np.append(self.index.ctrl_low, 0.0).astype(np.float32)
+        self.action_high = np.append(self.index.ctrl_high, 1.0).astype(np.float32)
+        self._fingering = _make_fingering(config.fingering) if len(self.index.fingertip_site) else None
+
+    @property
+    def action_size(self) -> int:
+        """Number of action dimensions: the model's actuators + sustain (39 for the full task)."""
+        return int(self.action_low.shape[0])
+
+    @property
+    def observation_size(self) -> int:
+        """Observation dimension (1144 for the full task)."""
+        return self.layout.size
+
+    @property
+    def num_pieces(self) -> int:
+        """Pieces in the bank."""
+        return self.bank.num_pieces
+
+    def reset(self, rng: jax.Array, piece: jax.Array | int) -> EnvState:
+        """Starts an episode of `piece` at its first control step.
+
+        Args:
+            rng: PRNG key.
+            piece: int32 [], index into the piece bank.
+
+        Returns:
+            The initial `EnvState`.
+        """
+        if isinstance(piece, (int, np.integer)) and not 0 <= piece < self.num_pieces:
+            raise IndexError(f"piece index {piece} is outside the bank of {self.num_pieces} pieces")
+        piece = jnp.asarray(piece, jnp.int32)
+        t = jnp.zeros((), jnp.int32)
+        sustain = jnp.zeros((), bool)
+        data = self.initial_data
+        empty = EpisodeMetrics.zeros()
+        return EnvState(
+            data=data, piece=piece, t=t, obs=self._observe(data, piece, t, sustain),
+            reward=jnp.zeros((), jnp.float32), done=jnp.zeros((), bool),
+            truncated=jnp.zeros((), bool), sustain=sustain,
+            pressed=jnp.zeros((self.index.num_keys,), bool),
+            reward_terms=rewards.RewardTerms.zeros(), episode=empty, last_episode=empty,
+            num_diverged=jnp.zeros((), jnp.int32), rng=rng,
+        )
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState:
+        """Advances one control step; resets the env when its episode ends or diverges.
+
+        Args:
+            state: the current state.
+            action: float [action_size], physical units (see the module docstring).
+
+        Returns:
+            The next state (already reset if `done`).
+
+        Raises:
+            ValueError / TypeError: the action has the wrong shape or is not floating point.
+        """
+        action = self._clean_action(action)
+        data = state.data.replace(ctrl=action[:-1])
+        data, _ = jax.lax.scan(
+            lambda d, _: (mjx.step(self.model, d), None), data, None, length=self.config.substeps
+        )
+        diverged = ~(jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel)))
+        sustain = action[-1] >= SUSTAIN_THRESHOLD
+        goal = self.bank.goal_keys[state.piece, state.t]
+        goal_sustain = self.bank.goal_sustain[state.piece, state.t]
+        pressed = self.pressed_keys(data)
+        terms = self._reward_terms(data, goal, pressed, sustain, goal_sustain)
+        # A diverged env scores nothing this step, so no NaN reaches the learner's batch.
+        terms = jax.tree_util.tree_map(lambda x: jnp.where(diverged, 0.0, x), terms)
+        pressed = pressed & ~diverged
+        scores = metrics.step_scores(pressed, goal, sustain, goal_sustain)
+        episode = state.episode.add(scores, terms)
+        t = state.t + 1
+        truncated = (t >= self.bank.length[state.piece]) & ~diverged
+        done = truncated | diverged
+        rng, reset_rng = jax.random.split(state.rng)
+        stepped = state.replace(
+            data=data, t=t, obs=self._observe(data, state.piece, t, sustain), sustain=sustain,
+            pressed=pressed, episode=episode, rng=rng,
+        )
+        fresh = self.reset(reset_rng, state.piece)
+        fresh = fresh.replace(last_episode=episode.mean(diverged))
+        next_state = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), fresh, stepped)
+        return next_state.replace(
+            reward=terms.total(), done=done, truncated=truncated, reward_terms=terms,
+            pressed=pressed, num_diverged=state.num_diverged + diverged.astype(jnp.int32),
+        )
+
+    def pressed_keys(self, data: mjx.Data) -> jax.Array:
+        """Keys within 0.5 deg of their full travel: bool [K]."""
+        angle = data.qpos[self.index.key_qpos]
+        return angle >= self.index.key_travel - piano.PRESS_THRESHOLD
+
+    def _clean_action(self, action: jax.Array) -> jax.Array:
+        action = jnp.asarray(action)
+        if action.shape != (self.action_size,):
+            raise ValueError(
+                f"action must have shape ({self.action_size},) for one env (vmap for a batch), "
+                f"got {action.shape}"
+            )
+        if not jnp.issubdtype(action.dtype, jnp.floating):
+            raise TypeError(f"action must be floating point, got dtype {action.dtype}")
+        action = action.astype(jnp.float32)
+        middle = (self.action_low + self.action_high) / 2.0
+        action = jnp.where(jnp.isfinite(action), action, middle)
+        return jnp.clip(action, self.action_low, self.action_high)
+
+    def _reward_terms(self, data: mjx.Data, goal: jax.Array, pressed: jax.Array,
+                      sustain: jax.Array, goal_sustain: jax.Array) -> rewards.RewardTerms:
+        index = self.index
+        key_position = jnp.clip(data.qpos[index.key_qpos] / index.key_travel, 0.0, 1.0)
+        hand = index.hand_actuators
+        actuator_velocity = index.actuator_velocity_map @ data.qvel
+        energy = rewards.energy_reward(data.actuator_force[hand], actuator_velocity)
+        fingering = jnp.zeros((), jnp.float32)
+        if self._fingering is not None:
+            fingertips = data.site_xpos[index.fingertip_site]
+            key_points = data.site_xpos[index.key_target_site]
+            fingering = self._fingering(fingertips, key_points, goal)
+        return rewards.RewardTerms(
+            key_press=rewards.key_press_reward(key_position, goal, pressed),
+            sustain=rewards.sustain_reward(sustain, goal_sustain),
+            energy=energy,
+            forearm=rewards.forearm_reward(self._forearms_touch(data)),
+            fingering=fingering,
+        )
+
+    def _forearms_touch(self, data: mjx.Data) -> jax.Array:
+        geoms = self.index.forearm_geoms
+        if geoms.size != 2:
+            return jnp.zeros((), bool)
+        contact = data._impl.contact  # noqa: SLF001 - MJX keeps contacts per backend
+        pair = jnp.sort(contact.geom, axis=-1)
+        is_forearms = jnp.all(pair == jnp.sort(jnp.asarray(geoms)), axis=-1)
+        return jnp.any(is_forearms & (contact.dist < 0))
+
+    def _observe(self, data: mjx.Data, piece: jax.Array, t: jax.Array,
+                 sustain: jax.Array) -> jax.Array:
+        rows = self.config.lookahead + 1
+        goal = jax.lax.dynamic_slice_in_dim(self.bank.goal_keys[piece], t, rows, axis=0)
+        goal_sustain = jax.lax.dynamic_slice_in_dim(self.bank.goal_sustain[piece], t, rows)
+        key_state = jnp.clip(data.qpos[self.index.key_qpos] / self.index.key_travel, 0.0, 1.0)
+        parts = (
+            jnp.concatenate([goal, goal_sustain[:, None]], axis=-1).reshape(-1),
+            key_state,
+            sustain[None],
+            data.site_xpos[self.index.fingertip_site].reshape(-1),
+            data.qpos[self.index.hand_qpos],
+        )
+        return jnp.concatenate([p.astype(jnp.float32) for p in parts])
+
+
+def _make_fingering(solver: str):
+    """The fingering reward function for `solver` (None when disabled)."""
+    if solver == "none":
+        return None
+    from kernels import fingering  # the OT kernel; imported only when used
+
+    config = fingering.FingeringConfig(solver=solver)
+
+    def reward(fingertips: jax.Array, key_points: jax.Array, active: jax.Array) -> jax.Array:
+        value, _ = fingering.fingering_reward(fingertips, key_points, active, config)
+        return value.astype(jnp.float32)
+
+    return reward

@@ -1,0 +1,55 @@
+"""The observation vector's layout (RP1M order), shared by the env, policies and datasets.
+
+For the full task (K = 88 keys, F = 10 fingertips, H = 46 hand joints, lookahead L = 10):
+
+| slice       | size            | content                                                    |
+|-------------|-----------------|------------------------------------------------------------|
+| goal        | (L+1) * (K+1)   | rows t..t+L, each K goal keys (0/1) then goal sustain       |
+| key_state   | K               | key angle / key travel, clipped to [0, 1]                   |
+| sustain     | 1               | sustain pedal state (0/1) after the last action             |
+| fingertips  | 3 F             | fingertip site positions (m, world), right th..lf, left     |
+| hand_state  | H               | hand joint positions, right (forearm slides last) then left |
+
+Total 11 * 89 + 88 + 1 + 30 + 46 = 1144.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservationLayout:
+    """Sizes of each observation block; `slices()` gives where each block lies.
+
+    Attributes:
+        num_keys: K. num_fingertips: F. num_hand_joints: H. lookahead: L.
+    """
+
+    num_keys: int
+    num_fingertips: int
+    num_hand_joints: int
+    lookahead: int
+
+    def sizes(self) -> dict[str, int]:
+        """Block name -> size, in observation order."""
+        return {
+            "goal": (self.lookahead + 1) * (self.num_keys + 1),
+            "key_state": self.num_keys,
+            "sustain": 1,
+            "fingertips": 3 * self.num_fingertips,
+            "hand_state": self.num_hand_joints,
+        }
+
+    def slices(self) -> dict[str, slice]:
+        """Block name -> slice of the observation vector."""
+        out, start = {}, 0
+        for name, size in self.sizes().items():
+            out[name] = slice(start, start + size)
+            start += size
+        return out
+
+    @property
+    def size(self) -> int:
+        """Total observation size."""
+        return sum(self.sizes().values())
