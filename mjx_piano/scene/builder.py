@@ -107,6 +107,7 @@ def build_spec(config: SceneConfig) -> mujoco.MjSpec:
     spec.option.ls_iterations = config.ls_iterations
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.compiler.autolimits = True
+    spec.compiler.degree = False  # every angle in this project is in radians
     for name, value in (("max_contact_points", config.max_contact_pairs),
                         ("max_geom_pairs", config.max_contact_pairs)):
         spec.add_numeric(name=name, data=[float(value)])

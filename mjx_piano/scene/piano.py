@@ -31,6 +31,7 @@ KEY_STIFFNESS = 2.0  # N m / rad
 KEY_SPRINGREF = -np.deg2rad(1.0)
 KEY_DAMPING = 0.05
 KEY_ARMATURE = 0.001
+KEY_LIMIT_SOLREF = (0.01, 1.0)
 PRESS_THRESHOLD = 0.00872665  # rad below the maximum angle that counts as pressed (0.5 deg)
 _BLACK_PITCH_CLASSES = frozenset({1, 3, 6, 8, 10})
 
@@ -134,6 +135,8 @@ def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False) -> 
             springref=KEY_SPRINGREF,
             damping=KEY_DAMPING,
             armature=KEY_ARMATURE,
+            # The stiffest limit a 5 ms step resolves stably: keys bottom out, not sink.
+            solref_limit=KEY_LIMIT_SOLREF,
         )
         body.add_geom(
             name=name,
