@@ -8,6 +8,7 @@ Every id that the environment step needs is looked up here, never by name inside
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Literal
 
 import mujoco
@@ -108,6 +109,8 @@ def build_spec(config: SceneConfig) -> mujoco.MjSpec:
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.compiler.autolimits = True
     spec.compiler.degree = False  # every angle in this project is in radians
+    # The only meshes are the hand's; an absolute meshdir lets a written MJCF load anywhere.
+    spec.meshdir = os.path.join(os.path.dirname(hands.shadow_hand_xml_path()), "assets")
     for name, value in (("max_contact_points", config.max_contact_pairs),
                         ("max_geom_pairs", config.max_contact_pairs)):
         spec.add_numeric(name=name, data=[float(value)])

@@ -1,0 +1,129 @@
+"""Env throughput: compile time and physics / env steps per second by batch size and impl.
+
+    python3 bench/env_throughput.py --batch 1 4 16 --impl jax --out runs/bench/env.json
+
+Each configuration jits one control step of `vmap(env.step)` over `--steps` control steps inside
+`lax.scan` (random actions around the rest pose, the full task step: 10 physics substeps,
+rewards, metrics, observation), reports the first call (compile + run) apart from the timed
+calls, and `block_until_ready`s every result. Also measures MuJoCo C on one env for reference.
+Prints a markdown table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from mjx_piano.default_piece import default_piece
+from mjx_piano.env import EnvConfig, PianoEnv
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """One measured configuration."""
+
+    impl: str
+    batch: int
+    compile_s: float
+    env_steps_per_s: float
+    physics_steps_per_s: float
+
+
+def _rollout_fn(env: PianoEnv, steps: int):
+    """jit(rollout of `steps` control steps of a batch), random actions near the rest pose."""
+    low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
+    rest = jnp.clip(0.0, low, high)
+
+    def rollout(states, rng):
+        def body(carry, key):
+            noise = jax.random.uniform(key, carry.obs.shape[:1] + low.shape, minval=-0.1, maxval=0.1)
+            actions = jnp.clip(rest + noise * (high - low), low, high)
+            return jax.vmap(env.step)(carry, actions), None
+
+        return jax.lax.scan(body, states, jax.random.split(rng, steps))[0]
+
+    return jax.jit(rollout)
+
+
+def measure_mjx(impl: str, batch: int, steps: int, repeats: int) -> Result:
+    """Times `repeats` rollouts of `steps` control steps on `batch` envs."""
+    env = PianoEnv(EnvConfig(impl=impl), [default_piece()])
+    # Reset under jit too: its output then has exactly the types the rollout returns.
+    states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), batch),
+                                          jnp.zeros(batch, jnp.int32))
+    rollout = _rollout_fn(env, steps)
+    start = time.perf_counter()
+    states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(1)))
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(repeats):
+        states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(2 + i)))
+    elapsed = time.perf_counter() - start
+    env_rate = batch * steps * repeats / elapsed
+    return Result(impl, batch, compile_s, env_rate, env_rate * env.config.substeps)
+
+
+def measure_mujoco_c(steps: int) -> Result:
+    """MuJoCo C, one env, same scene and substeps: what a RoboPianist-style user has per core."""
+    env = PianoEnv(EnvConfig(), [default_piece()])
+    model, data = env.mj_model, mujoco.MjData(env.mj_model)
+    rng = np.random.default_rng(0)
+    rest = np.clip(0.0, env.action_low, env.action_high)
+    start = time.perf_counter()
+    for _ in range(steps):
+        action = rest + rng.uniform(-0.1, 0.1, env.action_size) * (env.action_high - env.action_low)
+        data.ctrl[:] = np.clip(action, env.action_low, env.action_high)[:-1]
+        for _ in range(env.config.substeps):
+            mujoco.mj_step(model, data)
+    elapsed = time.perf_counter() - start
+    return Result("mujoco-c", 1, 0.0, steps / elapsed, steps * env.config.substeps / elapsed)
+
+
+def markdown_table(results: list[Result]) -> str:
+    """The results as a markdown table."""
+    lines = ["| impl | envs | compile (s) | env steps/s | physics steps/s |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r.impl} | {r.batch} | {r.compile_s:.1f} | {r.env_steps_per_s:,.0f} | "
+              f"{r.physics_steps_per_s:,.0f} |" for r in results]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the sweep; prints the table and writes JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--impl", nargs="+", default=["jax"], choices=["jax", "warp"])
+    parser.add_argument("--steps", type=int, default=10, help="control steps per timed rollout")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", default="runs/bench/env_throughput.json")
+    args = parser.parse_args(argv)
+    results = [measure_mujoco_c(max(args.steps * args.repeats, 50))]
+    for impl in args.impl:
+        for batch in args.batch:
+            results.append(measure_mjx(impl, batch, args.steps, args.repeats))
+            print(markdown_table(results[-1:]).splitlines()[-1], flush=True)
+    header = (f"device: {jax.devices()[0].device_kind} ({jax.devices()[0].platform}); "
+              f"jax {jax.__version__}, mujoco {mujoco.__version__}, python {platform.python_version()}")
+    print(header)
+    print(markdown_table(results))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"device": jax.devices()[0].device_kind, "platform": jax.devices()[0].platform,
+                   "jax": jax.__version__, "mujoco": mujoco.__version__, "steps": args.steps,
+                   "repeats": args.repeats, "results": [dataclasses.asdict(r) for r in results]},
+                  f, indent=2)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
