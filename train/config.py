@@ -1,0 +1,201 @@
+"""Configuration of a specialist run: frozen dataclasses, presets and command-line overrides.
+
+A run is `SpecialistConfig(env, ppo, run)`. `env` and `ppo` (and a few fields of `run`) decide
+what is learned; they form the run's *identity*, which is stored beside every checkpoint and
+compared on `--resume`. The other `run` fields (how many iterations, how often to evaluate,
+where to write, how to lay out devices) may change between a run and its resumption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Which environment and which pieces.
+
+    Attributes:
+        name: environment family, 'toy' or 'piano' (see `train.envs.make_env`).
+        pieces: piece names, in the order agents take them; empty = the `split`.
+        split: named subset of the catalogue used when `pieces` is empty.
+    """
+
+    name: str = "toy"
+    pieces: tuple[str, ...] = ()
+    split: str = "train"
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyper-parameters, per agent (shape-defining fields are static).
+
+    Attributes:
+        num_envs: envs per agent.
+        unroll_length: control steps per env per iteration.
+        num_minibatches: minibatches per epoch; must divide num_envs * unroll_length.
+        num_epochs: passes over each rollout.
+        learning_rate: Adam step size.
+        max_grad_norm: global gradient-norm clip.
+        discount: gamma.
+        gae_lambda: GAE lambda.
+        clip_epsilon: PPO ratio clip.
+        entropy_cost: weight of the entropy bonus.
+        value_cost: weight of the value loss.
+        reward_scaling: rewards are multiplied by this before GAE.
+        normalize_observations: keep a running mean/std of observations per agent.
+        normalize_advantages: standardise advantages per minibatch.
+        policy_hidden: policy MLP hidden sizes.
+        value_hidden: value MLP hidden sizes.
+    """
+
+    num_envs: int = 32
+    unroll_length: int = 16
+    num_minibatches: int = 4
+    num_epochs: int = 4
+    learning_rate: float = 3e-4
+    max_grad_norm: float = 1.0
+    discount: float = 0.97
+    gae_lambda: float = 0.95
+    clip_epsilon: float = 0.2
+    entropy_cost: float = 1e-3
+    value_cost: float = 0.5
+    reward_scaling: float = 1.0
+    normalize_observations: bool = True
+    normalize_advantages: bool = True
+    policy_hidden: tuple[int, ...] = (64, 64)
+    value_hidden: tuple[int, ...] = (64, 64)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How the run is driven.
+
+    Attributes:
+        agents: number of agents (0 = one per piece).
+        seed: agent i starts from PRNGKey(seed + i).
+        iterations: total PPO iterations (a resumed run continues up to this number).
+        eval_every: evaluate every this many iterations (and at the end); 0 = only at the end.
+        checkpoint_every: checkpoint every this many iterations (and at the end); 0 = only at the end.
+        keep_checkpoints: checkpoints kept on disk.
+        mesh: device mesh shape (agents, envs); () = chosen from the device count.
+        out: output folder (metrics, checkpoints, plots).
+        progress: show a tqdm progress bar.
+        per_agent_tensorboard: also write per-agent TensorBoard scalars when agents <= this.
+    """
+
+    agents: int = 0
+    seed: int = 0
+    iterations: int = 40
+    eval_every: int = 10
+    checkpoint_every: int = 20
+    keep_checkpoints: int = 2
+    mesh: tuple[int, ...] = ()
+    out: str = "runs/specialists"
+    progress: bool = True
+    per_agent_tensorboard: int = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecialistConfig:
+    """A whole run."""
+
+    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+
+
+# Fields of `run` that change what is learned; the rest may differ on resume.
+_IDENTITY_RUN_FIELDS = ("agents", "seed")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Seconds on a laptop CPU with the toy env; the piano env needs the reduced scene.
+    "cpu-smoke": {
+        "ppo.num_envs": 32, "ppo.unroll_length": 16, "ppo.num_minibatches": 4,
+        "ppo.num_epochs": 4, "ppo.learning_rate": 3e-3, "ppo.policy_hidden": (64, 64),
+        "ppo.value_hidden": (64, 64), "run.iterations": 40, "run.eval_every": 10,
+        "run.checkpoint_every": 20,
+    },
+    # One specialist per agent on a GPU: thousands of envs per agent, long unrolls.
+    "gpu": {
+        "ppo.num_envs": 1024, "ppo.unroll_length": 32, "ppo.num_minibatches": 32,
+        "ppo.num_epochs": 4, "ppo.learning_rate": 3e-4, "ppo.discount": 0.99,
+        "ppo.entropy_cost": 1e-2, "ppo.policy_hidden": (256, 256, 256),
+        "ppo.value_hidden": (256, 256, 256, 256), "run.iterations": 2000,
+        "run.eval_every": 50, "run.checkpoint_every": 100,
+    },
+}
+
+
+def apply_overrides(config: SpecialistConfig, overrides: dict[str, Any]) -> SpecialistConfig:
+    """Returns `config` with dotted fields replaced, values coerced to the field types.
+
+    Args:
+        config: the base configuration.
+        overrides: {'ppo.learning_rate': '1e-3', 'run.mesh': '4,2', ...}; values may be strings.
+
+    Raises:
+        ValueError: an unknown section or field, or a value that does not parse.
+    """
+    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    for dotted, value in overrides.items():
+        section, _, name = dotted.partition(".")
+        if section not in sections:
+            raise ValueError(f"unknown config section {section!r} in {dotted!r}; "
+                             f"choose from {sorted(sections)}")
+        target = sections[section]
+        fields = {f.name: f for f in dataclasses.fields(target)}
+        if name not in fields:
+            raise ValueError(f"unknown field {dotted!r}; {section} has {sorted(fields)}")
+        field_type = typing.get_type_hints(type(target))[name]
+        sections[section] = dataclasses.replace(target, **{name: _coerce(value, field_type, dotted)})
+    return SpecialistConfig(**sections)
+
+
+def _coerce(value: Any, field_type: Any, name: str) -> Any:
+    """Parses `value` (possibly a string) as `field_type` (int, float, bool, str, tuples)."""
+    origin = typing.get_origin(field_type)
+    try:
+        if origin is tuple:
+            (item_type, *_) = typing.get_args(field_type)
+            if isinstance(value, str):
+                value = [v for v in value.replace(" ", ",").split(",") if v]
+            return tuple(_coerce(v, item_type, name) for v in value)
+        if field_type is bool and isinstance(value, str):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("1", "true", "yes")
+        return field_type(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"cannot read {value!r} as {field_type} for {name}") from None
+
+
+def to_dict(config: SpecialistConfig) -> dict[str, Any]:
+    """The configuration as JSON-ready nested dicts (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def from_dict(data: dict[str, Any]) -> SpecialistConfig:
+    """Inverse of `to_dict`."""
+    base = SpecialistConfig()
+    flat = {f"{section}.{k}": v for section, fields in data.items() for k, v in fields.items()}
+    return apply_overrides(base, flat)
+
+
+def identity(config: SpecialistConfig) -> dict[str, Any]:
+    """The fields that decide what is learned (compared when resuming), flattened."""
+    data = to_dict(config)
+    flat = {f"env.{k}": v for k, v in data["env"].items()}
+    flat.update({f"ppo.{k}": v for k, v in data["ppo"].items()})
+    flat.update({f"run.{k}": data["run"][k] for k in _IDENTITY_RUN_FIELDS})
+    return flat
+
+
+def identity_differences(stored: SpecialistConfig, current: SpecialistConfig) -> list[str]:
+    """Human-readable 'field: stored -> current' lines where the identities differ."""
+    a, b = identity(stored), identity(current)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k)]

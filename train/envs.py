@@ -1,0 +1,129 @@
+"""The one place where training meets an environment: catalogues, splits and `make_env`.
+
+Everything in `train/` talks to an env only through the protocol below; to train on another env,
+add a branch to `piece_catalogue`, `split_pieces` and `make_env`.
+
+```
+observation_size: int; action_size: int; action_low, action_high: float32 [A]; num_pieces: int
+reset(rng, piece: int32 []) -> state;  step(state, action: float32 [A]) -> state
+state.obs [O], .reward [], .done [], .truncated [], .reward_terms (dataclass of scalars),
+state.last_episode (dataclass with f1, precision, recall, sustain_f1, length, ...)
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Protocol
+
+import jax
+import numpy as np
+
+from train.config import EnvConfig
+from train.toy_env import ToyConfig, ToyPianoEnv
+
+ENV_NAMES = ("toy", "piano")
+SPLITS = ("train", "test", "all")
+
+
+class Env(Protocol):
+    """The environment protocol (one unbatched env; `vmap` batches it)."""
+
+    observation_size: int
+    action_size: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+    num_pieces: int
+
+    def reset(self, rng: jax.Array, piece: jax.Array) -> Any: ...
+
+    def step(self, state: Any, action: jax.Array) -> Any: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedEnv:
+    """An env plus where the requested pieces sit in its bank.
+
+    Attributes:
+        env: the env (hashable by identity; one object per config so compiled code is shared).
+        piece_ids: bank index of each requested piece, in request order.
+        piece_names: the requested pieces' names, same order.
+        episode_length: control steps of the longest requested piece (evaluation horizon).
+    """
+
+    env: Env
+    piece_ids: tuple[int, ...]
+    piece_names: tuple[str, ...]
+    episode_length: int
+
+
+def _check_env_name(name: str) -> None:
+    if name not in ENV_NAMES:
+        raise ValueError(f"unknown env {name!r}; choose from {list(ENV_NAMES)}")
+
+
+def piece_catalogue(name: str) -> tuple[str, ...]:
+    """All piece names env `name` can play (cheap: no env is built)."""
+    _check_env_name(name)
+    if name == "toy":
+        return ToyPianoEnv.catalogue(ToyConfig())
+    raise NotImplementedError("piano catalogue: hook up mjx_piano's piece library here (issue 3)")
+
+
+def split_pieces(name: str, split: str) -> tuple[str, ...]:
+    """The pieces of a named split ('train', 'test' or 'all')."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")
+    catalogue = piece_catalogue(name)
+    if name == "toy":
+        # The last quarter is held out.
+        cut = len(catalogue) - len(catalogue) // 4
+        return {"train": catalogue[:cut], "test": catalogue[cut:], "all": catalogue}[split]
+    raise NotImplementedError("piano splits: hook up mjx_piano's piece library here (issue 3)")
+
+
+def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
+    """The run's piece names: `config.pieces`, or its split; checked against the catalogue.
+
+    Raises:
+        ValueError: unknown names (the message lists the choices) or an empty selection.
+    """
+    catalogue = piece_catalogue(config.name)
+    names = config.pieces or split_pieces(config.name, config.split)
+    unknown = [n for n in names if n not in catalogue]
+    if unknown:
+        raise ValueError(f"unknown piece(s) {unknown} for env {config.name!r}; "
+                         f"choose from {list(catalogue)}")
+    if not names:
+        raise ValueError(f"no pieces selected for env {config.name!r}")
+    return tuple(names)
+
+
+def make_env(config: EnvConfig) -> LoadedEnv:
+    """Builds the env for `config` (pieces must already be resolved, see `resolve_pieces`).
+
+    Cached per config, so runs with the same env share compiled functions.
+    """
+    return _make_env(config.name, resolve_pieces(config))
+
+
+@functools.lru_cache(maxsize=8)
+def _make_env(name: str, pieces: tuple[str, ...]) -> LoadedEnv:
+    _check_env_name(name)
+    if name == "toy":
+        env = _toy_env()
+        ids = tuple(env.piece_names.index(p) for p in pieces)
+        return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
+                         episode_length=env.episode_length)
+    # Piano: build mjx_piano.env.PianoEnv(EnvConfig(...), rolls of `pieces`); its bank holds
+    # exactly these pieces, so piece_ids = range(len(pieces)) and episode_length =
+    # int(env.bank.length.max()).
+    raise NotImplementedError("make_env('piano'): hook up mjx_piano.env.PianoEnv here (issue 3)")
+
+
+@functools.lru_cache(maxsize=1)
+def _toy_env() -> ToyPianoEnv:
+    # One toy env object for every toy run: its bank is the whole catalogue, so runs on
+    # different pieces share one compiled program.
+    return ToyPianoEnv(ToyConfig())

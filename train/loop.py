@@ -1,0 +1,259 @@
+"""The host side of a specialist run: plan, (re)start, iterate, evaluate, checkpoint, report.
+
+`plan_run` does every check that can fail on user input (env and piece names, agents vs pieces,
+divisibility over the device mesh, minibatch sizes, a checkpoint from another configuration)
+before anything is traced or compiled. `train_specialists` then drives the compiled
+`Trainer` one iteration per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from train import envs
+from train.checkpoint import Checkpointer, check_resumable
+from train.config import SpecialistConfig, to_dict
+from train.parallel import Trainer, get_trainer, make_mesh, mesh_shape
+from train.ppo import TrainState
+from train.report import MetricsLog, eval_scalars, iteration_scalars
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """A checked run, ready to compile.
+
+    Attributes:
+        config: the configuration with pieces and agents resolved (what checkpoints store).
+        loaded: the env and where the run's pieces sit in its bank.
+        agent_pieces: int [agents, k], bank indices each agent plays (k pieces per agent).
+        piece_table: int32 [agents, envs], bank index each env plays.
+        seeds: agent i starts from PRNGKey(seeds[i]).
+        mesh_shape: (agents axis, envs axis).
+        resume_from: iteration of the checkpoint to resume, or None for a fresh start.
+    """
+
+    config: SpecialistConfig
+    loaded: envs.LoadedEnv
+    agent_pieces: np.ndarray
+    piece_table: np.ndarray
+    seeds: tuple[int, ...]
+    mesh_shape: tuple[int, int]
+    resume_from: int | None
+
+    @property
+    def agent_labels(self) -> list[str]:
+        """Each agent's pieces, joined with '+'."""
+        names = dict(zip(self.loaded.piece_ids, self.loaded.piece_names))
+        return ["+".join(names[int(p)] for p in row) for row in self.agent_pieces]
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run returns.
+
+    Attributes:
+        state: the final agent-batched `TrainState`.
+        plan: the run's plan.
+        iterations: iterations done in total (including those before a resume).
+        compile_s: seconds of the first iteration call (compilation + one iteration).
+        train_s: seconds of the other iteration calls.
+        env_steps_per_s: env steps per second over all agents, excluding the first call.
+        final_eval: {name: [agents]} of the last evaluation.
+        summary: the summary table.
+        interrupted: the run was stopped by Ctrl-C (a checkpoint was written).
+    """
+
+    state: TrainState
+    plan: RunPlan
+    iterations: int
+    compile_s: float
+    train_s: float
+    env_steps_per_s: float
+    final_eval: dict[str, np.ndarray]
+    summary: str
+    interrupted: bool = False
+
+
+def assign_pieces(piece_ids: tuple[int, ...], agents: int, num_envs: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Gives each agent its piece(s) and each env a piece of its agent.
+
+    With P pieces: agents a multiple of P -> agent i plays piece i mod P (several seeds per
+    piece); P a multiple of agents -> agent i plays k = P / agents consecutive pieces, its envs
+    cycling through them.
+
+    Returns:
+        (agent_pieces int [agents, k], piece_table int32 [agents, num_envs]).
+
+    Raises:
+        ValueError: neither divides the other, or num_envs is not a multiple of k.
+    """
+    count = len(piece_ids)
+    ids = np.asarray(piece_ids)
+    if agents % count == 0:
+        agent_pieces = ids[np.arange(agents) % count][:, None]
+    elif count % agents == 0:
+        agent_pieces = ids.reshape(agents, count // agents)
+    else:
+        raise ValueError(f"{agents} agents and {count} pieces: one must be a multiple of the "
+                         "other (each agent plays the same number of pieces)")
+    per_agent = agent_pieces.shape[1]
+    if num_envs % per_agent:
+        raise ValueError(f"num_envs = {num_envs} is not a multiple of the {per_agent} pieces "
+                         "each agent plays")
+    table = agent_pieces[:, np.arange(num_envs) % per_agent].astype(np.int32)
+    return agent_pieces, table
+
+
+def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
+    """Resolves and checks a run without compiling anything.
+
+    Raises:
+        ValueError: bad names, sizes that do not divide, an output folder that already holds
+            checkpoints without `resume`, or (ConfigMismatchError) a checkpoint from another
+            configuration.
+    """
+    pieces = envs.resolve_pieces(config.env)
+    agents = config.run.agents or len(pieces)
+    if agents < 1:
+        raise ValueError(f"agents must be >= 1, got {agents}")
+    resolved = dataclasses.replace(
+        config, env=dataclasses.replace(config.env, pieces=pieces),
+        run=dataclasses.replace(config.run, agents=agents))
+    ppo = config.ppo
+    if (ppo.num_envs * ppo.unroll_length) % ppo.num_minibatches:
+        raise ValueError(f"num_envs * unroll_length = {ppo.num_envs * ppo.unroll_length} is not "
+                         f"divisible by num_minibatches = {ppo.num_minibatches}")
+    shape = mesh_shape(len(jax.devices()), agents, ppo.num_envs, config.run.mesh)
+    checkpointer = Checkpointer(config.run.out, config.run.keep_checkpoints)
+    try:
+        if resume:
+            resume_from = check_resumable(checkpointer, resolved)
+        elif checkpointer.latest_step() is not None:
+            raise ValueError(f"{checkpointer.directory} already holds checkpoints; pass "
+                             "--resume to continue that run or choose another --out")
+        else:
+            resume_from = None
+    finally:
+        checkpointer.close()
+    loaded = envs.make_env(resolved.env)
+    agent_pieces, table = assign_pieces(loaded.piece_ids, agents, ppo.num_envs)
+    return RunPlan(config=resolved, loaded=loaded, agent_pieces=agent_pieces, piece_table=table,
+                   seeds=tuple(config.run.seed + i for i in range(agents)), mesh_shape=shape,
+                   resume_from=resume_from)
+
+
+def build_trainer(plan: RunPlan) -> Trainer:
+    """The (cached) compiled trainer for a plan."""
+    return get_trainer(plan.loaded.env, plan.config.ppo, make_mesh(plan.mesh_shape),
+                       int(plan.agent_pieces.shape[1]), int(plan.loaded.episode_length))
+
+
+def initial_state(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer) -> TrainState:
+    """Fresh agents, or the checkpoint to resume, placed on the mesh."""
+    if plan.resume_from is None:
+        return trainer.init(plan.seeds, plan.piece_table)
+    abstract = trainer.abstract_state(len(plan.seeds))
+    return checkpointer.restore(plan.resume_from, abstract)
+
+
+def fetch(tree: Any) -> Any:
+    """Device arrays -> numpy on this host (gathering across processes when there are many)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+
+def _due(done: int, every: int, total: int) -> bool:
+    return done == total or (every > 0 and done % every == 0)
+
+
+def train_specialists(config: SpecialistConfig, resume: bool = False) -> RunResult:
+    """Trains one PPO specialist per agent; writes metrics, checkpoints, summary and plot.
+
+    Args:
+        config: the run (see `train.config`).
+        resume: continue from the newest checkpoint in `config.run.out`.
+    """
+    plan = plan_run(config, resume)
+    run = plan.config.run
+    os.makedirs(run.out, exist_ok=True)
+    checkpointer = Checkpointer(run.out, run.keep_checkpoints)
+    trainer = build_trainer(plan)
+    state = initial_state(plan, trainer, checkpointer)
+    writer = jax.process_index() == 0
+    log = MetricsLog(run.out, plan.agent_labels, plan.resume_from,
+                     len(plan.seeds) <= run.per_agent_tensorboard) if writer else None
+    if writer:
+        with open(os.path.join(run.out, "config.json"), "w") as f:
+            json.dump(to_dict(plan.config), f, indent=1)
+    result = _iterate(plan, trainer, checkpointer, state, log)
+    checkpointer.close()
+    if log is not None:
+        result.summary = log.summary()
+        log.plot()
+        log.close()
+    return result
+
+
+def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state: TrainState,
+             log: MetricsLog | None) -> RunResult:
+    """The iteration loop (progress bar, evaluation and checkpoints at their intervals)."""
+    from tqdm import tqdm
+
+    run, ppo = plan.config.run, plan.config.ppo
+    steps_per_iteration = ppo.num_envs * ppo.unroll_length
+    start = plan.resume_from or 0
+    compile_s, train_s, final_eval, interrupted, last_f1 = 0.0, 0.0, {}, False, np.nan
+    done = start
+    bar = tqdm(total=run.iterations, initial=start, disable=not run.progress, unit="it",
+               dynamic_ncols=True)
+    try:
+        while done < run.iterations:
+            tic = time.perf_counter()
+            state, metrics = trainer.iteration(state)
+            metrics = fetch(metrics)
+            elapsed = time.perf_counter() - tic
+            if done == start:
+                compile_s = elapsed
+            else:
+                train_s += elapsed
+            done += 1
+            sps = len(plan.seeds) * steps_per_iteration / elapsed
+            env_steps = done * steps_per_iteration
+            scalars = iteration_scalars(metrics)
+            if log is not None:
+                log.log("train", done, env_steps, scalars, {"train/sps": sps})
+            if _due(done, run.eval_every, run.iterations):
+                final_eval = eval_scalars(fetch(trainer.evaluate(state)))
+                if log is not None:
+                    log.log("eval", done, env_steps, final_eval)
+            if _due(done, run.checkpoint_every, run.iterations):
+                checkpointer.save(done, state, plan.config)
+            bar.update(1)
+            train_f1 = np.nanmean(scalars.get("train/f1", np.nan))
+            last_f1 = train_f1 if np.isfinite(train_f1) else last_f1
+            bar.set_postfix({"f1": f"{last_f1:.3f}",
+                             "eval_f1": f"{np.mean(final_eval.get('eval/f1', np.nan)):.3f}",
+                             "sps": f"{sps:,.0f}"})
+    except KeyboardInterrupt:
+        interrupted = True
+        if done > start and done != checkpointer.latest_step():
+            checkpointer.save(done, state, plan.config)
+    finally:
+        bar.close()
+    measured = done - start - 1
+    sps_all = (len(plan.seeds) * steps_per_iteration * measured / train_s) if train_s else 0.0
+    return RunResult(state=state, plan=plan, iterations=done, compile_s=compile_s,
+                     train_s=train_s, env_steps_per_s=sps_all, final_eval=final_eval,
+                     summary="", interrupted=interrupted)
+

@@ -1,0 +1,149 @@
+"""Agents x envs over devices: a `jax.sharding.Mesh` with axes ('agents', 'envs').
+
+`Trainer` vmaps `PPO.init` / `PPO.iteration` / `PPO.evaluate` over a leading agent axis and
+jits them with explicit shardings: every `TrainState` leaf is split along 'agents', the env
+states and piece table also along 'envs'. The same code runs on 1 CPU, fake CPU devices, one
+or many GPUs, and a TPU slice; on many hosts call `jax.distributed.initialize()` first and the
+mesh spans `jax.devices()` of all of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from train.config import PPOConfig
+from train.envs import Env
+from train.ppo import PPO, EvalMetrics, IterationMetrics, TrainState
+
+AXES = ("agents", "envs")
+
+
+def mesh_shape(num_devices: int, agents: int, envs: int,
+               requested: Sequence[int] = ()) -> tuple[int, int]:
+    """Chooses (or checks) the mesh shape; never compiles anything.
+
+    Without a request, as many devices as possible go to the agent axis (agents are
+    independent, so that costs no communication) and the rest to the env axis.
+
+    Args:
+        num_devices: devices available.
+        agents: number of agents.
+        envs: envs per agent.
+        requested: (agents_axis, envs_axis), or () to choose.
+
+    Raises:
+        ValueError: the shape does not use every device, or agents / envs do not divide.
+    """
+    if requested:
+        if len(requested) != 2:
+            raise ValueError(f"mesh must be (agents, envs), got {tuple(requested)}")
+        shape = (int(requested[0]), int(requested[1]))
+        if shape[0] * shape[1] != num_devices:
+            raise ValueError(f"mesh {shape} needs {shape[0] * shape[1]} devices, "
+                             f"but {num_devices} are available")
+    else:
+        on_agents = math.gcd(agents, num_devices)
+        shape = (on_agents, num_devices // on_agents)
+    if agents % shape[0]:
+        raise ValueError(f"{agents} agents do not divide across the mesh's agent axis of "
+                         f"{shape[0]} devices (mesh {shape} on {num_devices} devices)")
+    if envs % shape[1]:
+        raise ValueError(f"{envs} envs per agent do not divide across the mesh's env axis of "
+                         f"{shape[1]} devices (mesh {shape} on {num_devices} devices); "
+                         f"choose num_envs as a multiple of {shape[1]} or set the mesh")
+    return shape
+
+
+def make_mesh(shape: tuple[int, int], devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A mesh of `shape` over `devices` (default: all devices of all processes)."""
+    devices = list(jax.devices() if devices is None else devices)
+    return Mesh(np.asarray(devices).reshape(shape), AXES)
+
+
+def state_shardings(mesh: Mesh, state: TrainState) -> TrainState:
+    """A `NamedSharding` per leaf of a batched `state` (or of its `jax.eval_shape`)."""
+    per_agent = NamedSharding(mesh, P("agents"))
+    per_env = NamedSharding(mesh, P("agents", "envs"))
+    shard = lambda spec: (lambda _: spec)  # noqa: E731
+    return TrainState(
+        params=jax.tree_util.tree_map(shard(per_agent), state.params),
+        opt_state=jax.tree_util.tree_map(shard(per_agent), state.opt_state),
+        normalizer=jax.tree_util.tree_map(shard(per_agent), state.normalizer),
+        env_state=jax.tree_util.tree_map(shard(per_env), state.env_state),
+        pieces=per_env, rng=per_agent, iteration=per_agent)
+
+
+class Trainer:
+    """Compiled, sharded, agent-batched PPO for one env, one config and one mesh.
+
+    Build it with `get_trainer` so that equal arguments share compiled functions.
+
+    Args:
+        env: the env.
+        config: PPO hyper-parameters.
+        mesh: device mesh with axes ('agents', 'envs').
+        eval_pieces: eval envs per agent (one per piece of the agent).
+        eval_steps: control steps an evaluation runs (>= the longest episode).
+    """
+
+    def __init__(self, env: Env, config: PPOConfig, mesh: Mesh, eval_pieces: int,
+                 eval_steps: int):
+        self.ppo = PPO(env, config)
+        self.mesh = mesh
+        self.eval_pieces = eval_pieces
+        self.eval_steps = eval_steps
+        self.per_agent = NamedSharding(mesh, P("agents"))
+        self.per_env = NamedSharding(mesh, P("agents", "envs"))
+        self.state_sharding = state_shardings(mesh, self._abstract_init(1))
+        self._init = jax.jit(jax.vmap(self.ppo.init), in_shardings=(self.per_agent, self.per_env),
+                             out_shardings=self.state_sharding)
+        self._iteration = jax.jit(jax.vmap(self.ppo.iteration),
+                                  in_shardings=(self.state_sharding,),
+                                  out_shardings=(self.state_sharding, self.per_agent),
+                                  donate_argnums=0)
+        self._evaluate = jax.jit(jax.vmap(self._evaluate_agent),
+                                 in_shardings=(self.state_sharding,),
+                                 out_shardings=self.per_agent)
+
+    def _abstract_init(self, agents: int) -> TrainState:
+        keys = jax.ShapeDtypeStruct((agents, 2), jnp.uint32)
+        pieces = jax.ShapeDtypeStruct((agents, self.ppo.config.num_envs), jnp.int32)
+        return jax.eval_shape(jax.vmap(self.ppo.init), keys, pieces)
+
+    def _evaluate_agent(self, state: TrainState) -> EvalMetrics:
+        return self.ppo.evaluate(state, state.pieces[: self.eval_pieces], self.eval_steps)
+
+    def init(self, seeds: Sequence[int], pieces: np.ndarray) -> TrainState:
+        """Fresh agents: agent i from PRNGKey(seeds[i]) playing pieces[i] (int32 [agents, envs])."""
+        keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
+        keys = jax.device_put(keys, self.per_agent)
+        return self._init(keys, jax.device_put(np.asarray(pieces, np.int32), self.per_env))
+
+    def abstract_state(self, agents: int) -> TrainState:
+        """Shapes, dtypes and shardings of a state with `agents` agents (for restoring)."""
+        shapes = self._abstract_init(agents)
+        return jax.tree_util.tree_map(
+            lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+            shapes, self.state_sharding)
+
+    def iteration(self, state: TrainState) -> tuple[TrainState, IterationMetrics]:
+        """One PPO iteration of every agent (the input state is donated)."""
+        return self._iteration(state)
+
+    def evaluate(self, state: TrainState) -> EvalMetrics:
+        """Deterministic evaluation of every agent on its pieces; leaves [agents, ...]."""
+        return self._evaluate(state)
+
+
+@functools.lru_cache(maxsize=8)
+def get_trainer(env: Env, config: PPOConfig, mesh: Mesh, eval_pieces: int,
+                eval_steps: int) -> Trainer:
+    """A `Trainer`, shared between calls with equal arguments (so compiled code is reused)."""
+    return Trainer(env, config, mesh, eval_pieces, eval_steps)
