@@ -13,6 +13,9 @@ import json
 import typing
 from typing import Any
 
+ENV_NAMES = ("toy", "piano")
+SPLITS = ("train", "test", "all")
+
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
@@ -115,14 +118,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Seconds on a laptop CPU with the toy env; the piano env needs the reduced scene.
     "cpu-smoke": {
         "ppo.num_envs": 32, "ppo.unroll_length": 16, "ppo.num_minibatches": 4,
-        "ppo.num_epochs": 4, "ppo.learning_rate": 3e-3, "ppo.policy_hidden": (64, 64),
+        "ppo.num_epochs": 4, "ppo.learning_rate": 3e-3, "ppo.discount": 0.9,
+        "ppo.policy_hidden": (64, 64),
         "ppo.value_hidden": (64, 64), "run.iterations": 40, "run.eval_every": 10,
         "run.checkpoint_every": 20,
     },
     # One specialist per agent on a GPU: thousands of envs per agent, long unrolls.
     "gpu": {
         "ppo.num_envs": 1024, "ppo.unroll_length": 32, "ppo.num_minibatches": 32,
-        "ppo.num_epochs": 4, "ppo.learning_rate": 3e-4, "ppo.discount": 0.99,
+        "ppo.num_epochs": 4, "ppo.learning_rate": 3e-4, "ppo.discount": 0.9,
         "ppo.entropy_cost": 1e-2, "ppo.policy_hidden": (256, 256, 256),
         "ppo.value_hidden": (256, 256, 256, 256), "run.iterations": 2000,
         "run.eval_every": 50, "run.checkpoint_every": 100,

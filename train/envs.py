@@ -20,11 +20,8 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
-from train.config import EnvConfig
+from train.config import ENV_NAMES, SPLITS, EnvConfig
 from train.toy_env import ToyConfig, ToyPianoEnv
-
-ENV_NAMES = ("toy", "piano")
-SPLITS = ("train", "test", "all")
 
 
 class Env(Protocol):

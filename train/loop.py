@@ -240,8 +240,8 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
             if _due(done, run.checkpoint_every, run.iterations):
                 checkpointer.save(done, state, plan.config)
             bar.update(1)
-            train_f1 = np.nanmean(scalars.get("train/f1", np.nan))
-            last_f1 = train_f1 if np.isfinite(train_f1) else last_f1
+            finite = [v for v in np.ravel(scalars.get("train/f1", np.nan)) if np.isfinite(v)]
+            last_f1 = float(np.mean(finite)) if finite else last_f1
             bar.set_postfix({"f1": f"{last_f1:.3f}",
                              "eval_f1": f"{np.mean(final_eval.get('eval/f1', np.nan)):.3f}",
                              "sps": f"{sps:,.0f}"})

@@ -100,9 +100,11 @@ class MetricsLog:
         self.rows[kind].extend(new_rows)
         _append_csv(self.paths[kind], new_rows)
         for name, v in values.items():
-            self.writer.add_scalar(name, float(np.mean(v)), env_steps)
+            finite = np.isfinite(v)  # NaN = no episode ended in this rollout
+            if finite.any():
+                self.writer.add_scalar(name, float(np.mean(v[finite])), env_steps)
             if self.per_agent:
-                for agent in range(len(self.labels)):
+                for agent in np.nonzero(finite)[0]:
                     self.writer.add_scalar(f"agent{agent}/{name}", float(v[agent]), env_steps)
         for name, v in extra.items():
             self.writer.add_scalar(name, float(v), env_steps)
