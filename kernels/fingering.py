@@ -6,17 +6,19 @@ gets exactly one finger, each finger at most one key, and the total fingertip-to
 Euclidean distance is minimal. The fingering reward is the mean over the assigned pairs of
 tolerance(d, bounds=(0, 0.01), margin=0.1, gaussian), and 1 when no key is active.
 
-Compression. At most F keys can be fingered, so the K (88) keys are first reduced to F slots
-with `lax.top_k`: the solvers then work on an [F, F] problem whatever K is. When n <= F keys
-are active, the slots hold exactly the active keys (the rest are inactive slots that carry no
-mass and get no finger).
+Compression. The K (88) keys are first reduced to S = `max_keys` slots (S >= F) with
+`lax.top_k`, so the solvers work on an [S, F] problem whatever K is. When n <= S keys are
+active the slots hold exactly the active keys; the other slots are inactive (no mass, no
+finger).
 
-Infeasible steps (n > F active keys). Rule: the F active keys nearest to any fingertip
-(smallest distance to their closest fingertip; ties by key index) are kept, assigned
-optimally, and the other active keys stay unassigned (-1); the reward is the mean over the F
-assigned pairs. This never fails and never gives NaN. It is not always the rectangular
-optimum over all n keys (scipy's `linear_sum_assignment` on [n, F]); more than 10 goal keys
-at once is rare in the repertoire and the assigned fingers still go to the nearest keys.
+More active keys than fingers (n > F; "infeasible"). Rule: as scipy's rectangular
+`linear_sum_assignment` on [n, F]: F of the active keys are fingered so that the total distance
+is minimal, the others stay unassigned (-1), and the reward is the mean over the F assigned
+pairs. Both solvers do this exactly (exact) or nearly (Sinkhorn) as long as n <= S. If even
+n > S, the S active keys nearest to any fingertip (ties: lower key index) are kept first, which
+is a heuristic. The default S = F = 10 keeps the common case (n <= 10) as cheap as possible;
+with it an 11+-key step falls to the heuristic. Raise `max_keys` (e.g. 16) to make such steps
+exact at O(S^3) instead of O(F^3) work per env. Never fails, never NaN.
 
 Solvers (`FingeringConfig.solver`, static):
 * 'exact': the Hungarian method in pure JAX (`kernels.exact_assignment`), the reference.
@@ -60,21 +62,26 @@ class FingeringConfig:
         three_cycles: whether refinement also tries 3-rotations among fingers.
         bounds: tolerance bounds on the fingertip-to-key distance (m).
         margin: tolerance margin (m); the reward of a pair is 0.1 at `bounds[1] + margin`.
+        max_keys: key slots S (>= number of fingertips); more than S active keys fall back to
+            the nearest-keys heuristic (see module docstring).
     """
 
     solver: str = "exact"
     epsilon: float = 1e-3
     epsilon_init: float = 0.1
-    iterations: int = 200
-    anneal_iterations: int = 150
+    iterations: int = 100
+    anneal_iterations: int = 80
     refine_passes: int = 4
     three_cycles: bool = True
     bounds: tuple[float, float] = (0.0, 0.01)
     margin: float = 0.1
+    max_keys: int = 10
 
     def __post_init__(self) -> None:
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {_SOLVERS}, got {self.solver!r}")
+        if self.max_keys < 1:
+            raise ValueError(f"max_keys must be >= 1, got {self.max_keys}")
         self.sinkhorn_params()  # validates the Sinkhorn fields
 
     def sinkhorn_params(self) -> sinkhorn_fingering.SinkhornParams:
@@ -92,12 +99,12 @@ class FingeringConfig:
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class CompressedProblem:
-    """The fingering problem reduced to F key slots.
+    """The fingering problem reduced to S key slots.
 
     Attributes:
-        keys: key index of each slot, int32 [F] (meaningless where inactive).
-        active: bool [F], slots holding an active key.
-        cost: fingertip-to-key distances, float32 [F slots, F fingers] (m).
+        keys: key index of each slot, int32 [S] (meaningless where inactive).
+        active: bool [S], slots holding an active key.
+        cost: fingertip-to-key distances, float32 [S slots, F fingers] (m), 0 where inactive.
     """
 
     keys: jax.Array
@@ -114,19 +121,23 @@ def _check_shapes(fingertips: jax.Array, key_points: jax.Array, active: jax.Arra
         raise ValueError(f"active must be [K] = {key_points.shape[:1]}, got {active.shape}")
 
 
-def compress(fingertips: jax.Array, key_points: jax.Array, active: jax.Array) -> CompressedProblem:
-    """Reduce the K keys to F slots: all active keys, or the F nearest ones when n > F.
+def compress(
+    fingertips: jax.Array, key_points: jax.Array, active: jax.Array, num_slots: int
+) -> CompressedProblem:
+    """Reduce the K keys to S slots: all active keys, or the S nearest ones when n > S.
 
     Args:
         fingertips: float [F, 3] (m).
         key_points: float [K, 3] (m).
         active: bool [K].
+        num_slots: S, static; max(S, F) slots are used, at most K.
 
     Returns:
-        The `CompressedProblem` (F slots; F = number of fingertips, needs K >= F).
+        The `CompressedProblem`.
     """
     _check_shapes(fingertips, key_points, active)
     num_fingers, num_keys = fingertips.shape[0], key_points.shape[0]
+    num_slots = min(max(num_slots, num_fingers), num_keys)
     if num_keys < num_fingers:
         raise ValueError(f"need at least as many keys ({num_keys}) as fingertips ({num_fingers})")
     fingertips = fingertips.astype(jnp.float32)
@@ -136,7 +147,7 @@ def compress(fingertips: jax.Array, key_points: jax.Array, active: jax.Array) ->
     nearest = jnp.where(jnp.isfinite(nearest), nearest, jnp.finfo(jnp.float32).max)
     # Active keys first, nearest first; top_k breaks ties by the lower index.
     score = jnp.where(active, -nearest, -jnp.inf)
-    _, keys = jax.lax.top_k(score, num_fingers)
+    _, keys = jax.lax.top_k(score, num_slots)
     keys = keys.astype(jnp.int32)
     slot_active = active[keys]
     cost = _distances(key_points[keys], fingertips)
@@ -151,16 +162,36 @@ def _distances(points: jax.Array, fingertips: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.sum(diff * diff, axis=-1) + 1e-20)
 
 
+def _exact_slots(problem: CompressedProblem) -> jax.Array:
+    """Exact finger of each slot via one square [S, S] assignment, int32 [S] (-1: none).
+
+    Columns are the F fingers plus S - F "skip" columns. Active slot x finger costs the
+    distance, active slot x skip a constant c > every distance, inactive slot x anything 0.
+    Exchange argument: if an active slot skips while an inactive slot holds a finger, swapping
+    them gains c - d > 0; so an optimum skips no active key when n <= F, else exactly n - F of
+    them (a constant (n - F) c) and fingers the rest at minimum total distance: scipy's
+    rectangular optimum. c is of the order of the distances, so float32 keeps its resolution.
+    """
+    num_slots, num_fingers = problem.cost.shape
+    skip = jnp.max(problem.cost) + 1.0
+    square = jnp.concatenate(
+        [problem.cost, jnp.full((num_slots, num_slots - num_fingers), skip, problem.cost.dtype)],
+        axis=1,
+    )
+    square = jnp.where(problem.active[:, None], square, 0.0)
+    col = exact_assignment.linear_sum_assignment(square)
+    return jnp.where(problem.active & (col < num_fingers), col, -1).astype(jnp.int32)
+
+
 def _solve_slots(problem: CompressedProblem, config: FingeringConfig) -> jax.Array:
-    """Finger of each slot, int32 [F] (-1 for inactive slots)."""
+    """Finger of each slot, int32 [S] (-1 for inactive or skipped slots)."""
     if config.solver == "exact":
-        col = exact_assignment.linear_sum_assignment(problem.cost)
-        return jnp.where(problem.active, col, -1).astype(jnp.int32)
+        return _exact_slots(problem)
     return sinkhorn_fingering.solve(problem.cost, problem.active, config.sinkhorn_params())
 
 
 def _scatter_to_keys(problem: CompressedProblem, finger_of: jax.Array, num_keys: int) -> jax.Array:
-    """Per-key finger index [K] from per-slot fingers [F]; -1 for keys without a finger."""
+    """Per-key finger index [K] from per-slot fingers [S]; -1 for keys without a finger."""
     # top_k indices are distinct, so no two slots write the same key.
     return jnp.full((num_keys,), -1, jnp.int32).at[problem.keys].set(
         jnp.where(problem.active, finger_of, -1)
@@ -180,10 +211,10 @@ def assign(
 
     Returns:
         int32 [K]: the finger index (0..F-1) assigned to each key, -1 for inactive keys and
-        for the active keys left out on an infeasible step (more than F active; see module
-        docstring). Each finger appears at most once.
+        for the active keys left unfingered on a step with more than F active keys (see the
+        module docstring). Each finger appears at most once.
     """
-    problem = compress(fingertips, key_points, active)
+    problem = compress(fingertips, key_points, active, config.max_keys)
     finger_of = _solve_slots(problem, config)
     return _scatter_to_keys(problem, finger_of, key_points.shape[0])
 
@@ -222,7 +253,7 @@ def fingering_reward(
         tolerance(distance, config.bounds, config.margin, gaussian), 1.0 when no key is
         active; assignment int32 [K] as from `assign`.
     """
-    problem = compress(fingertips, key_points, active)
+    problem = compress(fingertips, key_points, active, config.max_keys)
     finger_of = _solve_slots(problem, config)
     assigned = finger_of >= 0
     distance = jnp.take_along_axis(problem.cost, jnp.maximum(finger_of, 0)[:, None], axis=1)[:, 0]
