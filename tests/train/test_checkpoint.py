@@ -1,0 +1,50 @@
+"""Stop + resume gives bit-identical parameters; checkpoints from another config are refused."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from tests.train.conftest import smoke
+from train import loop
+from train.checkpoint import ConfigMismatchError
+from train.loop import plan_run, train_specialists
+
+
+def _leaves(state) -> list[np.ndarray]:
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))]
+
+
+def test_stop_and_resume_equals_uninterrupted(tmp_path):
+    common = dict(run__checkpoint_every=3, run__eval_every=4)
+    straight = train_specialists(smoke(str(tmp_path / "straight"), run__iterations=8, **common))
+    out = str(tmp_path / "stopped")
+    first = train_specialists(smoke(out, run__iterations=5, **common))
+    assert first.iterations == 5
+    resumed = train_specialists(smoke(out, run__iterations=8, **common), resume=True)
+    assert resumed.iterations == 8
+    assert int(np.asarray(resumed.state.iteration)[0]) == 8
+    for a, b in zip(_leaves(straight.state), _leaves(resumed.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The CSVs hold each iteration once, as if the run had never stopped.
+    rows = (tmp_path / "stopped" / "train.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == [i for i in range(1, 9) for _ in range(2)]
+
+
+def test_other_config_is_refused_before_compiling(tmp_path, monkeypatch):
+    out = str(tmp_path)
+    train_specialists(smoke(out, run__iterations=2, run__eval_every=0))
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("compiled before checking the checkpoint's config")
+
+    monkeypatch.setattr(loop, "get_trainer", no_compiling)
+    with pytest.raises(ConfigMismatchError, match="ppo.learning_rate: 0.003 -> 0.001"):
+        train_specialists(smoke(out, run__iterations=4, ppo__learning_rate=1e-3), resume=True)
+    with pytest.raises(ConfigMismatchError, match="run.agents"):
+        train_specialists(smoke(out, run__iterations=4, run__agents=4), resume=True)
+    with pytest.raises(ValueError, match="already holds checkpoints"):
+        train_specialists(smoke(out, run__iterations=4))
+    # Fields that do not change what is learned may differ.
+    assert plan_run(smoke(out, run__iterations=9, run__eval_every=3), resume=True).resume_from == 2

@@ -1,0 +1,99 @@
+"""`mjx-piano train specialists`: configuration from flags, clear errors, an end-to-end run."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+
+from mjx_piano.cli import build_parser, main
+from train.cli import config_from_args
+from train.config import (PRESETS, SpecialistConfig, apply_overrides, from_dict,
+                          identity_differences, to_dict)
+from train.loop import assign_pieces, plan_run
+
+from tests.train.conftest import smoke
+
+
+def _args(*argv: str):
+    return build_parser().parse_args(["train", "specialists", *argv])
+
+
+def test_flags_override_preset_and_set_overrides_flags():
+    config = config_from_args(_args("--preset", "cpu-smoke", "--pieces", "toy-00", "toy-01,toy-02",
+                                    "--agents", "6", "--lr", "1e-3", "--mesh", "2,1",
+                                    "--set", "ppo.learning_rate=5e-4", "--set",
+                                    "ppo.policy_hidden=32,32"))
+    assert config.env.pieces == ("toy-00", "toy-01", "toy-02")
+    assert config.run.agents == 6 and config.run.mesh == (2, 1)
+    assert config.ppo.num_envs == PRESETS["cpu-smoke"]["ppo.num_envs"]
+    assert config.ppo.learning_rate == 5e-4 and config.ppo.policy_hidden == (32, 32)
+
+
+def test_config_round_trips_through_json():
+    config = apply_overrides(SpecialistConfig(), {"env.pieces": "toy-01,toy-03",
+                                                  "run.mesh": "4,2", "ppo.num_epochs": 3})
+    assert from_dict(to_dict(config)) == config
+    other = dataclasses.replace(config, run=dataclasses.replace(config.run, iterations=7))
+    assert identity_differences(config, other) == []
+
+
+def test_bad_overrides_are_clear():
+    with pytest.raises(ValueError, match="unknown field 'ppo.learning_rat'"):
+        apply_overrides(SpecialistConfig(), {"ppo.learning_rat": 1})
+    with pytest.raises(ValueError, match="cannot read 'many'"):
+        apply_overrides(SpecialistConfig(), {"ppo.num_envs": "many"})
+
+
+def test_unknown_piece_lists_choices_before_compiling(capsys, tmp_path):
+    code = main(["train", "specialists", "--env", "toy", "--pieces", "toy-00", "moonlight",
+                 "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "unknown piece(s) ['moonlight']" in err and "toy-15" in err
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"ppo__num_minibatches": 7}, "not divisible by num_minibatches"),
+    ({"run__mesh": (2, 1)}, "needs 2 devices"),
+    ({"run__agents": 3}, "one must be a multiple of the other"),
+    ({"env__name": "tuba"}, "unknown env 'tuba'"),
+    ({"env__pieces": (), "env__split": "dev"}, "unknown split 'dev'"),
+])
+def test_bad_runs_are_refused_by_the_plan(tmp_path, fields, message):
+    with pytest.raises(ValueError, match=message):
+        plan_run(smoke(str(tmp_path), **fields))
+
+
+def test_piece_assignment():
+    agent_pieces, table = assign_pieces((5, 6), agents=4, num_envs=4)
+    assert agent_pieces[:, 0].tolist() == [5, 6, 5, 6]
+    assert table[1].tolist() == [6, 6, 6, 6]
+    agent_pieces, table = assign_pieces((1, 2, 3, 4), agents=2, num_envs=4)
+    assert agent_pieces.tolist() == [[1, 2], [3, 4]]
+    assert table[1].tolist() == [3, 4, 3, 4]
+    with pytest.raises(ValueError, match="not a multiple"):
+        assign_pieces((1, 2, 3, 4), agents=2, num_envs=5)
+
+
+def test_cli_trains_end_to_end(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    code = main(["train", "specialists", "--env", "toy", "--preset", "cpu-smoke", "--pieces",
+                 "toy-00,toy-01", "--iterations", "3", "--eval-every", "2", "--out", out,
+                 "--no-progress"])
+    assert code == 0
+    for name in ("train.csv", "eval.csv", "summary.txt", "learning_curve.png", "config.json"):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    assert os.listdir(os.path.join(out, "tensorboard"))
+    assert sorted(os.listdir(os.path.join(out, "checkpoints")))[-1] == "3"
+    header = open(os.path.join(out, "eval.csv")).readline()
+    for name in ("eval/f1", "eval/precision", "eval/recall", "eval/sustain_f1",
+                 "eval/reward/key_press"):
+        assert name in header
+    assert "reward/key_press" in open(os.path.join(out, "train.csv")).readline()
+    printed = capsys.readouterr().out
+    assert "toy-01" in printed and "env steps/s" in printed
+    assert main(["train", "specialists", "--env", "toy", "--preset", "cpu-smoke", "--pieces",
+                 "toy-00,toy-01", "--iterations", "4", "--out", out, "--no-progress",
+                 "--resume"]) == 0
