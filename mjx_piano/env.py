@@ -51,7 +51,7 @@ class EnvConfig:
     impl: str = "jax"
     substeps: int = 10
     lookahead: int = 10
-    fingering: str = "none"
+    fingering: str = "exact"
     naconmax: int | None = None
     njmax: int | None = None
 

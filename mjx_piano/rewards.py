@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
+
+from kernels.tolerance import tolerance
 
 ENERGY_COEF = 5e-3
 KEY_PRESS_BOUNDS = (0.0, 0.05)
@@ -17,24 +18,6 @@ KEY_PRESS_MARGIN = 0.5
 SUSTAIN_BOUNDS = (0.0, 0.05)
 SUSTAIN_MARGIN = 0.5
 FOREARM_REWARD = 0.5
-# Gaussian tolerance: the value 0.1 is reached one margin outside the bounds.
-_GAUSSIAN_SCALE = float(np.sqrt(-2.0 * np.log(0.1)))
-
-
-def tolerance(x: jax.Array, bounds: tuple[float, float], margin: float) -> jax.Array:
-    """dm_control-style tolerance with a gaussian sigmoid, elementwise.
-
-    Args:
-        x: values [...].
-        bounds: (lower, upper); inside them the result is 1.
-        margin: distance outside the bounds at which the result has fallen to 0.1 (> 0).
-
-    Returns:
-        float [...] in (0, 1]: exp(-0.5 * (s * distance / margin)^2), s = sqrt(-2 ln 0.1).
-    """
-    lower, upper = bounds
-    distance = jnp.maximum(lower - x, 0.0) + jnp.maximum(x - upper, 0.0)
-    return jnp.exp(-0.5 * (_GAUSSIAN_SCALE * distance / margin) ** 2)
 
 
 @struct.dataclass

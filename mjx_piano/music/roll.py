@@ -25,6 +25,8 @@ class PianoRoll:
         keys: bool array [steps, 88]; True where the key must be pressed.
         sustain: bool array [steps]; True where the sustain pedal must be on.
         title, composer, source: human-readable provenance.
+        right_hand: optional bool array [steps, 88]; True where a pressed key belongs to the right
+            hand (pressed keys outside it belong to the left hand); None when no split is known.
     """
 
     name: str
@@ -33,6 +35,7 @@ class PianoRoll:
     title: str = ""
     composer: str = ""
     source: str = ""
+    right_hand: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         keys = np.asarray(self.keys, dtype=bool)
@@ -45,11 +48,33 @@ class PianoRoll:
             )
         object.__setattr__(self, "keys", keys)
         object.__setattr__(self, "sustain", sustain)
+        if self.right_hand is not None:
+            right = np.asarray(self.right_hand, dtype=bool)
+            if right.shape != keys.shape:
+                raise ValueError(
+                    f"piano roll {self.name!r}: right_hand must be {keys.shape}, got {right.shape}"
+                )
+            object.__setattr__(self, "right_hand", right & keys)
 
     @property
     def num_steps(self) -> int:
         """Number of control steps of the clip."""
         return int(self.keys.shape[0])
+
+    def hand_keys(self, hand: str) -> np.ndarray:
+        """Keys of one hand, bool [steps, 88]; 'left' or 'right' (needs `right_hand`)."""
+        if self.right_hand is None:
+            raise ValueError(f"piano roll {self.name!r} has no hand split")
+        if hand not in ("left", "right"):
+            raise ValueError(f"hand must be 'left' or 'right', got {hand!r}")
+        return self.right_hand if hand == "right" else self.keys & ~self.right_hand
+
+    @property
+    def num_notes(self) -> int:
+        """Number of key onsets (a repeated note is released first, so each counts once)."""
+        previous = np.zeros_like(self.keys)
+        previous[1:] = self.keys[:-1]
+        return int((self.keys & ~previous).sum())
 
     @property
     def duration_s(self) -> float:

@@ -47,3 +47,19 @@ def test_each_env_resets_at_the_end_of_its_own_piece(scripted_batch):
     assert not np.any(states.num_diverged)
     # Played pieces never overlap in time here, so the forearms never touch.
     assert np.all(np.asarray(states.last_episode.reward_terms.forearm) == pytest.approx(0.5))
+
+
+def test_fingering_term_matches_the_nearest_fingertip_distances(env, scripted_batch):
+    states, _, _ = scripted_batch
+    # "low-and-high" (9 steps): no active key at 5 steps (term 1); A0 or C8 alone or together at
+    # 3 steps, ~0.4 m from any fingertip (term ~0); F4 alone at step 6, near the thumbs. The
+    # hands are held near rest (they settle by a few mm), so the oracle is the tolerance of the
+    # rest-pose distances, to within 0.01.
+    data = env.initial_data
+    tips = np.asarray(data.site_xpos[env.index.fingertip_site])
+    f4 = np.asarray(data.site_xpos[env.index.key_target_site[44]])
+    nearest = np.linalg.norm(tips - f4, axis=-1).min()
+    outside = (nearest - 0.01) / 0.1
+    expected = (5 + 0.1 ** (outside**2)) / 9
+    assert 0.05 < 0.1 ** (outside**2) < 0.5  # the oracle itself is not trivial
+    assert float(states.last_episode.reward_terms.fingering[3]) == pytest.approx(expected, abs=1e-2)
