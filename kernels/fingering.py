@@ -169,14 +169,19 @@ def _greedy_matched(distance: jax.Array, active: jax.Array) -> jax.Array:
     """
     num_keys, num_fingers = distance.shape
 
+    key_ids, finger_ids = jnp.arange(num_keys), jnp.arange(num_fingers)
+
     def pick(_: int, state: tuple) -> tuple:
+        # One-hot updates rather than scatters: batched scatters are slow on CPU.
         chosen, finger_free = state
         masked = jnp.where((active & ~chosen)[:, None] & finger_free[None, :], distance, jnp.inf)
-        flat = jnp.argmin(masked)
-        ok = jnp.isfinite(masked.reshape(-1)[flat])
-        key, finger = flat // num_fingers, flat % num_fingers
-        chosen = chosen.at[key].set(chosen[key] | ok)
-        finger_free = finger_free.at[finger].set(finger_free[finger] & ~ok)
+        # Two small argmins instead of one over K * F (a slow variadic reduce on CPU).
+        row_min = jnp.min(masked, axis=1)
+        key = jnp.argmin(row_min)
+        finger = jnp.argmin(masked[key])
+        ok = row_min[key] < jnp.inf
+        chosen = chosen | ((key_ids == key) & ok)
+        finger_free = finger_free & ~((finger_ids == finger) & ok)
         return chosen, finger_free
 
     state = (jnp.zeros((num_keys,), bool), jnp.ones((num_fingers,), bool))
