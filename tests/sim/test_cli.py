@@ -1,0 +1,46 @@
+"""The simulator's command line and the env throughput benchmark, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import mujoco
+import pytest
+
+from mjx_piano.cli import main
+
+
+def test_scene_command_writes_an_mjcf_that_mujoco_loads(tmp_path, capsys):
+    out = tmp_path / "nested" / "scene.xml"
+    assert main(["scene", "--out", str(out)]) == 0
+    model = mujoco.MjModel.from_xml_path(str(out))
+    keys = [j for j in range(model.njnt) if model.joint(j).name.startswith("piano/key")]
+    assert len(keys) == 88 and model.nu == 38 and model.ntendon == 8
+    assert "nq=134" in capsys.readouterr().out
+    assert not list(out.parent.glob("*.tmp")), "no temporary file may be left behind"
+
+
+def test_play_command_plays_the_default_etude_perfectly(capsys):
+    assert main(["play", "--envs", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "F1 1.000" in text and "sustain F1 1.000" in text and "env steps/s" in text
+
+
+def test_play_command_rejects_an_unknown_piece():
+    with pytest.raises(KeyError, match="no-such-piece"):
+        main(["play", "--piece", "no-such-piece"])
+
+
+@pytest.mark.slow
+def test_env_throughput_bench_prints_the_table_and_writes_json(tmp_path):
+    out = tmp_path / "env.json"
+    result = subprocess.run(
+        [sys.executable, "bench/env_throughput.py", "--batch", "2", "--steps", "2", "--repeats", "1",
+         "--out", str(out)], capture_output=True, text=True, check=True, timeout=600)
+    assert "| impl | envs | compile (s) | env steps/s | physics steps/s |" in result.stdout
+    report = json.loads(out.read_text())
+    impls = [r["impl"] for r in report["results"]]
+    assert impls == ["mujoco-c", "jax"]
+    assert all(r["env_steps_per_s"] > 0 for r in report["results"])
