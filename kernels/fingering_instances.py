@@ -81,7 +81,9 @@ def _hands(rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray
     return tips, np.stack([right_y, left_y], axis=-1)
 
 
-def make_instances(kind: str, batch: int, seed: int = 0, num_active: int | None = None) -> Instances:
+def make_instances(
+    kind: str, batch: int, seed: int = 0, num_active: int | None = None
+) -> Instances:
     """Random problems of one set.
 
     Args:

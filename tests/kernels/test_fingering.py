@@ -35,7 +35,7 @@ def numpy_tolerance(d: np.ndarray) -> np.ndarray:
     return np.where(d <= 0.01, 1.0, 0.1 ** (((d - 0.01) / 0.1) ** 2))
 
 
-def scipy_reference(tips: np.ndarray, points: np.ndarray, active: np.ndarray, keep: np.ndarray):
+def scipy_reference(tips: np.ndarray, points: np.ndarray, keep: np.ndarray):
     """Optimal assignment of the `keep` keys (float64) -> (assignment [K], cost, reward)."""
     cost = np.linalg.norm(points[keep, None, :] - tips[None, :, :], axis=-1)
     rows, cols = scipy_lsa(cost)
@@ -82,7 +82,7 @@ def oracle_run(kind: str, solver: str):
     tips64, points64 = inst.fingertips.astype(np.float64), inst.key_points.astype(np.float64)
     rows = []
     for b in range(NUM_INSTANCES):
-        ref = scipy_reference(tips64[b], points64[b], inst.active[b], np.flatnonzero(inst.active[b]))
+        ref = scipy_reference(tips64[b], points64[b], np.flatnonzero(inst.active[b]))
         rows.append((ref, assignment_cost(tips64[b], points64[b], np.asarray(assignment[b]))))
     return inst, np.asarray(reward), np.asarray(assignment), rows
 
@@ -169,10 +169,9 @@ def test_masks_never_nan_and_follow_the_rule(solver):
         if active[b].sum() > NUM_FINGERS:
             # More than max_keys = F active keys: the greedily matched keys are fingered.
             assert set(np.flatnonzero(assignment[b] >= 0)) == set(keep)
-        ref_assignment, best, ref_reward = scipy_reference(
-            tips[b].astype(np.float64), points[b].astype(np.float64), active[b], keep
-        )
-        got = assignment_cost(tips[b].astype(np.float64), points[b].astype(np.float64), assignment[b])
+        tips64, points64 = tips[b].astype(np.float64), points[b].astype(np.float64)
+        _, best, ref_reward = scipy_reference(tips64, points64, keep)
+        got = assignment_cost(tips64, points64, assignment[b])
         assert got <= best * (1 + 1e-5) + 1e-6, (b, got, best)
         assert reward[b] == pytest.approx(ref_reward, abs=1e-5)
 
@@ -193,7 +192,7 @@ def test_more_keys_than_fingers_is_rectangular_optimum_with_max_keys(solver):
     gaps = []
     for b in range(len(tips)):
         check_valid(assignment[b], active[b])
-        _, best, _ = scipy_reference(tips64[b], points64[b], active[b], np.flatnonzero(active[b]))
+        _, best, _ = scipy_reference(tips64[b], points64[b], np.flatnonzero(active[b]))
         gaps.append(assignment_cost(tips64[b], points64[b], assignment[b]) / best - 1)
     gaps = np.array(gaps)
     assert np.all(np.isfinite(reward)) and gaps.min() >= -1e-6
@@ -212,7 +211,7 @@ def test_default_rule_beyond_max_keys_reported():
     tips, points = inst.fingertips.astype(np.float64), inst.key_points.astype(np.float64)
     gaps = []
     for b in range(200):
-        _, best, _ = scipy_reference(tips[b], points[b], inst.active[b], np.flatnonzero(inst.active[b]))
+        _, best, _ = scipy_reference(tips[b], points[b], np.flatnonzero(inst.active[b]))
         gaps.append(assignment_cost(tips[b], points[b], np.asarray(assignment[b])) / best - 1)
     gaps = np.array(gaps)
     print(f"\n12 active keys, max_keys=10: heuristic = rectangular optimum in "
@@ -285,7 +284,10 @@ def test_jit_vmap_does_not_retrace(solver):
     @jax.jit
     @chex.assert_max_traces(n=1)
     def step(tips, points, active):
-        return jax.vmap(lambda t, k, a: fingering.fingering_reward(t, k, a, config))(tips, points, active)
+        def reward(t, k, a):
+            return fingering.fingering_reward(t, k, a, config)
+
+        return jax.vmap(reward)(tips, points, active)
 
     for seed in range(3):  # new data, same shapes: one trace
         inst = make_instances("anywhere", 8, seed=seed)
@@ -314,10 +316,11 @@ def test_config_validation_and_shapes():
         fingering.FingeringConfig(solver="hungarian")
     with pytest.raises(ValueError):
         fingering.FingeringConfig(solver="sinkhorn", epsilon=0.5, epsilon_init=0.1)
+    exact = CONFIGS["exact"]
     with pytest.raises(ValueError):
-        fingering.assign(jnp.zeros((10, 2)), jnp.zeros((88, 3)), jnp.zeros(88, bool), CONFIGS["exact"])
+        fingering.assign(jnp.zeros((10, 2)), jnp.zeros((88, 3)), jnp.zeros(88, bool), exact)
     with pytest.raises(ValueError):
-        fingering.assign(jnp.zeros((10, 3)), jnp.zeros((88, 3)), jnp.zeros(87, bool), CONFIGS["exact"])
+        fingering.assign(jnp.zeros((10, 3)), jnp.zeros((88, 3)), jnp.zeros(87, bool), exact)
 
 
 def test_instance_keyboard_matches_scene():
