@@ -47,9 +47,12 @@ def scipy_reference(tips: np.ndarray, points: np.ndarray, keep: np.ndarray):
 
 
 def kept_keys(tips: np.ndarray, points: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """The documented rule for n > S = F active keys: the F keys picked by greedy matching."""
+    """The documented rule for n > S = F active keys: among the 32 active keys nearest to any
+    fingertip, the F keys picked by greedy matching (closest free key-finger pair first)."""
     idx = np.flatnonzero(active)
     distance = np.linalg.norm(points[idx, None, :] - tips[None], axis=-1)
+    candidates = np.argsort(distance.min(axis=1), kind="stable")[: fingering.GREEDY_CANDIDATES]
+    idx, distance = idx[candidates], distance[candidates]
     chosen = []
     for _ in range(min(len(idx), NUM_FINGERS)):
         key, finger = np.unravel_index(np.argmin(distance), distance.shape)
