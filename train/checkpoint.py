@@ -2,7 +2,8 @@
 
 Each checkpoint (folder `<out>/checkpoints/<iteration>`) holds two items: `state` (every
 array of the `TrainState`: parameters, optimiser, normaliser, env states, piece table, rng,
-iteration) and `config` (the resolved `SpecialistConfig` as JSON). Orbax writes into a temporary
+iteration; stored flat by leaf position, since env states may hold zero-size arrays that orbax
+cannot store) and `config` (the resolved `SpecialistConfig` as JSON). Orbax writes into a temporary
 folder and renames it when complete, so a run killed while saving leaves the previous
 checkpoint intact. `check_resumable` reads only the JSON, so a checkpoint from another
 configuration is refused before anything is traced or compiled.
@@ -10,9 +11,12 @@ configuration is refused before anything is traced or compiled.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
+import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from train.config import SpecialistConfig, from_dict, identity_differences, to_dict
@@ -45,8 +49,8 @@ class Checkpointer:
     def save(self, step: int, state: TrainState, config: SpecialistConfig) -> None:
         """Writes `state` and `config` as checkpoint `step` (blocks until it is on disk)."""
         self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(to_dict(config))),
-            force=True)
+            state=ocp.args.StandardSave(_to_items(state)),
+            config=ocp.args.JsonSave(to_dict(config))), force=True)
         self.manager.wait_until_finished()
 
     def stored_config(self, step: int) -> SpecialistConfig:
@@ -59,8 +63,8 @@ class Checkpointer:
         """Checkpoint `step`'s state, placed like `abstract_state` (ShapeDtypeStructs with
         shardings, e.g. `Trainer.abstract_state`)."""
         restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state)))
-        return restored["state"]
+            state=ocp.args.StandardRestore(_to_items(abstract_state))))
+        return _from_items(restored["state"], abstract_state)
 
     def close(self) -> None:
         """Finishes pending writes and releases the manager."""
@@ -85,3 +89,19 @@ def check_resumable(checkpointer: Checkpointer, config: SpecialistConfig) -> int
             "configuration; refusing to resume. Differences (stored -> now):\n  "
             + "\n  ".join(differences))
     return step
+
+
+def _to_items(state: Any) -> dict[str, Any]:
+    """The state's leaves keyed by position; zero-size leaves (e.g. `mjx.Data.act` without
+    activations) are left out, since orbax cannot store them."""
+    leaves = jax.tree_util.tree_leaves(state)
+    return {f"{i:05d}": leaf for i, leaf in enumerate(leaves) if math.prod(leaf.shape) > 0}
+
+
+def _from_items(items: dict[str, Any], abstract_state: Any) -> Any:
+    """Inverse of `_to_items`, with zero-size leaves recreated from `abstract_state`."""
+    leaves, treedef = jax.tree_util.tree_flatten(abstract_state)
+    restored = [items[f"{i:05d}"] if math.prod(leaf.shape) > 0
+                else jax.device_put(np.zeros(leaf.shape, leaf.dtype), leaf.sharding)
+                for i, leaf in enumerate(leaves)]
+    return jax.tree_util.tree_unflatten(treedef, restored)

@@ -13,7 +13,7 @@ import json
 import typing
 from typing import Any
 
-ENV_NAMES = ("toy", "piano")
+ENV_NAMES = ("toy", "piano", "piano-keys")
 SPLITS = ("train", "test", "all")
 
 
@@ -22,7 +22,7 @@ class EnvConfig:
     """Which environment and which pieces.
 
     Attributes:
-        name: environment family, 'toy' or 'piano' (see `train.envs.make_env`).
+        name: environment, 'toy', 'piano' or 'piano-keys' (see `train.envs.make_env`).
         pieces: piece names, in the order agents take them; empty = the `split`.
         split: named subset of the catalogue used when `pieces` is empty.
     """

@@ -1,7 +1,9 @@
 """The one place where training meets an environment: catalogues, splits and `make_env`.
 
 Everything in `train/` talks to an env only through the protocol below; to train on another env,
-add a branch to `piece_catalogue`, `split_pieces` and `make_env`.
+add a branch to `piece_catalogue`, `split_pieces` and `make_env`. Envs: 'toy' (`train.toy_env`),
+'piano' (`mjx_piano.env.PianoEnv`, full two-hand scene) and 'piano-keys' (the same env on a
+reduced scene: self-playing keys, only those the pieces use).
 
 ```
 observation_size: int; action_size: int; action_low, action_high: float32 [A]; num_pieces: int
@@ -65,7 +67,10 @@ def piece_catalogue(name: str) -> tuple[str, ...]:
     _check_env_name(name)
     if name == "toy":
         return ToyPianoEnv.catalogue(ToyConfig())
-    raise NotImplementedError("piano catalogue: hook up mjx_piano's piece library here (issue 3)")
+    from mjx_piano.default_piece import DEFAULT_PIECE_NAME
+    from mjx_piano.music.etudes import etude_names
+
+    return (DEFAULT_PIECE_NAME, *etude_names())
 
 
 def split_pieces(name: str, split: str) -> tuple[str, ...]:
@@ -73,11 +78,14 @@ def split_pieces(name: str, split: str) -> tuple[str, ...]:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")
     catalogue = piece_catalogue(name)
+    if split == "all":
+        return catalogue
     if name == "toy":
-        # The last quarter is held out.
-        cut = len(catalogue) - len(catalogue) // 4
-        return {"train": catalogue[:cut], "test": catalogue[cut:], "all": catalogue}[split]
-    raise NotImplementedError("piano splits: hook up mjx_piano's piece library here (issue 3)")
+        held_out = set(catalogue[len(catalogue) - len(catalogue) // 4:])  # the last quarter
+    else:
+        # Provisional until the repertoire defines its splits: etudes in A, Bb and B are held out.
+        held_out = {p for p in catalogue if p.split("/")[-1].split("-")[0] in ("a", "bb", "b")}
+    return tuple(p for p in catalogue if (p in held_out) == (split == "test"))
 
 
 def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
@@ -113,10 +121,37 @@ def _make_env(name: str, pieces: tuple[str, ...]) -> LoadedEnv:
         ids = tuple(env.piece_names.index(p) for p in pieces)
         return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
                          episode_length=env.episode_length)
-    # Piano: build mjx_piano.env.PianoEnv(EnvConfig(...), rolls of `pieces`); its bank holds
-    # exactly these pieces, so piece_ids = range(len(pieces)) and episode_length =
-    # int(env.bank.length.max()).
-    raise NotImplementedError("make_env('piano'): hook up mjx_piano.env.PianoEnv here (issue 3)")
+    return _piano_env(name, pieces)
+
+
+def _piano_env(name: str, pieces: tuple[str, ...]) -> LoadedEnv:
+    """The piano env over exactly `pieces` (its bank; index i = pieces[i]).
+
+    'piano' is the full task (two hands, 88 keys); 'piano-keys' the reduced self-playing
+    variant from the same scene builder: no hands, only the keys the pieces use, one actuator
+    per key (the cheap CPU check of the PPO code on the real physics).
+    """
+    from mjx_piano.env import EnvConfig as PianoConfig, PianoEnv
+    from mjx_piano.scene.builder import SceneConfig
+
+    rolls = [_load_roll(p) for p in pieces]
+    if name == "piano-keys":
+        used = np.nonzero(np.any([r.keys.any(0) for r in rolls], axis=0))[0]
+        keys = tuple(int(k) for k in used) or (39,)
+        config = PianoConfig(scene=SceneConfig(hands="none", actuated_keys=True, keys=keys))
+    else:
+        config = PianoConfig()
+    env = PianoEnv(config, rolls)
+    return LoadedEnv(env=env, piece_ids=tuple(range(len(pieces))), piece_names=pieces,
+                     episode_length=int(max(r.num_steps for r in rolls)))
+
+
+def _load_roll(name: str):
+    from mjx_piano.default_piece import load_piece
+    from mjx_piano.music.etudes import get_etude
+
+    return get_etude(name) if name.startswith("etude/") and "two-hands" not in name \
+        else load_piece(name)
 
 
 @functools.lru_cache(maxsize=1)
