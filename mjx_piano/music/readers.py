@@ -30,7 +30,7 @@ SCORE_SUFFIXES = (
     ".xml", ".musicxml", ".mxl", ".krn", ".abc", ".mei", ".cap", ".capx", ".nwc", ".nwctxt",
     ".musedata", ".md", ".mus", ".rntxt", ".tntxt",
 )
-DEFAULT_QPM = 100.0  # tempo for scores that give none, quarter notes per minute
+AUTO_MEDIAN_QPM = 100.0  # a score without tempo: the median note lasts 60 / 100 s
 _SUSTAIN_CC = 64
 _RIGHT_WORDS = ("right", "rh", "r.h", "treble", "upper", "melody", "soprano")
 _LEFT_WORDS = ("left", "lh", "l.h", "bass", "lower")
@@ -174,38 +174,33 @@ def read_score(path: str | os.PathLike[str], *, allow_out_of_range: bool = False
     return performance
 
 
-def score_to_performance(score: Any, *, source: str = "", default_qpm: float = DEFAULT_QPM) -> Performance:
+def score_to_performance(
+    score: Any, *, source: str = "", default_qpm: float | None = None
+) -> Performance:
     """Turns a parsed music21 Score (or Part) into note events in seconds.
 
     Tied notes are merged; grace notes and chord symbols (lead-sheet harmony) are skipped.
-    Tempo: metronome marks of the first part (with the score's own), else `default_qpm`.
+    Tempo: metronome marks of the first part (with the score's own). Before the first mark the
+    tempo is `default_qpm`, or when that is None, chosen so the median note lasts 0.6 s
+    (100 qpm for quarter notes, 200 for half notes; clamped to 60..200 qpm) - old scores such as
+    Palestrina's are notated in long values and would otherwise crawl.
     Hands: see `_hands_for_groups` over the parts (staves of a piano part are parts in music21).
 
     Args:
         score: a `music21.stream.Score` or `Part`.
         source: file or corpus id recorded as provenance.
-        default_qpm: quarter notes per minute before the first metronome mark.
+        default_qpm: quarter notes per minute before the first metronome mark (None: auto).
     """
     from music21 import harmony, stream
 
     parts = list(score.parts) if isinstance(score, stream.Score) else [score]
     parts = [p for p in parts if p.recurse().notes] or parts
+    groups = [_part_notes(part.flatten()) for part in parts]
+    lengths = sorted(off - on for group in groups for on, off, _, _ in group)
+    if default_qpm is None:
+        median = lengths[len(lengths) // 2] if lengths else 1.0
+        default_qpm = min(max(AUTO_MEDIAN_QPM * median, 60.0), 200.0)
     to_seconds = _tempo_map(score, parts, default_qpm)
-    groups: list[list[tuple[float, float, int, int]]] = []
-    for part in parts:
-        flat = part.stripTies(inPlace=False).flatten()
-        group = []
-        for element in flat.notes:
-            if isinstance(element, harmony.ChordSymbol) or element.duration.isGrace:
-                continue
-            length = float(element.quarterLength)
-            if length <= 0:
-                continue
-            start = float(element.offset)
-            velocity = element.volume.velocity if element.volume.velocity is not None else 80
-            for pitch in getattr(element, "pitches", ()):
-                group.append((start, start + length, int(round(pitch.ps)), int(velocity)))
-        groups.append(group)
     names = [str(p.partName or p.id or "") for p in parts]
     means = [sum(g[2] for g in group) / max(len(group), 1) for group in groups]
     hands = _hands_for_groups(names, means)
@@ -217,7 +212,48 @@ def score_to_performance(score: Any, *, source: str = "", default_qpm: float = D
     metadata = score.metadata
     title = (metadata.title or metadata.movementName or "") if metadata else ""
     composer = (metadata.composer or "") if metadata else ""
-    return make_performance(notes, title=str(title), composer=str(composer), source=source)
+    title = str(title)
+    if title.lower().endswith(SCORE_SUFFIXES):  # music21 falls back to the file name
+        title = title.rsplit(".", 1)[0]
+    return make_performance(notes, title=title, composer=str(composer), source=source)
+
+
+def _part_notes(flat: Any) -> list[tuple[float, float, int, int]]:
+    """(onset, offset, pitch, velocity) in quarter notes of one flattened part, ties merged.
+
+    music21's `stripTies` does this too, but is ~100x slower on long quartet movements.
+    """
+    from music21 import harmony
+
+    notes: list[tuple[float, float, int, int]] = []
+    open_ties: dict[int, list] = {}  # pitch -> [onset, offset, velocity]
+    for element in flat.notes:
+        if isinstance(element, harmony.ChordSymbol) or element.duration.isGrace:
+            continue
+        start = float(element.offset)
+        end = start + float(element.quarterLength)
+        if end <= start:
+            continue
+        velocity = element.volume.velocity if element.volume.velocity is not None else 80
+        members = element.notes if element.isChord else ([element] if hasattr(element, "pitch") else [])
+        for member in members:
+            pitch = int(round(member.pitch.ps))
+            tie = member.tie or element.tie
+            kind = tie.type if tie is not None else None
+            held = open_ties.get(pitch)
+            if held is not None and kind in ("stop", "continue") and abs(held[1] - start) < 1e-6:
+                held[1] = end
+                if kind == "stop":
+                    notes.append(tuple(open_ties.pop(pitch)))
+                continue
+            if held is not None:  # a tie that never stopped
+                notes.append(tuple(open_ties.pop(pitch)))
+            if kind in ("start", "continue"):
+                open_ties[pitch] = [start, end, pitch, int(velocity)]
+            else:
+                notes.append((start, end, pitch, int(velocity)))
+    notes.extend(tuple(held) for held in open_ties.values())
+    return notes
 
 
 def _tempo_map(score: Any, parts: Sequence[Any], default_qpm: float):

@@ -1,0 +1,119 @@
+"""The public repertoire API: clips by name from the etudes and the built corpus repertoire.
+
+Names: `etude/<tonic>-<mode>-<pattern>` (generated, always there; see `etudes`) and
+`<corpus folder>/<piece>/<clip index>` such as `bach/bwv356/00` (after
+`python3 -m mjx_piano repertoire build`). The built repertoire lives in one file,
+`$MJX_PIANO_CACHE/repertoire.npz` (default `~/.cache/mjx_piano/repertoire.npz`); every function
+takes `path=` to use another one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Any
+
+from mjx_piano.music.etudes import etude_names, get_etude
+from mjx_piano.music.roll import PianoRoll
+from mjx_piano.music.store import Store, StoreError
+
+CACHE_ENV = "MJX_PIANO_CACHE"
+REPERTOIRE_FILE = "repertoire.npz"
+SPLIT_NAMES = ("train", "test_id", "test_ood", "etude")
+
+_loaded: dict[str, tuple[tuple[float, int], Store]] = {}
+
+
+def cache_dir() -> str:
+    """The cache folder: $MJX_PIANO_CACHE, else ~/.cache/mjx_piano."""
+    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "mjx_piano")
+
+
+def default_repertoire_path() -> str:
+    """Where `repertoire build` writes and the loaders read by default."""
+    return os.path.join(cache_dir(), REPERTOIRE_FILE)
+
+
+def open_repertoire(path: str | os.PathLike[str] | None = None) -> Store:
+    """The built repertoire (cached in memory until the file changes).
+
+    Raises:
+        StoreError: not built yet, damaged, or of another format version.
+    """
+    path = os.fspath(path) if path is not None else default_repertoire_path()
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        raise StoreError(f"no repertoire at {path}; build it with "
+                         "`python3 -m mjx_piano repertoire build` (or set $MJX_PIANO_CACHE)") from None
+    stamp = (stat.st_mtime, stat.st_size)
+    cached = _loaded.get(path)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, Store.load(path))
+        _loaded[path] = cached
+    return cached[1]
+
+
+def list_clips(split: str | None = None, path: str | os.PathLike[str] | None = None) -> list[str]:
+    """Clip names, etudes first.
+
+    Args:
+        split: None (all: etudes, and the built clips if there are any), 'etude', or one of the
+            built splits 'train', 'test_id', 'test_ood' (these need the built repertoire).
+        path: the repertoire file (default: `default_repertoire_path()`).
+
+    Raises:
+        ValueError: unknown split.
+        StoreError: a built split was asked for and there is no usable repertoire.
+    """
+    if split is not None and split not in SPLIT_NAMES:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLIT_NAMES}")
+    if split == "etude":
+        return etude_names()
+    if split is None:
+        try:
+            store = open_repertoire(path)
+        except StoreError:
+            return etude_names()
+        return etude_names() + [entry["name"] for entry in store.manifest["clips"]]
+    store = open_repertoire(path)
+    return [entry["name"] for entry in store.manifest["clips"] if entry["split"] == split]
+
+
+def clip_info(name: str, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The manifest entry of a built clip, or a summary of an etude."""
+    if name.startswith("etude/"):
+        roll = get_etude(name)
+        return {"name": name, "title": roll.title, "composer": roll.composer, "source": roll.source,
+                "steps": roll.num_steps, "duration_s": roll.duration_s, "notes": roll.num_notes,
+                "split": "etude"}
+    store = open_repertoire(path)
+    if name not in store.index:
+        raise KeyError(_unknown(name, list(store.index)))
+    return dict(store.manifest["clips"][store.index[name]])
+
+
+def load_clip(name: str, path: str | os.PathLike[str] | None = None) -> PianoRoll:
+    """The named clip: an etude, else a clip of the built repertoire.
+
+    Returns:
+        PianoRoll with keys [steps, 88], sustain [steps] and the hand split.
+
+    Raises:
+        KeyError: unknown name; the message lists close matches (and says if nothing is built).
+    """
+    if name in set(etude_names()):
+        return get_etude(name)
+    try:
+        store = open_repertoire(path)
+    except StoreError as error:
+        raise KeyError(f"{_unknown(name, etude_names())} ({error})") from None
+    if name not in store.index:
+        raise KeyError(_unknown(name, etude_names() + list(store.index)))
+    return store.roll(name)
+
+
+def _unknown(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+    hint = f"; close matches: {', '.join(close)}" if close else ""
+    return f"unknown clip {name!r}{hint} (list them: python3 -m mjx_piano repertoire list)"
