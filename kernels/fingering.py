@@ -134,19 +134,25 @@ def compress(
         fingertips: float [F, 3] (m).
         key_points: float [K, 3] (m).
         active: bool [K].
-        num_slots: S, static; max(S, F) slots are used, at most K.
+        num_slots: S, static; max(S, F) slots are used, at most max(K, F) (fewer keys than
+            fingertips are padded with inactive keys).
 
     Returns:
         The `CompressedProblem`.
     """
     _check_shapes(fingertips, key_points, active)
     num_fingers, num_keys = fingertips.shape[0], key_points.shape[0]
-    num_slots = min(max(num_slots, num_fingers), num_keys)
-    if num_keys < num_fingers:
-        raise ValueError(f"need at least as many keys ({num_keys}) as fingertips ({num_fingers})")
     fingertips = fingertips.astype(jnp.float32)
     key_points = key_points.astype(jnp.float32)
     active = active.astype(bool)
+    if num_keys < num_fingers:
+        # Small scenes (a few keys): pad with inactive keys so there are F slots; the padded
+        # indices (>= K) never carry a finger and are dropped when scattering back.
+        pad = num_fingers - num_keys
+        key_points = jnp.concatenate([key_points, jnp.zeros((pad, 3), jnp.float32)])
+        active = jnp.concatenate([active, jnp.zeros((pad,), bool)])
+        num_keys = num_fingers
+    num_slots = min(max(num_slots, num_fingers), num_keys)
     distance = _distances(key_points, fingertips)  # [K, F]
     distance = jnp.where(jnp.isfinite(distance), distance, jnp.finfo(jnp.float32).max)
     nearest = jnp.min(distance, axis=1)
@@ -237,7 +243,7 @@ def _scatter_to_keys(problem: CompressedProblem, finger_of: jax.Array, num_keys:
     """Per-key finger index [K] from per-slot fingers [S]; -1 for keys without a finger."""
     # top_k indices are distinct, so no two slots write the same key.
     return jnp.full((num_keys,), -1, jnp.int32).at[problem.keys].set(
-        jnp.where(problem.active, finger_of, -1)
+        jnp.where(problem.active, finger_of, -1), mode="drop"
     )
 
 
