@@ -8,9 +8,12 @@ device, versions and a markdown table; writes JSON to `--out`.
     python3 bench/ot_throughput.py --quick            # CPU smoke run, < 1 min
     python3 bench/ot_throughput.py --out bench/results/ot_throughput.json
 
-TODO(--with-env): the share of the full env step needs the env (`mjx_piano.env`): time
-`env.step` with `fingering='none'` vs 'exact' / 'sinkhorn' at the same batch size and report
-fingering_ms / step_ms. The flag is accepted and reported as not implemented yet.
+With `--with-env` it also times the full env step (`mjx_piano.env.PianoEnv`, default piece,
+random actions near the rest pose, `--env-steps` control steps per jitted rollout) with
+`fingering='none'` and with each solver at the same batch sizes, and reports the fingering
+share of the step, (t_solver - t_none) / t_solver. Each env configuration compiles the full
+scene: minutes on CPU, so keep the batch sizes small there (the target, <= 10% at 4,096 envs,
+is a GPU measurement).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -45,7 +49,9 @@ class BenchConfig:
         repeats: timed calls per point (median reported).
         kind: instance set ('hands' or 'anywhere').
         out: JSON path ('' = none).
-        with_env: also time the env step (not implemented yet).
+        with_env: also time the full env step with and without fingering.
+        env_steps: control steps per timed env rollout.
+        impl: MJX backend for the env ('jax' or 'warp').
     """
 
     batch_sizes: tuple[int, ...] = (1, 64, 1024, 4096)
@@ -55,6 +61,8 @@ class BenchConfig:
     kind: str = "hands"
     out: str = ""
     with_env: bool = False
+    env_steps: int = 5
+    impl: str = "jax"
 
 
 def environment() -> dict:
@@ -107,6 +115,64 @@ def measure(config: fingering.FingeringConfig, batch: int, repeats: int, kind: s
     }
 
 
+def measure_env(fingering_solver: str, batch: int, bench: BenchConfig) -> dict:
+    """Seconds per control step of jit(vmap(env.step)) with the given fingering ('none' too)."""
+    from mjx_piano.default_piece import default_piece
+    from mjx_piano.env import EnvConfig, PianoEnv
+
+    env = PianoEnv(EnvConfig(impl=bench.impl, fingering=fingering_solver), [default_piece()])
+    low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
+    rest = jnp.clip(0.0, low, high)
+
+    def rollout(states, rng):
+        def body(carry, key):
+            noise = jax.random.uniform(key, (batch,) + low.shape, minval=-0.1, maxval=0.1)
+            actions = jnp.clip(rest + noise * (high - low), low, high)
+            return jax.vmap(env.step)(carry, actions), None
+
+        return jax.lax.scan(body, states, jax.random.split(rng, bench.env_steps))[0]
+
+    rollout = jax.jit(rollout)
+    states = jax.jit(jax.vmap(env.reset))(
+        jax.random.split(jax.random.PRNGKey(0), batch), jnp.zeros(batch, jnp.int32)
+    )
+    start = time.perf_counter()
+    states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(1)))
+    compile_s = time.perf_counter() - start
+    times = []
+    for i in range(max(bench.repeats // 5, 2)):
+        start = time.perf_counter()
+        states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(2 + i)))
+        times.append((time.perf_counter() - start) / bench.env_steps)
+    return {"fingering": fingering_solver, "batch": batch, "compile_s": compile_s,
+            "step_ms": 1e3 * statistics.median(times)}
+
+
+def env_rows(bench: BenchConfig) -> list[dict]:
+    """Env step time without and with each fingering solver, and the fingering share."""
+    rows = []
+    for batch in bench.batch_sizes:
+        base = measure_env("none", batch, bench)
+        print(f"  env fingering=none batch={batch}: {base['step_ms']:.2f} ms/step", flush=True)
+        for solver in bench.solvers:
+            row = measure_env(solver, batch, bench)
+            row["none_step_ms"] = base["step_ms"]
+            row["share"] = (row["step_ms"] - base["step_ms"]) / row["step_ms"]
+            print(f"  env fingering={solver} batch={batch}: {row['step_ms']:.2f} ms/step, "
+                  f"share {row['share']:.1%}", flush=True)
+            rows.append(row)
+    return rows
+
+
+def env_table(rows: list[dict]) -> str:
+    """Markdown table of the env-step shares."""
+    lines = ["| fingering | batch | env step ms (none) | env step ms | fingering share |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['fingering']} | {r['batch']} | {r['none_step_ms']:.2f} | "
+              f"{r['step_ms']:.2f} | {r['share']:.1%} |" for r in rows]
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     """Markdown table of the measurements."""
     lines = [
@@ -139,10 +205,12 @@ def run(bench: BenchConfig) -> dict:
                 )
     result = {"environment": env, "bench": dataclasses.asdict(bench), "rows": rows}
     if bench.with_env:
-        result["env_share"] = "not implemented: needs mjx_piano.env (see module TODO)"
-        print("--with-env: not implemented yet (needs the env); solver alone reported.")
+        result["env_rows"] = env_rows(bench)
     print()
     print(table(rows))
+    if bench.with_env:
+        print()
+        print(env_table(result["env_rows"]))
     if bench.out:
         Path(bench.out).parent.mkdir(parents=True, exist_ok=True)
         Path(bench.out).write_text(json.dumps(result, indent=2))
@@ -162,7 +230,9 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--kind", default=defaults.kind, choices=["hands", "anywhere"])
     parser.add_argument("--out", default=defaults.out, help="JSON output path")
     parser.add_argument("--with-env", action="store_true",
-                        help="also time the full env step (TODO, needs the env)")
+                        help="also time the full env step with and without fingering")
+    parser.add_argument("--env-steps", type=int, default=defaults.env_steps)
+    parser.add_argument("--impl", default=defaults.impl, choices=["jax", "warp"])
     parser.add_argument("--quick", action="store_true",
                         help="CPU smoke run: batches 1, 64, 1024, 5 repeats")
     args = parser.parse_args(argv)
@@ -176,6 +246,8 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         kind=args.kind,
         out=args.out,
         with_env=args.with_env,
+        env_steps=args.env_steps,
+        impl=args.impl,
     )
 
 

@@ -331,6 +331,18 @@ def test_fewer_keys_than_fingertips(solver):
     assert got == pytest.approx(best, rel=1e-5) and float(reward) == pytest.approx(ref_reward, abs=1e-5)
 
 
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_non_finite_fingertips_terminate_with_a_valid_matching(solver):
+    """A diverged simulation (NaN / inf fingertips) must not hang or break the constraints."""
+    tips, points, active = mask_batch()
+    tips = tips.copy()
+    tips[:, 0] = np.nan
+    tips[:, 3, 1] = np.inf
+    _, assignment = batched_reward(solver)(tips, points, active)
+    for b in range(len(tips)):
+        check_valid(np.asarray(assignment[b]), active[b])
+
+
 def test_config_validation_and_shapes():
     with pytest.raises(ValueError):
         fingering.FingeringConfig(solver="hungarian")
