@@ -50,6 +50,7 @@ class PPOConfig:
         value_cost: weight of the value loss.
         reward_scaling: rewards are multiplied by this before GAE.
         normalize_observations: keep a running mean/std of observations per agent.
+        observation_clip: normalised observations are clipped to +- this.
         normalize_advantages: standardise advantages per minibatch.
         policy_hidden: policy MLP hidden sizes.
         value_hidden: value MLP hidden sizes.
@@ -68,6 +69,7 @@ class PPOConfig:
     value_cost: float = 0.5
     reward_scaling: float = 1.0
     normalize_observations: bool = True
+    observation_clip: float = 10.0
     normalize_advantages: bool = True
     policy_hidden: tuple[int, ...] = (64, 64)
     value_hidden: tuple[int, ...] = (64, 64)
@@ -82,7 +84,8 @@ class RunConfig:
         seed: agent i starts from PRNGKey(seed + i).
         iterations: total PPO iterations (a resumed run continues up to this number).
         eval_every: evaluate every this many iterations (and at the end); 0 = only at the end.
-        checkpoint_every: checkpoint every this many iterations (and at the end); 0 = only at the end.
+        checkpoint_every: checkpoint every this many iterations (and at the end); 0 = only at
+            the end.
         keep_checkpoints: checkpoints kept on disk.
         mesh: device mesh shape (agents, envs); () = chosen from the device count.
         out: output folder (metrics, checkpoints, plots).
@@ -155,7 +158,8 @@ def apply_overrides(config: SpecialistConfig, overrides: dict[str, Any]) -> Spec
         if name not in fields:
             raise ValueError(f"unknown field {dotted!r}; {section} has {sorted(fields)}")
         field_type = typing.get_type_hints(type(target))[name]
-        sections[section] = dataclasses.replace(target, **{name: _coerce(value, field_type, dotted)})
+        value = _coerce(value, field_type, dotted)
+        sections[section] = dataclasses.replace(target, **{name: value})
     return SpecialistConfig(**sections)
 
 

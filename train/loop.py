@@ -212,43 +212,36 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
 
     run, ppo = plan.config.run, plan.config.ppo
     steps_per_iteration = ppo.num_envs * ppo.unroll_length
-    start = plan.resume_from or 0
-    compile_s, train_s, final_eval, interrupted, last_f1 = 0.0, 0.0, {}, False, np.nan
-    done = start
+    start = done = plan.resume_from or 0
+    compile_s, train_s, interrupted, last_f1 = 0.0, 0.0, False, np.nan
+    final_eval = _evaluate(trainer, state, log, 0, 0) if start == 0 else {}
     bar = tqdm(total=run.iterations, initial=start, disable=not run.progress, unit="it",
                dynamic_ncols=True)
     try:
         while done < run.iterations:
             tic = time.perf_counter()
             state, metrics = trainer.iteration(state)
-            metrics = fetch(metrics)
+            scalars = iteration_scalars(fetch(metrics))
             elapsed = time.perf_counter() - tic
-            if done == start:
-                compile_s = elapsed
-            else:
-                train_s += elapsed
+            compile_s, train_s = (elapsed, train_s) if done == start else (compile_s,
+                                                                           train_s + elapsed)
             done += 1
             sps = len(plan.seeds) * steps_per_iteration / elapsed
-            env_steps = done * steps_per_iteration
-            scalars = iteration_scalars(metrics)
             if log is not None:
-                log.log("train", done, env_steps, scalars, {"train/sps": sps})
+                log.log("train", done, done * steps_per_iteration, scalars, {"train/sps": sps})
             if _due(done, run.eval_every, run.iterations):
-                final_eval = eval_scalars(fetch(trainer.evaluate(state)))
-                if log is not None:
-                    log.log("eval", done, env_steps, final_eval)
+                final_eval = _evaluate(trainer, state, log, done, done * steps_per_iteration)
             if _due(done, run.checkpoint_every, run.iterations):
                 checkpointer.save(done, state, plan.config)
-            bar.update(1)
             finite = [v for v in np.ravel(scalars.get("train/f1", np.nan)) if np.isfinite(v)]
             last_f1 = float(np.mean(finite)) if finite else last_f1
+            bar.update(1)
             bar.set_postfix({"f1": f"{last_f1:.3f}",
                              "eval_f1": f"{np.mean(final_eval.get('eval/f1', np.nan)):.3f}",
                              "sps": f"{sps:,.0f}"})
     except KeyboardInterrupt:
         interrupted = True
-        if done > start and done != checkpointer.latest_step():
-            checkpointer.save(done, state, plan.config)
+        done = _save_interrupted(checkpointer, state, plan.config, done)
     finally:
         bar.close()
     measured = done - start - 1
@@ -257,3 +250,24 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
                      train_s=train_s, env_steps_per_s=sps_all, final_eval=final_eval,
                      summary="", interrupted=interrupted)
 
+
+def _evaluate(trainer: Trainer, state: TrainState, log: MetricsLog | None, iteration: int,
+              env_steps: int) -> dict[str, np.ndarray]:
+    """Evaluates every agent and logs the result; returns {name: [agents]}."""
+    scalars = eval_scalars(fetch(trainer.evaluate(state)))
+    if log is not None:
+        log.log("eval", iteration, env_steps, scalars)
+    return scalars
+
+
+def _save_interrupted(checkpointer: Checkpointer, state: TrainState, config: SpecialistConfig,
+                      done: int) -> int:
+    """On Ctrl-C: checkpoints the newest complete state; returns its iteration."""
+    try:
+        # The interrupt may land after `state` was replaced but before `done` was counted.
+        done = int(np.asarray(fetch(state.iteration)).reshape(-1)[0])
+    except RuntimeError:  # the state was donated to an iteration that did not finish
+        return done
+    if done and done != checkpointer.latest_step():
+        checkpointer.save(done, state, config)
+    return done

@@ -123,8 +123,8 @@ class Trainer:
     def init(self, seeds: Sequence[int], pieces: np.ndarray) -> TrainState:
         """Fresh agents: agent i from PRNGKey(seeds[i]) playing pieces[i] (int32 [agents, envs])."""
         keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
-        keys = jax.device_put(keys, self.per_agent)
-        return self._init(keys, jax.device_put(np.asarray(pieces, np.int32), self.per_env))
+        pieces = np.asarray(pieces, np.int32)
+        return self._init(_global_array(keys, self.per_agent), _global_array(pieces, self.per_env))
 
     def abstract_state(self, agents: int) -> TrainState:
         """Shapes, dtypes and shardings of a state with `agents` agents (for restoring)."""
@@ -140,6 +140,11 @@ class Trainer:
     def evaluate(self, state: TrainState) -> EvalMetrics:
         """Deterministic evaluation of every agent on its pieces; leaves [agents, ...]."""
         return self._evaluate(state)
+
+
+def _global_array(value: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """`value` (the same on every process) as one array laid out by `sharding`."""
+    return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
 
 
 @functools.lru_cache(maxsize=8)

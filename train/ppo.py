@@ -10,6 +10,7 @@ distribution (`brax.training.agents.ppo.networks`), the running observation stat
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -155,7 +156,11 @@ class PPO:
                              f"num_minibatches = {config.num_minibatches}")
         self.env = env
         self.config = config
-        normalize = (running_statistics.normalize if config.normalize_observations
+        # Clipped: an observation entry that barely moved so far (tiny running std) must not
+        # blow up when it finally changes.
+        normalize = (functools.partial(running_statistics.normalize,
+                                       max_abs_value=config.observation_clip)
+                     if config.normalize_observations
                      else brax_types.identity_observation_preprocessor)
         self.networks = brax_networks.make_ppo_networks(
             env.observation_size, env.action_size, preprocess_observations_fn=normalize,

@@ -115,17 +115,20 @@ class MetricsLog:
 
     def summary(self) -> str:
         """A table of each agent's last and best evaluation; also written to summary.txt/json."""
+        first: dict[int, dict[str, Any]] = {}
         last: dict[int, dict[str, Any]] = {}
         best: dict[int, float] = {}
         for row in self.rows["eval"]:
             agent = int(float(row["agent"]))
+            first.setdefault(agent, row)
             last[agent] = row
             best[agent] = max(best.get(agent, 0.0), float(row.get("eval/f1", 0.0)))
-        header = ["agent", "pieces", "iteration", *[f.split("/")[1] for f in SUMMARY_FIELDS],
-                  "best_f1"]
+        header = ["agent", "pieces", "iteration", "start_f1",
+                  *[f.split("/")[1] for f in SUMMARY_FIELDS], "best_f1"]
         lines = []
         for agent, row in sorted(last.items()):
             lines.append([str(agent), str(row["pieces"]), str(int(float(row["iteration"]))),
+                          f"{float(first[agent].get('eval/f1', float('nan'))):.3f}",
                           *[f"{float(row.get(f, float('nan'))):.3f}" for f in SUMMARY_FIELDS],
                           f"{best[agent]:.3f}"])
         widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
@@ -154,10 +157,15 @@ class MetricsLog:
                 x = [float(r["env_steps"]) for r in mine]
                 ax.plot(x, [float(r[name]) for r in mine], lw=1, alpha=0.6,
                         label=self.labels[agent] if len(agents) <= 8 else None)
+            if len(agents) > 1:
+                steps = sorted({float(r["env_steps"]) for r in rows})
+                mean = [_finite_mean([float(r[name]) for r in rows
+                                      if float(r["env_steps"]) == x]) for x in steps]
+                ax.plot(steps, mean, color="black", lw=2.5, label="mean")
             ax.set_xlabel("env steps per agent")
             ax.set_ylabel(name)
             ax.grid(alpha=0.3)
-            if 0 < len(agents) <= 8:
+            if len(agents) > 0:
                 ax.legend(fontsize=7)
         ax_f1.set_ylim(0, 1)
         fig.suptitle(f"{len(self.labels)} specialist(s): {os.path.basename(self.out)}")
@@ -166,6 +174,11 @@ class MetricsLog:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return path
+
+
+def _finite_mean(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _read_csv(path: str) -> list[dict[str, Any]]:

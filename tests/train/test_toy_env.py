@@ -1,4 +1,4 @@
-"""The toy env follows the env protocol and scores exactly like the piano metric (oracles by hand)."""
+"""The toy env follows the env protocol and scores like the piano metric (oracles by hand)."""
 
 from __future__ import annotations
 
