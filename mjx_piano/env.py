@@ -44,6 +44,8 @@ class EnvConfig:
         substeps: physics steps per control step.
         lookahead: goal steps shown beyond the current one.
         fingering: fingering reward solver: 'none' (term = 0), 'exact' or 'sinkhorn'.
+        observe_fingering: append the OT assignment of the next goal to the observation
+            (per fingertip: vector to its assigned key target, and whether it has one).
         naconmax, njmax: contact / constraint capacity for impl='warp' (per env).
     """
 
@@ -52,6 +54,7 @@ class EnvConfig:
     substeps: int = 10
     lookahead: int = 10
     fingering: str = "exact"
+    observe_fingering: bool = False
     naconmax: int | None = None
     njmax: int | None = None
 
@@ -165,15 +168,19 @@ class PianoEnv:
         sizes = {k: v for k, v in (("naconmax", config.naconmax), ("njmax", config.njmax)) if v}
         self.initial_data = mjx.put_data(self.mj_model, mj_data, impl=config.impl, **sizes)
         self.bank: PieceBank = make_piece_bank(pieces, config.scene.keys, config.lookahead)
+        has_hands = len(self.index.fingertip_site) > 0
+        if config.observe_fingering and (config.fingering == "none" or not has_hands):
+            raise ValueError("observe_fingering needs hands and a fingering solver")
         self.layout = ObservationLayout(
             num_keys=self.index.num_keys,
             num_fingertips=len(self.index.fingertip_site),
             num_hand_joints=len(self.index.hand_qpos),
             lookahead=config.lookahead,
+            fingering_targets=config.observe_fingering,
         )
         self.action_low = np.append(self.index.ctrl_low, 0.0).astype(np.float32)
         self.action_high = np.append(self.index.ctrl_high, 1.0).astype(np.float32)
-        self._fingering = _make_fingering(config.fingering) if len(self.index.fingertip_site) else None
+        self._fingering = _make_fingering(config.fingering) if has_hands else None
 
     @property
     def action_size(self) -> int:
@@ -291,7 +298,7 @@ class PianoEnv:
         if self._fingering is not None:
             fingertips = data.site_xpos[index.fingertip_site]
             key_points = data.site_xpos[index.key_target_site]
-            fingering = self._fingering(fingertips, key_points, goal)
+            fingering, _ = self._fingering(fingertips, key_points, goal)
         return rewards.RewardTerms(
             key_press=rewards.key_press_reward(key_position, goal, pressed),
             sustain=rewards.sustain_reward(sustain, goal_sustain),
@@ -315,26 +322,42 @@ class PianoEnv:
         goal = jax.lax.dynamic_slice_in_dim(self.bank.goal_keys[piece], t, rows, axis=0)
         goal_sustain = jax.lax.dynamic_slice_in_dim(self.bank.goal_sustain[piece], t, rows)
         key_state = jnp.clip(data.qpos[self.index.key_qpos] / self.index.key_travel, 0.0, 1.0)
-        parts = (
+        fingertips = data.site_xpos[self.index.fingertip_site]
+        parts = [
             jnp.concatenate([goal, goal_sustain[:, None]], axis=-1).reshape(-1),
             key_state,
             sustain[None],
-            data.site_xpos[self.index.fingertip_site].reshape(-1),
+            fingertips.reshape(-1),
             data.qpos[self.index.hand_qpos],
-        )
+        ]
+        if self.config.observe_fingering:
+            parts.append(self._fingering_targets(data, fingertips, goal[0]))
         return jnp.concatenate([p.astype(jnp.float32) for p in parts])
+
+    def _fingering_targets(self, data: mjx.Data, fingertips: jax.Array,
+                           goal: jax.Array) -> jax.Array:
+        """[4 F]: per fingertip, the vector to its assigned goal key's target, then 0/1 assigned."""
+        key_points = data.site_xpos[self.index.key_target_site]
+        _, finger_of_key = self._fingering(fingertips, key_points, goal)
+        one_hot = finger_of_key[:, None] == jnp.arange(fingertips.shape[0])  # [K, F]
+        has_key = jnp.any(one_hot, axis=0)
+        target = one_hot.astype(jnp.float32).T @ key_points  # [F, 3]
+        vector = jnp.where(has_key[:, None], target - fingertips, 0.0)
+        return jnp.concatenate([vector.reshape(-1), has_key.astype(jnp.float32)])
 
 
 def _make_fingering(solver: str):
-    """The fingering reward function for `solver` (None when disabled)."""
+    """`(fingertips [F,3], key_points [K,3], active [K]) -> (reward [], finger of key [K])`
+    for `solver`, or None when disabled."""
     if solver == "none":
         return None
     from kernels import fingering  # the OT kernel; imported only when used
 
     config = fingering.FingeringConfig(solver=solver)
 
-    def reward(fingertips: jax.Array, key_points: jax.Array, active: jax.Array) -> jax.Array:
-        value, _ = fingering.fingering_reward(fingertips, key_points, active, config)
-        return value.astype(jnp.float32)
+    def reward(fingertips: jax.Array, key_points: jax.Array,
+               active: jax.Array) -> tuple[jax.Array, jax.Array]:
+        value, assignment = fingering.fingering_reward(fingertips, key_points, active, config)
+        return value.astype(jnp.float32), assignment
 
     return reward

@@ -9,8 +9,10 @@ For the full task (K = 88 keys, F = 10 fingertips, H = 46 hand joints, lookahead
 | sustain     | 1               | sustain pedal state (0/1) after the last action             |
 | fingertips  | 3 F             | fingertip site positions (m, world), right th..lf, left     |
 | hand_state  | H               | hand joint positions, right (forearm slides last) then left |
+| fingering   | 4 F (optional)  | per fingertip: vector to its OT-assigned key target (m), then |
+|             |                 | F flags 0/1 (has a key); for the goal of the next step        |
 
-Total 11 * 89 + 88 + 1 + 30 + 46 = 1144.
+Total 11 * 89 + 88 + 1 + 30 + 46 = 1144 (1184 with the fingering block).
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ class ObservationLayout:
 
     Attributes:
         num_keys: K. num_fingertips: F. num_hand_joints: H. lookahead: L.
+        fingering_targets: whether the optional fingering block is present.
     """
 
     num_keys: int
     num_fingertips: int
     num_hand_joints: int
     lookahead: int
+    fingering_targets: bool = False
 
     def sizes(self) -> dict[str, int]:
         """Block name -> size, in observation order."""
@@ -39,6 +43,7 @@ class ObservationLayout:
             "sustain": 1,
             "fingertips": 3 * self.num_fingertips,
             "hand_state": self.num_hand_joints,
+            "fingering": 4 * self.num_fingertips if self.fingering_targets else 0,
         }
 
     def slices(self) -> dict[str, slice]:

@@ -126,3 +126,23 @@ def test_diverged_env_is_reset_counted_and_isolated(env, batched_reset, batched_
             assert np.all(np.isfinite(np.asarray(leaf))), "a NaN leaked into the batch"
     # The other envs stepped on undisturbed.
     assert int(after.t[1]) == 2 and np.abs(np.asarray(after.data.qpos[1]) - before[1]).max() < 0.05
+
+
+def test_optional_fingering_observation_points_the_nearest_finger_at_the_goal_key():
+    from mjx_piano.env import EnvConfig, PianoEnv
+    from tests.sim.conftest import PIECES
+
+    env = PianoEnv(EnvConfig(observe_fingering=True), PIECES[3:])  # A0 is the first goal
+    assert env.observation_size == 1144 + 40
+    state = jax.jit(env.reset)(jax.random.PRNGKey(0), jnp.int32(0))
+    block = np.asarray(state.obs[env.layout.slices()["fingering"]])
+    vectors, flags = block[:30].reshape(10, 3), block[30:]
+    tips = np.asarray(env.initial_data.site_xpos[env.index.fingertip_site])
+    a0 = np.asarray(env.initial_data.site_xpos[env.index.key_target_site[0]])
+    nearest = int(np.argmin(np.linalg.norm(tips - a0, axis=-1)))
+    assert nearest == 9  # the left little finger
+    np.testing.assert_array_equal(flags, np.eye(10)[nearest])
+    np.testing.assert_allclose(vectors[nearest], a0 - tips[nearest], atol=1e-6)
+    assert not vectors[np.arange(10) != nearest].any()
+    with pytest.raises(ValueError, match="observe_fingering"):
+        PianoEnv(EnvConfig(observe_fingering=True, fingering="none"), PIECES[:1])
