@@ -4,8 +4,10 @@ Sources: every score of the corpus in MusicXML (.mxl, .xml, .musicxml) or Humdru
 least two parts (ABC files hold one-line fiddle and folk tunes, .rntxt harmonic analyses; both
 are left out). Per source (`process_source`): parse, events in seconds (tempo from the score, or
 the median note lasts 0.6 s), leading silence trimmed, quantised at 20 Hz with the repeated-note
-release, hands from the parts (upper half right, lower half left, the middle part of an odd
-number by pitch; `hands`), notes neither hand can reach dropped; a source that needs more than
+release, hands from the parts when they say so (piano staves, two parts, or part names like
+'right'/'left'), else by pitch at the piece's median key, each with the fallbacks of `hands`;
+notes neither hand can reach are dropped (on a sample of 60 scores 0.56% of the notes; giving the
+upper half of the voices to the right hand a priori dropped 0.7%); a source that needs more than
 `max_drop_fraction` of its notes dropped, has a note off the keyboard or fails to parse is
 skipped with its reason. The piece is then cut into clips of at most 550 steps (`split_clips`),
 and every clip is checked against the hand rule once more.
@@ -133,7 +135,11 @@ def _process(source: Source, config: BuildConfig) -> SourceResult:
         return SourceResult(source, error="no notes")
     check_range(performance, source.name)
     segments, pedal = quantize(trim_leading_silence(performance), CONTROL_HZ)
-    segments, dropped = assign_hands(segments, config.rule, drop=True)
+    # Parts without hands split at the piece's median key: vocal and chamber music sits in any
+    # register (on a sample of 60 scores: 55% right-hand notes and 0.56% dropped, against 70% and
+    # 0.61% for a split at middle C).
+    split_key = sorted(s.key for s in segments)[len(segments) // 2]
+    segments, dropped = assign_hands(segments, config.rule, drop=True, split_key=split_key)
     fraction = dropped / max(len(segments) + dropped, 1)
     if fraction > config.max_drop_fraction:
         return SourceResult(source, error=f"{fraction:.1%} of the notes out of reach of two hands")

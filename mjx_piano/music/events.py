@@ -34,7 +34,7 @@ class MusicFileError(MusicError):
         super().__init__(f"{self.path}: {problem}")
 
 
-@dataclasses.dataclass(frozen=True, order=True)
+@dataclasses.dataclass(frozen=True)
 class NoteEvent:
     """One sounding note.
 
@@ -97,7 +97,8 @@ def make_performance(
     source: str = "",
 ) -> Performance:
     """Sorts the events, drops zero-length notes and merges overlapping pedal intervals."""
-    kept = sorted(n for n in notes if n.offset_s > n.onset_s)
+    kept = sorted((n for n in notes if n.offset_s > n.onset_s),
+                  key=lambda n: (n.onset_s, n.offset_s, n.pitch, n.velocity, n.hand or ""))
     merged: list[SustainEvent] = []
     for event in sorted(s for s in sustain if s.offset_s > s.onset_s):
         if merged and event.onset_s <= merged[-1].offset_s:

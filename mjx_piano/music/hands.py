@@ -71,7 +71,8 @@ def _fits(key: int, hand: str, held: dict[str, list[int]], rule: HandRule) -> bo
 
 
 def assign_hands(
-    segments: Sequence[Segment], rule: HandRule = HandRule(), *, drop: bool = False
+    segments: Sequence[Segment], rule: HandRule = HandRule(), *, drop: bool = False,
+    split_key: int = MIDDLE_C_KEY,
 ) -> tuple[list[Segment], int]:
     """Gives every segment a hand; see the module docstring for the order and fallbacks.
 
@@ -79,6 +80,7 @@ def assign_hands(
         segments: non-overlapping per key (one key is held by one note at a time).
         rule: the per-hand limits.
         drop: drop notes that neither hand can take (else they keep their preferred hand).
+        split_key: notes without a hand prefer the right hand from this key up (default middle C).
 
     Returns:
         (segments with `hand` set, sorted; number of dropped segments).
@@ -96,7 +98,7 @@ def assign_hands(
             segment = group[i]
             held = {"left": [s.key for s in sounding if s.hand == "left"],
                     "right": [s.key for s in sounding if s.hand == "right"]}
-            prefer = segment.hand or ("right" if segment.key >= MIDDLE_C_KEY else "left")
+            prefer = segment.hand or ("right" if segment.key >= split_key else "left")
             other = "left" if prefer == "right" else "right"
             if _fits(segment.key, prefer, held, rule):
                 hand = prefer
@@ -129,23 +131,39 @@ def playability_problems(roll: PianoRoll, rule: HandRule = HandRule(), limit: in
         rule: the per-hand limits.
         limit: stop after this many problems.
     """
-    problems: list[str] = []
     if roll.keys.shape[1] != NUM_KEYS:
         return [f"{roll.keys.shape[1]} keys instead of {NUM_KEYS}"]
+    if roll.right_hand is not None:
+        return _split_problems(roll.keys, roll.right_hand, rule, limit)
+    problems: list[str] = []
     seen: dict[bytes, str | None] = {}
-    for step in range(roll.num_steps):
+    for step in np.flatnonzero(roll.keys.any(axis=1)):
         row = roll.keys[step]
-        if not row.any():
-            continue
-        right = roll.right_hand[step] if roll.right_hand is not None else None
-        token = row.tobytes() + (right.tobytes() if right is not None else b"")
+        token = row.tobytes()
         if token not in seen:
-            seen[token] = _step_problem(row, right, rule)
+            seen[token] = _step_problem(row, None, rule)
         if seen[token] is not None:
             problems.append(f"step {step}: {seen[token]}")
             if len(problems) >= limit:
                 break
     return problems
+
+
+def _split_problems(keys: np.ndarray, right: np.ndarray, rule: HandRule, limit: int) -> list[str]:
+    """Vectorised check of a recorded split: keys, right bool [steps, 88]."""
+    left = keys & ~right
+    bad = np.zeros(keys.shape[0], dtype=bool)
+    lowest, highest = [], []
+    for mask in (left, right):
+        count = mask.sum(axis=1)
+        low = np.argmax(mask, axis=1)
+        high = NUM_KEYS - 1 - np.argmax(mask[:, ::-1], axis=1)
+        bad |= (count > rule.max_notes) | ((count > 0) & (high - low > rule.max_span))
+        lowest.append(np.where(count > 0, low, NUM_KEYS))
+        highest.append(np.where(count > 0, high, -1))
+    bad |= (highest[0] >= lowest[1]) & (highest[0] >= 0) & (lowest[1] < NUM_KEYS)
+    return [f"step {step}: {_step_problem(keys[step], right[step], rule)}"
+            for step in np.flatnonzero(bad)[:limit]]
 
 
 def _step_problem(row: np.ndarray, right: np.ndarray | None, rule: HandRule) -> str | None:

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from mjx_piano.music.events import MusicError, Performance, SustainEvent, check_range, make_performance
-from mjx_piano.music.hands import HandRule, Segment, assign_hands
+from mjx_piano.music.hands import MIDDLE_C_KEY, HandRule, Segment, assign_hands
 from mjx_piano.music.roll import CONTROL_HZ, LOWEST_MIDI, NUM_KEYS, PianoRoll
 
 MAX_CLIP_STEPS = 550  # RP1M's episode length
@@ -137,6 +137,7 @@ def to_piano_roll(
     hz: float = CONTROL_HZ,
     rule: HandRule = HandRule(),
     drop_unplayable: bool = False,
+    split_key: int = MIDDLE_C_KEY,
 ) -> PianoRoll:
     """The whole piece as one piano roll (no length limit; see `split_clips`).
 
@@ -149,6 +150,7 @@ def to_piano_roll(
         hz: control rate.
         rule: hand limits for the hand split.
         drop_unplayable: drop notes neither hand can take (else kept; see `hands`).
+        split_key: notes the source gives no hand prefer the right hand from this key up.
 
     Returns:
         PianoRoll with keys [steps, 88], sustain [steps], right_hand [steps, 88].
@@ -166,7 +168,7 @@ def to_piano_roll(
     if stretch_factor != 1.0:
         performance = stretch(performance, stretch_factor)
     segments, pedal = quantize(performance, hz)
-    segments, _ = assign_hands(segments, rule, drop=drop_unplayable)
+    segments, _ = assign_hands(segments, rule, drop=drop_unplayable, split_key=split_key)
     return segments_to_roll(name or performance.title, segments, pedal, title=performance.title,
                             composer=performance.composer, source=performance.source)
 

@@ -102,8 +102,9 @@ def read_midi(path: str | os.PathLike[str], *, allow_out_of_range: bool = False)
             warnings.simplefilter("ignore")
             midi = pretty_midi.PrettyMIDI(os.fspath(path))
     except Exception as error:  # pretty_midi/mido raise many types for broken files
+        detail = str(error) or ("unexpected end of the data" if isinstance(error, EOFError) else "")
         raise MusicFileError(
-            path, f"not a readable MIDI file (corrupt or truncated?): {type(error).__name__}: {error}"
+            path, f"not a readable MIDI file (corrupt or truncated?): {type(error).__name__}: {detail}"
         ) from error
     instruments = [inst for inst in midi.instruments if not inst.is_drum and inst.notes]
     hands = _hands_for_groups(

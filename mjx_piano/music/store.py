@@ -134,6 +134,9 @@ def save_store(path: str | os.PathLike[str], clips: Sequence[EncodedClip], manif
     try:
         with os.fdopen(handle, "wb") as f:
             np.savez_compressed(f, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a cache is for everyone
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
