@@ -115,8 +115,8 @@ def measure(config: fingering.FingeringConfig, batch: int, repeats: int, kind: s
     }
 
 
-def measure_env(fingering_solver: str, batch: int, bench: BenchConfig) -> dict:
-    """Seconds per control step of jit(vmap(env.step)) with the given fingering ('none' too)."""
+def env_rollout(fingering_solver: str, batch: int, bench: BenchConfig):
+    """A compiled rollout of `env_steps` control steps of `batch` envs, and its start state."""
     from mjx_piano.default_piece import default_piece
     from mjx_piano.env import EnvConfig, PianoEnv
 
@@ -138,35 +138,42 @@ def measure_env(fingering_solver: str, batch: int, bench: BenchConfig) -> dict:
     )
     start = time.perf_counter()
     states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(1)))
-    compile_s = time.perf_counter() - start
-    times = []
-    for i in range(max(bench.repeats // 5, 2)):
-        start = time.perf_counter()
-        states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(2 + i)))
-        times.append((time.perf_counter() - start) / bench.env_steps)
-    return {"fingering": fingering_solver, "batch": batch, "compile_s": compile_s,
-            "step_ms": 1e3 * statistics.median(times)}
+    return rollout, states, time.perf_counter() - start
 
 
 def env_rows(bench: BenchConfig) -> list[dict]:
-    """Env step time without and with each fingering solver, and the fingering share."""
+    """Env step time without and with each fingering solver, and the fingering share.
+
+    The configurations are timed in interleaved rounds and the minimum per configuration is
+    used, so load drifting on a shared machine biases none of them.
+    """
     rows = []
     for batch in bench.batch_sizes:
-        base = measure_env("none", batch, bench)
-        print(f"  env fingering=none batch={batch}: {base['step_ms']:.2f} ms/step", flush=True)
+        names = ("none",) + bench.solvers
+        compiled = {name: env_rollout(name, batch, bench) for name in names}
+        times = {name: [] for name in names}
+        for i in range(max(bench.repeats // 2, 3)):
+            for name in names:
+                rollout, states, _ = compiled[name]
+                start = time.perf_counter()
+                states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(2 + i)))
+                times[name].append((time.perf_counter() - start) / bench.env_steps)
+                compiled[name] = (rollout, states, compiled[name][2])
+        base = 1e3 * min(times["none"])
         for solver in bench.solvers:
-            row = measure_env(solver, batch, bench)
-            row["none_step_ms"] = base["step_ms"]
-            row["share"] = (row["step_ms"] - base["step_ms"]) / row["step_ms"]
-            print(f"  env fingering={solver} batch={batch}: {row['step_ms']:.2f} ms/step, "
-                  f"share {row['share']:.1%}", flush=True)
-            rows.append(row)
+            step = 1e3 * min(times[solver])
+            rows.append({"fingering": solver, "batch": batch, "none_step_ms": base,
+                         "step_ms": step, "step_ms_median": 1e3 * statistics.median(times[solver]),
+                         "none_step_ms_median": 1e3 * statistics.median(times["none"]),
+                         "compile_s": compiled[solver][2], "share": (step - base) / step})
+            print(f"  env batch={batch}: none {base:.2f} ms/step, {solver} {step:.2f} ms/step, "
+                  f"share {rows[-1]['share']:.1%}", flush=True)
     return rows
 
 
 def env_table(rows: list[dict]) -> str:
     """Markdown table of the env-step shares."""
-    lines = ["| fingering | batch | env step ms (none) | env step ms | fingering share |",
+    lines = ["| fingering | batch | env step ms, none (min) | env step ms (min) | share |",
              "|---|---|---|---|---|"]
     lines += [f"| {r['fingering']} | {r['batch']} | {r['none_step_ms']:.2f} | "
               f"{r['step_ms']:.2f} | {r['share']:.1%} |" for r in rows]
