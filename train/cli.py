@@ -58,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
     parser.add_argument("--mesh", help="device mesh 'AGENTS,ENVS' (default: automatic)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--distributed", action="store_true",
+                        help="many hosts: call jax.distributed.initialize() first (run the same "
+                             "command on every host; the mesh spans all of their devices)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="any config field, e.g. ppo.entropy_cost=0.01 (repeatable)")
     parser.set_defaults(run=run_specialists)
@@ -95,6 +98,10 @@ def run_specialists(args: argparse.Namespace) -> int:
     """Runs `train specialists`; returns the exit code (2 on bad input, 130 if interrupted)."""
     from train.loop import plan_run, train_specialists
 
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
     try:
         config = config_from_args(args)
         plan_run(config, args.resume)  # every input check, before anything compiles

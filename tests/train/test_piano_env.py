@@ -1,27 +1,52 @@
 """The same PPO code on the real piano env (reduced scene: self-playing keys of one etude).
 
-Slow on CPU (MJX compiles for ~30 s and runs ~50 env steps/s on 2 cores), so it only checks
-that the piano env plugs in: iterations, evaluation, a checkpoint of its MJX state, resume.
+Slow on CPU (MJX compiles for ~15-30 s), so these are marked `slow`: one checks that the piano
+env plugs in (iterations, evaluation, a checkpoint of its MJX state, resume), the other that a
+specialist learns the etude on the real physics.
 """
 
 from __future__ import annotations
 
+import csv
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from train.config import SpecialistConfig, apply_overrides
+from train.config import EnvConfig, SpecialistConfig, apply_overrides
+from train.envs import make_env
 from train.loop import train_specialists
 
 PIECE = "etude/c-major-scale-rh"
+# Learning budget: 150 iterations x 256 envs x 10 steps = 384k env steps (~45 s on 2 CPU cores
+# at ~12k env steps/s, plus ~15 s compilation).
+LEARN = {"ppo.num_envs": 256, "ppo.unroll_length": 10, "ppo.num_minibatches": 8,
+         "ppo.num_epochs": 4, "ppo.learning_rate": 1e-3, "ppo.discount": 0.9,
+         "run.iterations": 150, "run.eval_every": 10, "run.checkpoint_every": 0}
+
+
+def _config(out: str, **fields) -> SpecialistConfig:
+    base = {"env.name": "piano-keys", "env.pieces": PIECE, "run.out": out, "run.progress": False}
+    return apply_overrides(SpecialistConfig(), {**base, **fields})
+
+
+def _keys_can_be_pressed() -> bool:
+    """Whether full actuator commands press the keys within a few control steps."""
+    env = make_env(EnvConfig(name="piano-keys", pieces=(PIECE,))).env
+    state = env.reset(jax.random.PRNGKey(0), jnp.int32(0))
+    step = jax.jit(env.step)
+    for _ in range(5):
+        state = step(state, jnp.asarray(env.action_high))
+    return bool(np.asarray(state.pressed).all())
 
 
 @pytest.mark.slow
 def test_ppo_runs_checkpoints_and_resumes_on_the_piano_env(tmp_path):
-    config = apply_overrides(SpecialistConfig(), {
-        "env.name": "piano-keys", "env.pieces": PIECE, "ppo.num_envs": 4,
-        "ppo.unroll_length": 8, "ppo.num_minibatches": 2, "ppo.num_epochs": 1,
-        "run.iterations": 2, "run.eval_every": 2, "run.checkpoint_every": 1,
-        "run.out": str(tmp_path), "run.progress": False})
+    config = _config(str(tmp_path), **{
+        "ppo.num_envs": 4, "ppo.unroll_length": 8, "ppo.num_minibatches": 2,
+        "ppo.num_epochs": 1, "run.iterations": 2, "run.eval_every": 2,
+        "run.checkpoint_every": 1})
     first = train_specialists(config)
     assert first.plan.agent_labels == [PIECE]
     assert set(first.final_eval) >= {"eval/f1", "eval/precision", "eval/recall",
@@ -30,3 +55,16 @@ def test_ppo_runs_checkpoints_and_resumes_on_the_piano_env(tmp_path):
     resumed = train_specialists(apply_overrides(config, {"run.iterations": 3}), resume=True)
     assert resumed.iterations == 3
     assert int(np.asarray(resumed.state.iteration)[0]) == 3
+
+
+@pytest.mark.slow
+def test_specialist_learns_the_etude_on_the_real_physics(tmp_path):
+    if not _keys_can_be_pressed():
+        pytest.skip("the self-playing keys cannot reach the press threshold at full command "
+                    "(key actuator kp too weak against the key spring); see issue 3")
+    result = train_specialists(_config(str(tmp_path), **LEARN))
+    with open(tmp_path / "eval.csv", newline="") as f:
+        f1 = [float(row["eval/f1"]) for row in csv.DictReader(f)]
+    assert f1[0] < 0.1, f1
+    assert max(f1) >= 0.5, f1
+    assert result.final_eval["eval/f1"][0] >= 0.3, f1
