@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import os
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from mjx_piano.music.events import (
     Hand,
@@ -168,7 +168,10 @@ def read_score(path: str | os.PathLike[str], *, allow_out_of_range: bool = False
         if not scores:
             raise MusicFileError(path, "the file holds an empty collection of pieces")
         parsed = scores[0]
-    performance = score_to_performance(parsed, source=os.fspath(path))
+    try:
+        performance = score_to_performance(parsed, source=os.fspath(path))
+    except Exception as error:  # content music21 parsed but that makes no sense as notes
+        raise MusicFileError(path, f"cannot read notes: {type(error).__name__}: {error}") from error
     check_not_empty(performance, os.fspath(path))
     if not allow_out_of_range:
         check_range(performance, os.fspath(path))
@@ -257,7 +260,7 @@ def _part_notes(flat: Any) -> list[tuple[float, float, int, int]]:
     return notes
 
 
-def _tempo_map(score: Any, parts: Sequence[Any], default_qpm: float):
+def _tempo_map(score: Any, parts: Sequence[Any], default_qpm: float) -> Callable[[float], float]:
     """A function quarter-note offset -> seconds from the metronome marks (piecewise constant tempo)."""
     from music21 import tempo
 

@@ -58,7 +58,7 @@ def list_clips(split: str | None = None, path: str | os.PathLike[str] | None = N
     """Clip names, etudes first.
 
     Args:
-        split: None (all: etudes, and the built clips if there are any), 'etude', or one of the
+        split: None (all: etudes, and the built clips if a repertoire was built), 'etude', or one of the
             built splits 'train', 'test_id', 'test_ood' (these need the built repertoire).
         path: the repertoire file (default: `default_repertoire_path()`).
 
@@ -71,10 +71,9 @@ def list_clips(split: str | None = None, path: str | os.PathLike[str] | None = N
     if split == "etude":
         return etude_names()
     if split is None:
-        try:
-            store = open_repertoire(path)
-        except StoreError:
-            return etude_names()
+        if not os.path.exists(path if path is not None else default_repertoire_path()):
+            return etude_names()  # nothing built yet; a damaged file still raises below
+        store = open_repertoire(path)
         return etude_names() + [entry["name"] for entry in store.manifest["clips"]]
     store = open_repertoire(path)
     return [entry["name"] for entry in store.manifest["clips"] if entry["split"] == split]
