@@ -303,18 +303,9 @@ class PianoEnv:
             key_press=rewards.key_press_reward(key_position, goal, pressed),
             sustain=rewards.sustain_reward(sustain, goal_sustain),
             energy=energy,
-            forearm=rewards.forearm_reward(self._forearms_touch(data)),
+            forearm=rewards.forearm_reward(forearms_overlap(self.index, data.geom_xpos)),
             fingering=fingering,
         )
-
-    def _forearms_touch(self, data: mjx.Data) -> jax.Array:
-        geoms = self.index.forearm_geoms
-        if geoms.size != 2:
-            return jnp.zeros((), bool)
-        contact = data._impl.contact  # noqa: SLF001 - MJX keeps contacts per backend
-        pair = jnp.sort(contact.geom, axis=-1)
-        is_forearms = jnp.all(pair == jnp.sort(jnp.asarray(geoms)), axis=-1)
-        return jnp.any(is_forearms & (contact.dist < 0))
 
     def _observe(self, data: mjx.Data, piece: jax.Array, t: jax.Array,
                  sustain: jax.Array) -> jax.Array:
@@ -344,6 +335,26 @@ class PianoEnv:
         target = one_hot.astype(jnp.float32).T @ key_points  # [F, 3]
         vector = jnp.where(has_key[:, None], target - fingertips, 0.0)
         return jnp.concatenate([vector.reshape(-1), has_key.astype(jnp.float32)])
+
+
+def forearms_overlap(index: SceneIndex, geom_xpos: jax.Array) -> jax.Array:
+    """Whether the two forearm boxes overlap: a separating-axis test on their fixed axes.
+
+    It needs no contact list, so it reads the same under every MJX backend (MJX-Warp keeps its
+    contacts outside the per-env state). False when the scene has fewer than two hands.
+
+    Args:
+        index: the scene's static indices.
+        geom_xpos: geom positions [ngeom, 3].
+
+    Returns:
+        bool [].
+    """
+    geoms = index.forearm_geoms
+    if geoms.size != 2:
+        return jnp.zeros((), bool)
+    offset = geom_xpos[geoms[0]] - geom_xpos[geoms[1]]
+    return jnp.all(jnp.abs(jnp.asarray(index.forearm_axes) @ offset) < index.forearm_reach)
 
 
 def _make_fingering(solver: str):

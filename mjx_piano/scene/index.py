@@ -29,6 +29,10 @@ class SceneIndex:
         actuator_velocity_map: d(actuator length)/d(qvel) of the hand actuators [U, nv]
             (constant: joint and fixed-tendon transmissions only).
         forearm_geoms: geom ids of the right and left forearm collision boxes [2] (or empty).
+        forearm_axes: separating axes of the two forearm boxes [A, 3] (A <= 15, unit).
+        forearm_reach: per axis, the sum of both boxes' half-extents along it [A] (m).
+            The boxes only ever translate (the forearms hang on slide joints), so their axes
+            are constant: they overlap iff |axes @ (centre_r - centre_l)| < reach on every axis.
         ctrl_low, ctrl_high: control range of every actuator of the model [nu].
     """
 
@@ -42,6 +46,8 @@ class SceneIndex:
     hand_actuators: np.ndarray
     actuator_velocity_map: np.ndarray
     forearm_geoms: np.ndarray
+    forearm_axes: np.ndarray
+    forearm_reach: np.ndarray
     ctrl_low: np.ndarray
     ctrl_high: np.ndarray
 
@@ -88,6 +94,7 @@ def index_scene(model: mujoco.MjModel, config: SceneConfig) -> SceneIndex:
     mujoco.mju_sparse2dense(moment, data.actuator_moment, data.moment_rownnz,
                             data.moment_rowadr, data.moment_colind)
     forearms = [_id(model, geom, f"{_PREFIX[s]}forearm_collision") for s in sides]
+    axes, reach = _separating_axes(model, data, forearms)
     return SceneIndex(
         keys=keys,
         key_qpos=key_qpos,
@@ -101,6 +108,23 @@ def index_scene(model: mujoco.MjModel, config: SceneConfig) -> SceneIndex:
         hand_actuators=np.array(hand_actuators, dtype=np.int32),
         actuator_velocity_map=moment[hand_actuators].astype(np.float32),
         forearm_geoms=np.array(forearms if len(forearms) == 2 else [], dtype=np.int32),
+        forearm_axes=axes,
+        forearm_reach=reach,
         ctrl_low=model.actuator_ctrlrange[:, 0].astype(np.float32),
         ctrl_high=model.actuator_ctrlrange[:, 1].astype(np.float32),
     )
+
+
+def _separating_axes(model: mujoco.MjModel, data: mujoco.MjData,
+                     boxes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The 15 separating-axis candidates of two boxes (face normals, edge cross products),
+    degenerate ones dropped, and both boxes' summed half-extents along each: [A, 3], [A]."""
+    if len(boxes) != 2:
+        return np.zeros((0, 3), np.float32), np.zeros((0,), np.float32)
+    frames = [data.geom_xmat[b].reshape(3, 3) for b in boxes]  # columns: box axes
+    half = [model.geom_size[b] for b in boxes]
+    candidates = [f[:, i] for f in frames for i in range(3)]
+    candidates += [np.cross(frames[0][:, i], frames[1][:, j]) for i in range(3) for j in range(3)]
+    axes = np.array([a / np.linalg.norm(a) for a in candidates if np.linalg.norm(a) > 1e-6])
+    reach = sum(np.abs(axes @ f) @ h for f, h in zip(frames, half))
+    return axes.astype(np.float32), reach.astype(np.float32)

@@ -146,3 +146,23 @@ def test_optional_fingering_observation_points_the_nearest_finger_at_the_goal_ke
     assert not vectors[np.arange(10) != nearest].any()
     with pytest.raises(ValueError, match="observe_fingering"):
         PianoEnv(EnvConfig(observe_fingering=True, fingering="none"), PIECES[:1])
+
+
+def test_forearm_overlap_test_agrees_with_mujoco_collision_detection(env):
+    from mjx_piano.env import forearms_overlap
+
+    model, data = env.mj_model, mujoco.MjData(env.mj_model)
+    slides = [model.joint(name).qposadr[0] for name in ("rh/forearm_ty", "lh/forearm_ty", "rh/forearm_tx")]
+    boxes = set(env.index.forearm_geoms.tolist())
+    rng = np.random.default_rng(0)
+    touching = 0
+    for _ in range(200):
+        data.qpos[:] = 0
+        data.qpos[slides] = rng.uniform([-0.3, 0.0, 0.0], [0.0, 0.3, 0.06])
+        mujoco.mj_forward(model, data)
+        contact = data.contact
+        by_mujoco = any({contact.geom1[k], contact.geom2[k]} == boxes and contact.dist[k] < 0
+                        for k in range(data.ncon))
+        assert bool(forearms_overlap(env.index, data.geom_xpos)) == by_mujoco
+        touching += by_mujoco
+    assert 30 < touching < 170, "the sample must hold both touching and apart cases"
