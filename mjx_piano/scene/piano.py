@@ -32,6 +32,7 @@ KEY_SPRINGREF = -np.deg2rad(1.0)
 KEY_DAMPING = 0.05
 KEY_ARMATURE = 0.001
 KEY_LIMIT_SOLREF = (0.01, 1.0)
+KEY_MOTOR_TORQUE = 0.5  # N m at full control, ~3x the spring torque at full travel
 PRESS_THRESHOLD = 0.00872665  # rad below the maximum angle that counts as pressed (0.5 deg)
 _BLACK_PITCH_CLASSES = frozenset({1, 3, 6, 8, 10})
 
@@ -104,8 +105,9 @@ def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False) -> 
     Each key k gets body `piano/key{k}`, joint `piano/key{k}`, geom `piano/key{k}` and a site
     `piano/key{k}_target`: RoboPianist's key target point, the box centre raised by half its
     height and moved 0.35 of its half-length toward the front. With `actuated`, every key also
-    gets a position actuator `piano/key{k}` over its travel (the self-playing variant used for
-    cheap CPU learning tests).
+    gets a torque motor `piano/key{k}`, control 0..1 -> 0..`KEY_MOTOR_TORQUE` downward (the
+    self-playing variant used for cheap CPU learning tests): a control above ~0.35 beats the
+    spring at full travel and holds the key pressed, 0 lets the spring lift it.
 
     Args:
         spec: the scene being built.
@@ -153,8 +155,9 @@ def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False) -> 
         if actuated:
             actuator = spec.add_actuator(name=name, target=name)
             actuator.trntype = mujoco.mjtTrn.mjTRN_JOINT
-            actuator.set_to_position(kp=1.0, dampratio=1.0)
-            actuator.ctrlrange = (0.0, float(travel))
+            actuator.set_to_motor()
+            actuator.gear[0] = KEY_MOTOR_TORQUE
+            actuator.ctrlrange = (0.0, 1.0)
             actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
     _add_case(spec, geometry)
     return geometry
