@@ -1,0 +1,50 @@
+"""Reduced variants from the same builder: self-playing keys, one hand, a few keys."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mjx_piano.env import EnvConfig, PianoEnv
+from mjx_piano.scene.builder import SceneConfig, build_spec
+from tests.sim.conftest import make_roll
+
+
+def test_self_playing_keys_press_exactly_where_the_action_says():
+    roll = make_roll("three-keys", 6, {1: [39], 2: [39], 3: [41], 4: [39, 41]})
+    scene = SceneConfig(hands="none", keys=(39, 40, 41), actuated_keys=True)
+    env = PianoEnv(EnvConfig(scene=scene), [roll])
+    assert env.action_size == 3 + 1
+    assert env.observation_size == 11 * 4 + 3 + 1  # goal rows, key states, sustain
+    step = jax.jit(env.step)
+    state = jax.jit(env.reset)(jax.random.PRNGKey(0), jnp.int32(0))
+    pressed = []
+    for t in range(roll.num_steps):
+        goal = np.asarray(env.bank.goal_keys[0, t], np.float32)
+        state = step(state, jnp.append(jnp.asarray(goal), 0.0))
+        pressed.append(np.asarray(state.pressed))
+    np.testing.assert_array_equal(np.array(pressed), roll.keys[:, [39, 40, 41]])
+    assert float(state.last_episode.f1) == pytest.approx(1.0)
+
+
+def test_one_hand_scene_has_nineteen_actuators_and_its_own_fingertips():
+    model = build_spec(SceneConfig(hands="left", keys=tuple(range(20, 40)))).compile()
+    assert model.nu == 19
+    assert model.njnt == 23 + 20
+    assert model.site("lh/th_tip").id >= 0
+
+
+def test_a_piece_needing_a_missing_key_is_rejected_by_name():
+    roll = make_roll("too-wide", 4, {0: [60]})
+    scene = SceneConfig(hands="none", keys=(39, 40, 41), actuated_keys=True)
+    with pytest.raises(ValueError, match=r"too-wide.*\[60\]"):
+        PianoEnv(EnvConfig(scene=scene), [roll])
+
+
+@pytest.mark.parametrize("bad", [dict(keys=()), dict(keys=(3, 3)), dict(keys=(88,)),
+                                 dict(hands="none")])
+def test_bad_scene_configs_are_clear_errors(bad):
+    with pytest.raises(ValueError, match="SceneConfig|actuated_keys"):
+        SceneConfig(**bad)
