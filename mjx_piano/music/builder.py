@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
+import json
 import multiprocessing
 import os
 import sys
@@ -36,7 +38,7 @@ from mjx_piano.music.hands import HandRule, assign_hands, playability_problems
 from mjx_piano.music.pianoroll import MAX_CLIP_STEPS, quantize, segments_to_roll, split_clips, trim_leading_silence
 from mjx_piano.music.readers import score_to_performance
 from mjx_piano.music.roll import CONTROL_HZ
-from mjx_piano.music.store import EncodedClip, encode_roll, save_store
+from mjx_piano.music.store import EncodedClip, Store, StoreError, encode_roll, save_store
 
 CORPUS_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn")
 SPLITS = ("train", "test_id", "test_ood")
@@ -167,13 +169,70 @@ def split_of(piece: str, clip: str, config: BuildConfig) -> str:
     return "test_id" if _bucket("clip:" + clip) < config.id_test_percent else "train"
 
 
-def _worker(item: tuple[Source, BuildConfig]) -> SourceResult:
-    return process_source(*item)
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """sha256 of the code that turns a score into clips (and music21's version): a per-source
+    cache entry made by other code is never reused."""
+    import music21
+
+    from mjx_piano.music import events, hands, pianoroll, readers, roll, store
+
+    h = hashlib.sha256(str(music21.__version__).encode())
+    for module in (events, hands, pianoroll, readers, roll, store, sys.modules[__name__]):
+        with open(module.__file__, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
 
 
-def process_all(sources: Sequence[Source], config: BuildConfig, workers: int = 1) -> Iterator[SourceResult]:
-    """Processes sources in order, with `workers` processes (1: in this process)."""
-    items = [(source, config) for source in sources]
+def source_key(source: Source, config: BuildConfig) -> str:
+    """The per-source cache key: the file's bytes, its name, the config and the code."""
+    h = hashlib.sha256(_code_digest().encode())
+    h.update(json.dumps([source.name, dataclasses.asdict(config)], sort_keys=True).encode())
+    with open(source.path, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
+
+
+def cached_process_source(source: Source, config: BuildConfig, folder: str | None) -> SourceResult:
+    """`process_source`, remembered in `folder` (one small .npz per source; None: no cache).
+
+    A damaged entry is recomputed; entries are written atomically, so parallel builds are safe.
+    """
+    if folder is None or not os.path.isfile(source.path):
+        return process_source(source, config)
+    path = os.path.join(folder, source_key(source, config) + ".npz")
+    if os.path.exists(path):
+        try:
+            entry = Store.load(path)
+            meta = entry.manifest["result"]
+            clips = tuple(entry.encoded(i) for i in range(len(entry.manifest["clips"])))
+            return SourceResult(source, clips, meta["title"], meta["composer"], meta["notes"],
+                                meta["dropped"], meta["error"])
+        except (StoreError, KeyError, TypeError):
+            pass
+    result = process_source(source, config)
+    meta = {"title": result.title, "composer": result.composer, "notes": result.notes,
+            "dropped": result.dropped, "error": result.error}
+    save_store(path, result.clips, {"clips": [{"name": str(i)} for i in range(len(result.clips))],
+                                    "result": meta, "source": source.name})
+    return result
+
+
+def _worker(item: tuple[Source, BuildConfig, str | None]) -> SourceResult:
+    return cached_process_source(*item)
+
+
+def process_all(sources: Sequence[Source], config: BuildConfig, workers: int = 1,
+                cache: str | None = None) -> Iterator[SourceResult]:
+    """Processes sources in order, with `workers` processes (1: in this process).
+
+    Args:
+        sources: the scores.
+        config: builder settings.
+        workers: processes.
+        cache: per-source cache folder (None: none).
+    """
+    items = [(source, config, cache) for source in sources]
     if workers <= 1:
         yield from map(_worker, items)
         return
@@ -191,6 +250,7 @@ def build_repertoire(
     workers: int = 1,
     progress: bool = True,
     report: Callable[[str], None] | None = None,
+    source_cache: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Builds the repertoire from `sources` and writes it atomically to `path`.
 
@@ -201,6 +261,8 @@ def build_repertoire(
         workers: parallel processes.
         progress: show a tqdm progress bar on stderr.
         report: called with one line per skipped source (default: print to stderr).
+        source_cache: folder remembering each source's clips (see `cached_process_source`), so a
+            rebuild only parses new or changed scores; None: parse everything.
 
     Returns:
         The manifest written (with `hash`, `stats`, `skipped`).
@@ -210,7 +272,8 @@ def build_repertoire(
     config = config or BuildConfig()
     report = report or (lambda line: print(line, file=sys.stderr))
     started = time.perf_counter()
-    results = tqdm(process_all(sources, config, workers), total=len(sources), disable=not progress,
+    cache = os.fspath(source_cache) if source_cache is not None else None
+    results = tqdm(process_all(sources, config, workers, cache), total=len(sources), disable=not progress,
                    desc="repertoire", unit="piece", file=sys.stderr)
     clips, entries, pieces, skipped, seen = [], [], [], [], set()
     for result in results:

@@ -1,6 +1,7 @@
 """The `repertoire` command group: `build`, `list`, `show NAME [--png out.png]`.
 
   python3 -m mjx_piano repertoire build [--limit N] [--workers 2] [--composer bach] [--out FILE]
+                                        [--no-source-cache] [--no-progress]
   python3 -m mjx_piano repertoire list [--split train|test_id|test_ood|etude] [--long]
   python3 -m mjx_piano repertoire show etude/c-major-scale-rh --png roll.png
 """
@@ -31,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="parallel processes (default: min(2, cores))")
     build.add_argument("--out", default=None, help="store file (default: $MJX_PIANO_CACHE/repertoire.npz)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.add_argument("--no-source-cache", action="store_true",
+                       help="parse every score again (default: reuse $MJX_PIANO_CACHE/sources)")
     build.set_defaults(run=_run_build)
 
     listing = commands.add_parser("list", help="print clip names (etudes, then the built ones)")
@@ -48,14 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_build(args: argparse.Namespace) -> int:
     from mjx_piano.music.builder import build_repertoire, corpus_sources
-    from mjx_piano.music.repertoire import default_repertoire_path
+    from mjx_piano.music.repertoire import cache_dir, default_repertoire_path
 
     out = args.out or default_repertoire_path()
     sources = corpus_sources(args.limit, args.composer)
     if not sources:
         print("no corpus scores match", file=sys.stderr)
         return 1
-    manifest = build_repertoire(out, sources, workers=args.workers, progress=not args.no_progress)
+    source_cache = None if args.no_source_cache else os.path.join(cache_dir(), "sources")
+    manifest = build_repertoire(out, sources, workers=args.workers, progress=not args.no_progress,
+                                source_cache=source_cache)
     stats = manifest["stats"]
     splits = {}
     for entry in manifest["clips"]:

@@ -185,3 +185,21 @@ def test_command_line(cache, tmp_path, capsys):
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert main(["repertoire", "show", "etude/c-major-scale"]) == 1
     assert "close matches: etude/c-major-scale-rh" in capsys.readouterr().err
+
+
+def test_source_cache_gives_the_same_build_and_survives_damage(small_build, tmp_path):
+    import time
+
+    _, manifest = small_build
+    folder = tmp_path / "sources"
+    first = build_repertoire(tmp_path / "a.npz", corpus_sources(**SMALL), workers=1, progress=False,
+                             source_cache=folder)
+    entries = sorted(folder.iterdir())
+    assert first["hash"] == manifest["hash"] and len(entries) == SMALL["limit"]
+    entries[0].write_bytes(b"damaged")
+    started = time.perf_counter()
+    second = build_repertoire(tmp_path / "b.npz", corpus_sources(**SMALL), workers=1, progress=False,
+                              source_cache=folder)
+    assert second["hash"] == manifest["hash"]
+    assert time.perf_counter() - started < first["stats"]["seconds"]
+    assert entries[0].read_bytes() != b"damaged"  # recomputed and rewritten
