@@ -32,7 +32,8 @@ KEY_SPRINGREF = -np.deg2rad(1.0)
 KEY_DAMPING = 0.05
 KEY_ARMATURE = 0.001
 KEY_LIMIT_SOLREF = (0.01, 1.0)
-KEY_MOTOR_TORQUE = 0.5  # N m at full control, ~3x the spring torque at full travel
+# kp (travel - q) must beat the spring 2 (q + 1 deg) inside the pressed band: kp > ~17.
+KEY_ACTUATOR_KP = 50.0
 PRESS_THRESHOLD = 0.00872665  # rad below the maximum angle that counts as pressed (0.5 deg)
 _BLACK_PITCH_CLASSES = frozenset({1, 3, 6, 8, 10})
 
@@ -105,9 +106,9 @@ def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False) -> 
     Each key k gets body `piano/key{k}`, joint `piano/key{k}`, geom `piano/key{k}` and a site
     `piano/key{k}_target`: RoboPianist's key target point, the box centre raised by half its
     height and moved 0.35 of its half-length toward the front. With `actuated`, every key also
-    gets a torque motor `piano/key{k}`, control 0..1 -> 0..`KEY_MOTOR_TORQUE` downward (the
-    self-playing variant used for cheap CPU learning tests): a control above ~0.35 beats the
-    spring at full travel and holds the key pressed, 0 lets the spring lift it.
+    gets a position actuator `piano/key{k}` over its travel, stiff enough (`KEY_ACTUATOR_KP`)
+    to beat the key spring: a target at full travel settles inside the pressed band (the
+    self-playing variant used for cheap CPU learning tests).
 
     Args:
         spec: the scene being built.
@@ -155,9 +156,8 @@ def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False) -> 
         if actuated:
             actuator = spec.add_actuator(name=name, target=name)
             actuator.trntype = mujoco.mjtTrn.mjTRN_JOINT
-            actuator.set_to_motor()
-            actuator.gear[0] = KEY_MOTOR_TORQUE
-            actuator.ctrlrange = (0.0, 1.0)
+            actuator.set_to_position(kp=KEY_ACTUATOR_KP, dampratio=1.0)
+            actuator.ctrlrange = (0.0, float(travel))
             actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
     _add_case(spec, geometry)
     return geometry

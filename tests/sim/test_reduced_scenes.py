@@ -23,7 +23,7 @@ def test_self_playing_keys_press_exactly_where_the_action_says():
     pressed = []
     for t in range(roll.num_steps):
         goal = np.asarray(env.bank.goal_keys[0, t], np.float32)
-        state = step(state, jnp.append(jnp.asarray(goal), 0.0))
+        state = step(state, jnp.append(jnp.asarray(goal) * env.action_high[:-1], 0.0))
         pressed.append(np.asarray(state.pressed))
     np.testing.assert_array_equal(np.array(pressed), roll.keys[:, [39, 40, 41]])
     assert float(state.last_episode.f1) == pytest.approx(1.0)
