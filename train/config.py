@@ -126,6 +126,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "ppo.value_hidden": (64, 64), "run.iterations": 40, "run.eval_every": 10,
         "run.checkpoint_every": 20,
     },
+    # The README's main job: one specialist on the bundled etude, reduced piano scene
+    # (self-playing keys of that etude), same PPO; about a minute on 2 CPU cores.
+    "cpu-piano": {
+        "env.name": "piano-keys", "env.pieces": ("etude/c-major-scale-rh",),
+        "ppo.num_envs": 256, "ppo.unroll_length": 10, "ppo.num_minibatches": 8,
+        "ppo.num_epochs": 4, "ppo.learning_rate": 1e-3, "ppo.discount": 0.9,
+        "run.iterations": 150, "run.eval_every": 10, "run.checkpoint_every": 50,
+    },
     # One specialist per agent on a GPU: thousands of envs per agent, long unrolls.
     "gpu": {
         "ppo.num_envs": 1024, "ppo.unroll_length": 32, "ppo.num_minibatches": 32,
