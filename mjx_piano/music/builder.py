@@ -41,7 +41,6 @@ from mjx_piano.music.roll import CONTROL_HZ
 from mjx_piano.music.store import EncodedClip, Store, StoreError, encode_roll, save_store
 
 CORPUS_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn")
-SPLITS = ("train", "test_id", "test_ood")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +95,7 @@ def corpus_sources(limit: int | None = None, composers: Sequence[str] | None = N
     from music21 import corpus
 
     sources: dict[str, Source] = {}
-    for path in corpus.getCorePaths():
+    for path in sorted(corpus.getCorePaths()):
         if path.suffix.lower() not in CORPUS_SUFFIXES:
             continue
         parts = path.parts
@@ -104,7 +103,7 @@ def corpus_sources(limit: int | None = None, composers: Sequence[str] | None = N
         if composers is not None and relative.split("/")[0] not in composers:
             continue
         name = relative.rsplit(".", 1)[0]
-        if name in sources:  # the same piece in two formats: keep both, told apart by format
+        if name in sources:  # one piece in two formats (.krn and .mxl): both, named apart
             name = relative
         sources[name] = Source(name, str(path))
     ordered = [sources[name] for name in sorted(sources)]
