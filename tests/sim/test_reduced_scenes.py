@@ -48,3 +48,20 @@ def test_a_piece_needing_a_missing_key_is_rejected_by_name():
 def test_bad_scene_configs_are_clear_errors(bad):
     with pytest.raises(ValueError, match="SceneConfig|actuated_keys"):
         SceneConfig(**bad)
+
+
+def test_env_step_with_fingering_compiles_once_under_jit_and_vmap():
+    import chex
+
+    roll = make_roll("right-hand", 5, {0: [39], 1: [41, 43], 3: [44]})
+    scene = SceneConfig(hands="right", keys=tuple(range(36, 48)))
+    env = PianoEnv(EnvConfig(scene=scene, fingering="exact", observe_fingering=True), [roll])
+    traced_step = chex.assert_max_traces(env.step, n=1)
+    step = jax.jit(jax.vmap(traced_step))
+    states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), 2),
+                                          jnp.zeros(2, jnp.int32))
+    actions = jnp.zeros((2, env.action_size))
+    for _ in range(3):
+        states = step(states, actions)
+    assert np.all(np.isfinite(np.asarray(states.reward_terms.fingering)))
+    assert np.all(np.asarray(states.reward_terms.fingering) > 0)
