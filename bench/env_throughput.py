@@ -2,11 +2,12 @@
 
     python3 bench/env_throughput.py --batch 1 4 16 --impl jax --out runs/bench/env.json
 
-Each configuration jits one control step of `vmap(env.step)` over `--steps` control steps inside
-`lax.scan` (random actions around the rest pose, the full task step: 10 physics substeps,
-rewards, metrics, observation), reports the first call (compile + run) apart from the timed
-calls, and `block_until_ready`s every result. Also measures MuJoCo C on one env for reference.
-Prints a markdown table and writes JSON.
+Each configuration jits `--steps` control steps of a batch inside `lax.scan` (random actions
+around the rest pose) in one of two modes: `task`, the full task step of `vmap(env.step)`
+(10 physics substeps, rewards incl. OT fingering, metrics, observation, auto-reset), or
+`physics`, the 10 MJX substeps alone. It reports the first call (compile + run) apart from the
+timed calls and `block_until_ready`s every result. Also measures MuJoCo C on one env for
+reference. Prints a markdown table and writes JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
+from mujoco import mjx
+
 from mjx_piano.default_piece import default_piece
 from mjx_piano.env import EnvConfig, PianoEnv
 
@@ -32,35 +35,51 @@ class Result:
     """One measured configuration."""
 
     impl: str
+    mode: str
     batch: int
     compile_s: float
     env_steps_per_s: float
     physics_steps_per_s: float
 
 
-def _rollout_fn(env: PianoEnv, steps: int):
+def _rollout_fn(env: PianoEnv, steps: int, mode: str):
     """jit(rollout of `steps` control steps of a batch), random actions near the rest pose."""
     low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
     rest = jnp.clip(0.0, low, high)
+
+    def physics_step(state, action):
+        data = state.data.replace(ctrl=action[:-1])
+        data, _ = jax.lax.scan(lambda d, _: (mjx.step(env.model, d), None), data, None,
+                               length=env.config.substeps)
+        return state.replace(data=data)
+
+    step = env.step if mode == "task" else physics_step
 
     def rollout(states, rng):
         def body(carry, key):
             noise = jax.random.uniform(key, carry.obs.shape[:1] + low.shape, minval=-0.1, maxval=0.1)
             actions = jnp.clip(rest + noise * (high - low), low, high)
-            return jax.vmap(env.step)(carry, actions), None
+            return jax.vmap(step)(carry, actions), None
 
         return jax.lax.scan(body, states, jax.random.split(rng, steps))[0]
 
     return jax.jit(rollout)
 
 
-def measure_mjx(impl: str, batch: int, steps: int, repeats: int) -> Result:
-    """Times `repeats` rollouts of `steps` control steps on `batch` envs."""
+def measure_mjx(impl: str, batch: int, steps: int, repeats: int, mode: str = "task") -> Result:
+    """Times `repeats` rollouts of `steps` control steps on `batch` envs.
+
+    Args:
+        impl: MJX backend. batch: envs. steps: control steps per rollout. repeats: timed calls.
+        mode: 'task' (the full env step) or 'physics' (the MJX substeps alone).
+    """
+    if mode not in ("task", "physics"):
+        raise ValueError(f"mode must be 'task' or 'physics', got {mode!r}")
     env = PianoEnv(EnvConfig(impl=impl), [default_piece()])
     # Reset under jit too: its output then has exactly the types the rollout returns.
     states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), batch),
                                           jnp.zeros(batch, jnp.int32))
-    rollout = _rollout_fn(env, steps)
+    rollout = _rollout_fn(env, steps, mode)
     start = time.perf_counter()
     states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(1)))
     compile_s = time.perf_counter() - start
@@ -69,7 +88,7 @@ def measure_mjx(impl: str, batch: int, steps: int, repeats: int) -> Result:
         states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(2 + i)))
     elapsed = time.perf_counter() - start
     env_rate = batch * steps * repeats / elapsed
-    return Result(impl, batch, compile_s, env_rate, env_rate * env.config.substeps)
+    return Result(impl, mode, batch, compile_s, env_rate, env_rate * env.config.substeps)
 
 
 def measure_mujoco_c(steps: int) -> Result:
@@ -85,14 +104,15 @@ def measure_mujoco_c(steps: int) -> Result:
         for _ in range(env.config.substeps):
             mujoco.mj_step(model, data)
     elapsed = time.perf_counter() - start
-    return Result("mujoco-c", 1, 0.0, steps / elapsed, steps * env.config.substeps / elapsed)
+    return Result("mujoco-c", "physics", 1, 0.0, steps / elapsed,
+                  steps * env.config.substeps / elapsed)
 
 
 def markdown_table(results: list[Result]) -> str:
     """The results as a markdown table."""
-    lines = ["| impl | envs | compile (s) | env steps/s | physics steps/s |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r.impl} | {r.batch} | {r.compile_s:.1f} | {r.env_steps_per_s:,.0f} | "
+    lines = ["| impl | mode | envs | compile (s) | env steps/s | physics steps/s |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r.impl} | {r.mode} | {r.batch} | {r.compile_s:.1f} | {r.env_steps_per_s:,.0f} | "
               f"{r.physics_steps_per_s:,.0f} |" for r in results]
     return "\n".join(lines)
 
@@ -102,15 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--impl", nargs="+", default=["jax"], choices=["jax", "warp"])
+    parser.add_argument("--mode", nargs="+", default=["task"], choices=["task", "physics"])
     parser.add_argument("--steps", type=int, default=10, help="control steps per timed rollout")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default="runs/bench/env_throughput.json")
     args = parser.parse_args(argv)
     results = [measure_mujoco_c(max(args.steps * args.repeats, 50))]
     for impl in args.impl:
-        for batch in args.batch:
-            results.append(measure_mjx(impl, batch, args.steps, args.repeats))
-            print(markdown_table(results[-1:]).splitlines()[-1], flush=True)
+        for mode in args.mode:
+            for batch in args.batch:
+                results.append(measure_mjx(impl, batch, args.steps, args.repeats, mode))
+                print(markdown_table(results[-1:]).splitlines()[-1], flush=True)
     header = (f"device: {jax.devices()[0].device_kind} ({jax.devices()[0].platform}); "
               f"jax {jax.__version__}, mujoco {mujoco.__version__}, python {platform.python_version()}")
     print(header)

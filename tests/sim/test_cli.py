@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import mujoco
 import pytest
 
@@ -31,16 +27,3 @@ def test_play_command_plays_the_default_etude_perfectly(capsys):
 def test_play_command_rejects_an_unknown_piece():
     with pytest.raises(KeyError, match="no-such-piece"):
         main(["play", "--piece", "no-such-piece"])
-
-
-@pytest.mark.slow
-def test_env_throughput_bench_prints_the_table_and_writes_json(tmp_path):
-    out = tmp_path / "env.json"
-    result = subprocess.run(
-        [sys.executable, "bench/env_throughput.py", "--batch", "2", "--steps", "2", "--repeats", "1",
-         "--out", str(out)], capture_output=True, text=True, check=True, timeout=600)
-    assert "| impl | envs | compile (s) | env steps/s | physics steps/s |" in result.stdout
-    report = json.loads(out.read_text())
-    impls = [r["impl"] for r in report["results"]]
-    assert impls == ["mujoco-c", "jax"]
-    assert all(r["env_steps_per_s"] > 0 for r in report["results"])

@@ -1,0 +1,147 @@
+"""`mjx-piano bench`: every throughput benchmark in one command, one report.
+
+    python3 -m mjx_piano bench --quick                      # CPU smoke run, under 2 minutes
+    python3 -m mjx_piano bench --batch 256 1024 4096 16384 --impl jax warp --out runs/bench
+
+Measures: the full task step and physics alone by batch size and MJX backend, MuJoCo C on one
+env (the CPU reference a RoboPianist user has), the OT fingering kernel by batch size, and PPO
+training env steps/s on the reduced piano scene. Every figure keeps compile time apart from run
+time. Writes `bench.json`, `bench.md` (device, versions, date, tables) and `scaling.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import tempfile
+
+import jax
+import mujoco
+
+from bench import env_throughput
+
+QUICK = {"batch": [2], "steps": 2, "repeats": 1, "ppo_envs": 16, "ppo_iterations": 3}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds the `bench` command."""
+    parser = subparsers.add_parser("bench", help="throughput benchmarks: env, OT, PPO")
+    parser.add_argument("--quick", action="store_true", help="small CPU run (CI)")
+    parser.add_argument("--batch", type=int, nargs="+", default=[256, 1024, 4096])
+    parser.add_argument("--impl", nargs="+", default=["jax"], choices=["jax", "warp"])
+    parser.add_argument("--steps", type=int, default=20, help="control steps per timed rollout")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ppo-envs", type=int, default=1024)
+    parser.add_argument("--ppo-iterations", type=int, default=5)
+    parser.add_argument("--out", default="runs/bench")
+    parser.set_defaults(run=_run)
+
+
+def _env_rows(args: argparse.Namespace) -> list[dict]:
+    rows = [dataclasses.asdict(env_throughput.measure_mujoco_c(max(args.steps * args.repeats, 50)))]
+    for impl in args.impl:
+        for mode in ("task", "physics"):
+            for batch in args.batch:
+                result = env_throughput.measure_mjx(impl, batch, args.steps, args.repeats, mode)
+                rows.append(dataclasses.asdict(result))
+                print(f"  env {impl}/{mode} x{batch}: {result.env_steps_per_s:,.0f} env steps/s "
+                      f"(compile {result.compile_s:.1f} s)", flush=True)
+    return rows
+
+
+def _ot_rows(args: argparse.Namespace) -> list[dict]:
+    from bench import ot_throughput
+    from kernels import fingering
+
+    rows = []
+    for batch in args.batch:
+        row = ot_throughput.measure(fingering.FingeringConfig(solver="exact"), batch,
+                                    max(args.repeats, 3), "hands")
+        rows.append(row)
+    return rows
+
+
+def _ppo_row(args: argparse.Namespace) -> dict:
+    from train.config import SpecialistConfig, apply_overrides
+    from train.loop import train_specialists
+
+    with tempfile.TemporaryDirectory() as out:
+        config = apply_overrides(SpecialistConfig(), {
+            "env.name": "piano-keys", "env.pieces": ("etude/c-major-scale-rh",),
+            "ppo.num_envs": args.ppo_envs, "ppo.unroll_length": 10, "ppo.num_minibatches": 4,
+            "ppo.num_epochs": 2, "run.iterations": args.ppo_iterations, "run.eval_every": 0,
+            "run.checkpoint_every": 0, "run.out": out, "run.progress": False})
+        result = train_specialists(config)
+    return {"env": "piano-keys", "agents": 1, "envs": args.ppo_envs,
+            "compile_s": result.compile_s, "env_steps_per_s": result.env_steps_per_s}
+
+
+def _markdown(report: dict) -> str:
+    lines = [f"# mjx_piano benchmarks, {report['date']}", "",
+             f"device: {report['device']}; jax {report['jax']}, mujoco {report['mujoco']}, "
+             f"python {report['python']}", "", "## Env step", "",
+             "| impl | mode | envs | compile (s) | env steps/s | physics steps/s |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['impl']} | {r['mode']} | {r['batch']} | {r['compile_s']:.1f} | "
+              f"{r['env_steps_per_s']:,.0f} | {r['physics_steps_per_s']:,.0f} |" for r in report["env"]]
+    lines += ["", "## OT fingering (exact solver, alone)", "", "| envs | compile (s) | ms / call |",
+              "|---|---|---|"]
+    lines += [f"| {r['batch']} | {r['compile_s']:.2f} | {r['call_ms']:.3f} |" for r in report["ot"]]
+    ppo = report["ppo"]
+    lines += ["", "## PPO training (reduced piano scene)", "", "| agents | envs | compile (s) | env steps/s |",
+              "|---|---|---|---|",
+              f"| {ppo['agents']} | {ppo['envs']} | {ppo['compile_s']:.1f} | {ppo['env_steps_per_s']:,.0f} |"]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(report: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for impl in sorted({r["impl"] for r in report["env"]} - {"mujoco-c"}):
+        for mode in ("task", "physics"):
+            rows = sorted((r for r in report["env"] if r["impl"] == impl and r["mode"] == mode),
+                          key=lambda r: r["batch"])
+            ax.plot([r["batch"] for r in rows], [r["env_steps_per_s"] for r in rows], "o-",
+                    label=f"MJX {impl}, {mode}")
+    c = next(r for r in report["env"] if r["impl"] == "mujoco-c")
+    ax.axhline(c["env_steps_per_s"], color="grey", linestyle="--", label="MuJoCo C, 1 env")
+    ax.set(xscale="log", yscale="log", xlabel="parallel envs", ylabel="env steps / s",
+           title=f"Env throughput on {report['device']}")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.quick:
+        for name, value in QUICK.items():
+            setattr(args, name, value)
+    device = jax.devices()[0]
+    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "device": f"{device.device_kind} ({device.platform})", "jax": jax.__version__,
+              "mujoco": mujoco.__version__, "python": platform.python_version(),
+              "args": {k: v for k, v in vars(args).items() if k != "run"}}
+    print(f"benchmarks on {report['device']}", flush=True)
+    report["env"] = _env_rows(args)
+    report["ot"] = _ot_rows(args)
+    report["ppo"] = _ppo_row(args)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    markdown = _markdown(report)
+    with open(os.path.join(args.out, "bench.md"), "w") as f:
+        f.write(markdown)
+    _plot(report, os.path.join(args.out, "scaling.png"))
+    print(markdown)
+    print(f"wrote {args.out}/bench.json, bench.md, scaling.png")
+    return 0
