@@ -2,7 +2,7 @@
 
 Typical use:
     roll = load_clip("etude/c-major-scale-rh")          # or a built clip, "bach/bwv356/00"
-    roll = to_piano_roll(read_music("song.mid"), "song")  # any file; then split_clips(roll)
+    clips = clips_from_file("song.mid")                  # any MIDI / MusicXML file, <= 550 steps each
 """
 
 from mjx_piano.music.etudes import DEFAULT_ETUDE, etude_names, get_etude
@@ -20,6 +20,7 @@ from mjx_piano.music.readers import read_midi, read_music, read_score
 from mjx_piano.music.repertoire import (
     cache_dir,
     clip_info,
+    clips_from_file,
     default_repertoire_path,
     list_clips,
     load_clip,
@@ -29,7 +30,7 @@ from mjx_piano.music.store import StoreError
 
 __all__ = [
     "DEFAULT_ETUDE", "MAX_CLIP_STEPS", "HandRule", "MusicError", "MusicFileError", "NoteEvent",
-    "Performance", "PianoRoll", "StoreError", "SustainEvent", "cache_dir", "clip_info",
+    "Performance", "PianoRoll", "StoreError", "SustainEvent", "cache_dir", "clip_info", "clips_from_file",
     "default_repertoire_path", "etude_names", "get_etude", "is_playable", "list_clips",
     "load_clip", "playability_problems", "read_midi", "read_music", "read_score", "split_clips",
     "stretch", "to_piano_roll", "transpose", "trim_leading_silence",

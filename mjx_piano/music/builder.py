@@ -31,7 +31,7 @@ import os
 import sys
 import time
 import warnings
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from mjx_piano.music.events import check_range
 from mjx_piano.music.hands import HandRule, assign_hands, playability_problems
@@ -315,7 +315,3 @@ def _add_piece(result: SourceResult, config: BuildConfig, clips: list[EncodedCli
         kept += 1
     return kept
 
-
-def iter_file_sources(paths: Iterable[str | os.PathLike[str]]) -> list[Source]:
-    """Sources from arbitrary score files, named by their file name without extension."""
-    return [Source(os.path.splitext(os.path.basename(p))[0], os.fspath(p)) for p in paths]

@@ -14,6 +14,8 @@ import os
 from typing import Any
 
 from mjx_piano.music.etudes import etude_names, get_etude
+from mjx_piano.music.pianoroll import MAX_CLIP_STEPS, split_clips, to_piano_roll
+from mjx_piano.music.readers import read_music
 from mjx_piano.music.roll import PianoRoll
 from mjx_piano.music.store import Store, StoreError
 
@@ -110,6 +112,22 @@ def load_clip(name: str, path: str | os.PathLike[str] | None = None) -> PianoRol
     if name not in store.index:
         raise KeyError(_unknown(name, etude_names() + list(store.index)))
     return store.roll(name)
+
+
+def clips_from_file(
+    path: str | os.PathLike[str], *, stretch_factor: float = 1.0, semitones: int = 0,
+    max_steps: int = MAX_CLIP_STEPS,
+) -> list[PianoRoll]:
+    """Any MIDI / score file as clips of at most `max_steps` steps, named `<file stem>/<index>`.
+
+    Raises:
+        MusicFileError: the file cannot be read (see `read_music`).
+        MusicError: transposed off the keyboard, or a bad stretch.
+    """
+    stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
+    performance = read_music(path, allow_out_of_range=semitones != 0)
+    roll = to_piano_roll(performance, stem, stretch_factor=stretch_factor, semitones=semitones)
+    return split_clips(roll, max_steps)
 
 
 def _unknown(name: str, known: list[str]) -> str:

@@ -43,13 +43,6 @@ class EncodedClip:
     steps: int
     notes: int
 
-    def digest(self) -> str:
-        """sha256 of the clip's content (keys, hands, pedal, length)."""
-        h = hashlib.sha256(np.asarray([self.steps], np.int64).tobytes())
-        h.update(self.runs.tobytes())
-        h.update(self.pedal.tobytes())
-        return h.hexdigest()
-
     def key_digest(self) -> str:
         """sha256 of the notes only (keys and pedal, not the hand split): finds duplicate music."""
         h = hashlib.sha256(np.asarray([self.steps], np.int64).tobytes())

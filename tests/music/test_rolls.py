@@ -136,3 +136,16 @@ def test_split_clips_cut_where_fewest_notes_are_held():
     assert all(c.num_steps <= 550 for c in clips)
     assert clips[0].num_steps == 500  # the latest cut that holds no note through it
     np.testing.assert_array_equal(np.concatenate([c.keys for c in clips]), keys)
+
+
+def test_clips_from_file(tmp_path):
+    from mjx_piano.music import clips_from_file
+
+    # 40 s of alternating C4 / E4 quarter seconds: 800 steps -> two clips.
+    notes = [(0.25 * i, 0.25 * (i + 1), C4 if i % 2 else E4) for i in range(160)]
+    path = write_midi(tmp_path / "long.mid", {"piano": notes})
+    clips = clips_from_file(path)
+    assert [c.name for c in clips] == ["long/00", "long/01"]
+    assert [c.num_steps for c in clips] == [550, 250] and sum(c.num_notes for c in clips) == 160
+    up = clips_from_file(path, semitones=-12, stretch_factor=0.5)
+    assert len(up) == 1 and up[0].num_steps == 400 and up[0].keys[:, C4 - 12 - 21].any()
