@@ -241,6 +241,8 @@ def _part_notes(flat: Any) -> list[tuple[float, float, int, int]]:
         velocity = element.volume.velocity if element.volume.velocity is not None else 80
         members = element.notes if element.isChord else ([element] if hasattr(element, "pitch") else [])
         for member in members:
+            if not hasattr(member, "pitch"):  # unpitched percussion inside a chord
+                continue
             pitch = int(round(member.pitch.ps))
             tie = member.tie or element.tie
             kind = tie.type if tie is not None else None

@@ -120,6 +120,9 @@ def clips_from_file(
 ) -> list[PianoRoll]:
     """Any MIDI / score file as clips of at most `max_steps` steps, named `<file stem>/<index>`.
 
+    Unlike the corpus builder, short pieces are kept (one note makes a clip) and no note is dropped
+    for playability (check with `playability_problems`).
+
     Raises:
         MusicFileError: the file cannot be read (see `read_music`).
         MusicError: transposed off the keyboard, or a bad stretch.
@@ -127,7 +130,7 @@ def clips_from_file(
     stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
     performance = read_music(path, allow_out_of_range=semitones != 0)
     roll = to_piano_roll(performance, stem, stretch_factor=stretch_factor, semitones=semitones)
-    return split_clips(roll, max_steps)
+    return split_clips(roll, max_steps, min_steps=1, min_notes=1)
 
 
 def _unknown(name: str, known: list[str]) -> str:

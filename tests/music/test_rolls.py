@@ -149,3 +149,10 @@ def test_clips_from_file(tmp_path):
     assert [c.num_steps for c in clips] == [550, 250] and sum(c.num_notes for c in clips) == 160
     up = clips_from_file(path, semitones=-12, stretch_factor=0.5)
     assert len(up) == 1 and up[0].num_steps == 400 and up[0].keys[:, C4 - 12 - 21].any()
+
+
+def test_a_short_file_still_makes_one_clip(tmp_path):
+    from mjx_piano.music import clips_from_file
+
+    clips = clips_from_file(write_midi(tmp_path / "one.mid", {"piano": [(0.0, 0.5, C4)]}))
+    assert len(clips) == 1 and clips[0].num_steps == 10 and clips[0].right_hand.any()
