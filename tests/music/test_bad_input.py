@@ -73,3 +73,14 @@ def test_corrupt_mxl(tmp_path):
     path = tmp_path / "broken.mxl"
     path.write_bytes(b"PK\x03\x04 not really a zip archive")
     assert "music21 cannot parse it" in _error(path)
+
+
+def test_truncated_musicxml(tmp_path):
+    from music21 import note, stream
+
+    whole = stream.Score([stream.Part([note.Note(p) for p in ("C4", "D4", "E4", "F4")])])
+    path = whole.write("musicxml", fp=tmp_path / "whole.musicxml")
+    text = open(path).read()
+    cut = tmp_path / "cut.musicxml"
+    cut.write_text(text[: len(text) // 2])
+    assert "music21 cannot parse it" in _error(cut)

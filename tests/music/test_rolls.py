@@ -156,3 +156,12 @@ def test_a_short_file_still_makes_one_clip(tmp_path):
 
     clips = clips_from_file(write_midi(tmp_path / "one.mid", {"piano": [(0.0, 0.5, C4)]}))
     assert len(clips) == 1 and clips[0].num_steps == 10 and clips[0].right_hand.any()
+
+
+def test_other_music21_formats_abc(tmp_path):
+    path = tmp_path / "tune.abc"
+    path.write_text("X:1\nT:Tune\nM:4/4\nL:1/4\nQ:1/4=120\nK:C\nC D E E|\n")
+    roll = to_piano_roll(read_music(path))
+    want = expected_keys(40, {C4: [(0, 10)], 62: [(10, 20)], E4: [(20, 29), (30, 40)]})
+    np.testing.assert_array_equal(roll.keys, want)
+    assert roll.title == "Tune"
