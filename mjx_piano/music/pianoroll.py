@@ -88,22 +88,24 @@ def quantize(performance: Performance, hz: float = CONTROL_HZ) -> tuple[list[Seg
         per_key.setdefault(note.pitch - LOWEST_MIDI, []).append((start, stop, note.hand))
     segments: list[Segment] = []
     for key, notes in per_key.items():
-        placed: list[list] = []  # [start, stop, hand]
+        placed: list[list] = []  # [start, stop, hand, start before any delay]
         for start, stop, hand in sorted(notes, key=lambda n: (n[0], n[1])):
             if placed and start <= placed[-1][1]:
                 last = placed[-1]
                 stop = max(stop, last[1])
-                if start == last[0]:  # two strikes at one step: one strike, the longer hold
+                if start in (last[0], last[3]):  # two strikes at one step: one, the longer hold
                     last[1] = stop
                     continue
                 if start - 1 > last[0]:
                     last[1] = start - 1
                 else:  # the previous strike keeps its single step; this one waits a step
                     last[1] = last[0] + 1
-                    start = last[1] + 1
-                    stop = max(stop, start + 1)
-            placed.append([start, stop, hand])
-        segments.extend(Segment(start, stop, key, hand) for start, stop, hand in placed)
+                    delayed = last[1] + 1
+                    stop = max(stop, delayed + 1)
+                    placed.append([delayed, stop, hand, start])
+                    continue
+            placed.append([start, stop, hand, start])
+        segments.extend(Segment(start, stop, key, hand) for start, stop, hand, _ in placed)
     pedal = [(to_step(s.onset_s, hz), to_step(s.offset_s, hz)) for s in performance.sustain]
     return sorted(segments), [(a, b) for a, b in pedal if b > a]
 

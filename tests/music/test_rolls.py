@@ -42,9 +42,11 @@ def test_no_trim_keeps_leading_silence(tmp_path):
 def test_overlapping_restrike_and_one_step_notes():
     notes = [NoteEvent(0.0, 1.0, C4), NoteEvent(0.5, 0.7, C4),  # struck again while held
              NoteEvent(0.0, 0.05, G4), NoteEvent(0.05, 0.3, G4),  # a one-step note then again
-             NoteEvent(0.0, 0.2, E4), NoteEvent(0.0, 0.4, E4)]  # two strikes at one step
+             NoteEvent(0.0, 0.2, E4), NoteEvent(0.0, 0.4, E4),  # two strikes at one step
+             NoteEvent(0.0, 0.05, C5), NoteEvent(0.05, 0.2, C5), NoteEvent(0.05, 0.3, C5)]
     roll = to_piano_roll(make_performance(notes), "x")
-    want = expected_keys(20, {C4: [(0, 9), (10, 20)], G4: [(0, 1), (2, 6)], E4: [(0, 8)]})
+    want = expected_keys(20, {C4: [(0, 9), (10, 20)], G4: [(0, 1), (2, 6)], E4: [(0, 8)],
+                              C5: [(0, 1), (2, 6)]})
     np.testing.assert_array_equal(roll.keys, want)
 
 
