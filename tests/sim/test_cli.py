@@ -1,4 +1,4 @@
-"""The simulator's command line and the env throughput benchmark, run as a user would."""
+"""The simulator's command line, run as a user would."""
 
 from __future__ import annotations
 
