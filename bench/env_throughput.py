@@ -42,8 +42,12 @@ class Result:
     physics_steps_per_s: float
 
 
-def _rollout_fn(env: PianoEnv, steps: int, mode: str):
-    """jit(rollout of `steps` control steps of a batch), random actions near the rest pose."""
+def rollout_fn(env: PianoEnv, steps: int, mode: str = "task"):
+    """jit((states [B], rng) -> states): `steps` control steps of a batch of envs.
+
+    Actions are random, within 10% of each range around the rest pose; `mode` is 'task' (the
+    full `env.step`) or 'physics' (the MJX substeps alone).
+    """
     low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
     rest = jnp.clip(0.0, low, high)
 
@@ -79,7 +83,7 @@ def measure_mjx(impl: str, batch: int, steps: int, repeats: int, mode: str = "ta
     # Reset under jit too: its output then has exactly the types the rollout returns.
     states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), batch),
                                           jnp.zeros(batch, jnp.int32))
-    rollout = _rollout_fn(env, steps, mode)
+    rollout = rollout_fn(env, steps, mode)
     start = time.perf_counter()
     states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(1)))
     compile_s = time.perf_counter() - start

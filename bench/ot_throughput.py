@@ -117,22 +117,12 @@ def measure(config: fingering.FingeringConfig, batch: int, repeats: int, kind: s
 
 def env_rollout(fingering_solver: str, batch: int, bench: BenchConfig):
     """A compiled rollout of `env_steps` control steps of `batch` envs, and its start state."""
+    from bench.env_throughput import rollout_fn
     from mjx_piano.default_piece import default_piece
     from mjx_piano.env import EnvConfig, PianoEnv
 
     env = PianoEnv(EnvConfig(impl=bench.impl, fingering=fingering_solver), [default_piece()])
-    low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
-    rest = jnp.clip(0.0, low, high)
-
-    def rollout(states, rng):
-        def body(carry, key):
-            noise = jax.random.uniform(key, (batch,) + low.shape, minval=-0.1, maxval=0.1)
-            actions = jnp.clip(rest + noise * (high - low), low, high)
-            return jax.vmap(env.step)(carry, actions), None
-
-        return jax.lax.scan(body, states, jax.random.split(rng, bench.env_steps))[0]
-
-    rollout = jax.jit(rollout)
+    rollout = rollout_fn(env, bench.env_steps)
     states = jax.jit(jax.vmap(env.reset))(
         jax.random.split(jax.random.PRNGKey(0), batch), jnp.zeros(batch, jnp.int32)
     )
