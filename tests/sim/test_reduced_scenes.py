@@ -65,3 +65,24 @@ def test_env_step_with_fingering_compiles_once_under_jit_and_vmap():
         states = step(states, actions)
     assert np.all(np.isfinite(np.asarray(states.reward_terms.fingering)))
     assert np.all(np.asarray(states.reward_terms.fingering) > 0)
+
+
+def test_env_plays_a_built_repertoire_clip_by_name(tmp_path, monkeypatch):
+    from mjx_piano.default_piece import load_piece
+    from mjx_piano.music import builder, list_clips
+
+    monkeypatch.setenv("MJX_PIANO_CACHE", str(tmp_path))
+    builder.build_repertoire(tmp_path / "repertoire.npz", builder.corpus_sources(limit=2),
+                             progress=False)
+    name = next(n for n in list_clips() if not n.startswith("etude/"))
+    roll = load_piece(name)
+    keys = tuple(int(k) for k in np.flatnonzero(roll.keys.any(axis=0)))
+    env = PianoEnv(EnvConfig(scene=SceneConfig(hands="none", keys=keys, actuated_keys=True)), [roll])
+    step = jax.jit(env.step)
+    state = jax.jit(env.reset)(jax.random.PRNGKey(0), jnp.int32(0))
+    for t in range(roll.num_steps):
+        goal = np.asarray(env.bank.goal_keys[0, t], np.float32)
+        sustain = float(env.bank.goal_sustain[0, t])
+        state = step(state, jnp.append(jnp.asarray(goal) * env.action_high[:-1], sustain))
+    assert bool(state.done) and int(state.last_episode.length) == roll.num_steps
+    assert float(state.last_episode.f1) == pytest.approx(1.0)  # e.g. bach/bwv1.6/00: 537 steps, 23 keys
