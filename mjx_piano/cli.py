@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "mjx_piano.commands",
     "mjx_piano.music.cli",
     "train.cli",
+    "train.generalist.cli",
     "bench.cli",
 )
 

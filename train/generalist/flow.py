@@ -23,6 +23,11 @@ class LossMetrics:
     valid_fraction: jax.Array
 
 
+def velocity_target(x0: jax.Array, x1: jax.Array) -> jax.Array:
+    """The rectified-flow regression target d x_t / d t = x1 - x0 (same shape as x0)."""
+    return x1 - x0
+
+
 def flow_loss(model: FlowTransformer, params: dict, batch: WindowBatch,
               key: jax.Array) -> tuple[jax.Array, LossMetrics]:
     """Masked rectified-flow MSE (float32), averaged over valid (example, step, action) entries.
@@ -44,7 +49,7 @@ def flow_loss(model: FlowTransformer, params: dict, batch: WindowBatch,
     # Padded steps' actions are zeroed so their content is irrelevant even as x_t input.
     x1 = jnp.where(mask[..., None], x1, 0.0)
     xt = (1.0 - t[:, None, None]) * x0 + t[:, None, None] * x1
-    target = x1 - x0
+    target = velocity_target(x0, x1)
     predicted = model.apply({"params": params}, batch.observations.astype(jnp.float32), xt, t,
                             mask)
     error = jnp.mean(jnp.square(predicted.astype(jnp.float32) - target), axis=-1)  # [B, T]

@@ -240,7 +240,8 @@ def train_generalist(config: cfg.GeneralistConfig, trainer: FlowTrainer, resume:
     begin = int(state.step)
     losses, evaluations = [], []
     bar = tqdm(total=run.steps, initial=begin, disable=not run.progress, unit="step")
-    compile_s, clock, timed_from = 0.0, time.perf_counter(), begin + 1
+    # Throughput counts training steps only: evaluation and checkpoint time is subtracted.
+    compile_s, clock, timed_from, paused = 0.0, time.perf_counter(), begin + 1, 0.0
     schedule = learning_rate_schedule(config.optim)
     for step in range(begin + 1, run.steps + 1):
         state, metrics = trainer.step(state)
@@ -249,23 +250,27 @@ def train_generalist(config: cfg.GeneralistConfig, trainer: FlowTrainer, resume:
             compile_s, clock = time.perf_counter() - clock, time.perf_counter()
         if step % run.log_every == 0 or step == run.steps:
             loss = float(metrics.flow)
-            elapsed = time.perf_counter() - clock
+            elapsed = time.perf_counter() - clock - paused
             sps = (step - timed_from) * config.optim.batch_size / elapsed if elapsed > 0 else 0.0
             losses.append((step, loss))
             log.log("train", step, step * config.optim.batch_size, {"loss/flow": np.array([loss])},
                     extra={"train/samples_per_s": sps, "train/lr": float(schedule(step))})
             bar.set_postfix(loss=f"{loss:.4f}")
+        pause = time.perf_counter()
         if evaluate is not None and ((run.eval_every and step % run.eval_every == 0)
                                      or step == run.steps):
+            jax.block_until_ready(state)
+            pause = time.perf_counter()
             scores = evaluate(state.params)
             evaluations.append((step, scores))
             log.log("eval", step, step * config.optim.batch_size,
                     {k: np.array([v]) for k, v in scores.items()})
         if step % run.checkpoint_every == 0 or step == run.steps:
             checkpointer.save(step, state, config)
+        paused += time.perf_counter() - pause
         bar.update(1)
     jax.block_until_ready(state)
-    elapsed = time.perf_counter() - clock
+    elapsed = time.perf_counter() - clock - paused
     sps = max(run.steps - timed_from, 0) * config.optim.batch_size / elapsed if elapsed else 0.0
     bar.close()
     log.close()

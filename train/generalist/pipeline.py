@@ -1,0 +1,169 @@
+"""Glue between configuration, env, data, model, trainer and evaluation (used by the CLI).
+
+`train_run(config)` builds everything a `GeneralistConfig` names, trains (or resumes) and
+writes the evaluation report; `load_policy(path)` restores a trained policy and its config;
+`evaluate_splits` plays the pieces of named splits and writes `eval_<splits>.txt/.png`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from train.config import EnvConfig
+from train.envs import LoadedEnv, make_env, split_pieces
+from train.generalist import config as cfg
+from train.generalist.data import MixtureWindows, WindowSource, toy_expert_trajectories
+from train.generalist.model import FlowTransformer, TokenSegment, make_model, token_segments
+from train.generalist.rollout import PieceScores, evaluate_pieces, format_table, plot_scores
+from train.generalist.training import (FlowTrainer, GeneralistCheckpointer, TrainResult,
+                                       TrainState, make_optimizer, train_generalist)
+from train.windows import ACTION_HORIZON, OBS_HISTORY
+
+
+def training_env(config: cfg.GeneralistConfig) -> LoadedEnv:
+    """The env over the training pieces (`data.pieces`, else the env's 'train' split)."""
+    return make_env(EnvConfig(name=config.data.env, pieces=config.data.pieces, split="train"))
+
+
+def split_env(config: cfg.GeneralistConfig, split: str) -> LoadedEnv:
+    """The env over a named split ('train'/'id', 'ood'/'test', 'all').
+
+    'id' means the run's training pieces; the toy env shares one bank for every split, the
+    piano envs are built over exactly the split's pieces.
+    """
+    if split not in cfg.SPLIT_ALIASES:
+        raise ValueError(f"unknown split {split!r}; choose from {sorted(cfg.SPLIT_ALIASES)}")
+    if cfg.SPLIT_ALIASES[split] == "train":
+        return training_env(config)
+    return make_env(EnvConfig(name=config.data.env, split=cfg.SPLIT_ALIASES[split]))
+
+
+def build_model(config: cfg.GeneralistConfig, env: Any) -> FlowTransformer:
+    """The transformer for `env`'s observations and actions."""
+    segments = (TokenSegment(0, 1, 3),) if config.data.source == "mixture" \
+        else token_segments(env)
+    action_size = 2 if config.data.source == "mixture" else int(env.action_size)
+    return make_model(config.model, segments, action_size, ACTION_HORIZON, OBS_HISTORY)
+
+
+def build_source(config: cfg.GeneralistConfig, loaded: LoadedEnv) -> WindowSource:
+    """The window source `data.source` names.
+
+    Raises:
+        ValueError: 'toy-expert' outside the toy env, or 'dataset' while no loader exists.
+    """
+    if config.data.source == "mixture":
+        return MixtureWindows()
+    if config.data.source == "toy-expert":
+        if config.data.env != "toy":
+            raise ValueError("data.source=toy-expert needs data.env=toy")
+        return toy_expert_trajectories(loaded.env, loaded.piece_ids, loaded.episode_length)
+    try:
+        from train.dataset import load_windows  # issue 7's loader
+    except ImportError:
+        raise ValueError("data.source=dataset needs the dataset loader (train.dataset, "
+                         "issue 7), which is not available yet") from None
+    return load_windows(config.data.path)
+
+
+def evaluate_splits(config: cfg.GeneralistConfig, model: FlowTransformer, params: Any,
+                    splits: Sequence[str], out: str, key: jax.Array | None = None,
+                    ) -> dict[str, PieceScores]:
+    """Plays every piece of each split; writes eval_<splits>.txt/.json/.png under `out`."""
+    run = config.run
+    results = {}
+    for split in splits:
+        loaded = split_env(config, split)
+        results[split] = evaluate_pieces(
+            model, params, loaded.env, loaded.piece_ids, loaded.piece_names,
+            loaded.episode_length, key if key is not None else jax.random.PRNGKey(run.seed),
+            execute=run.execute, flow_steps=run.flow_steps,
+            envs_per_piece=run.eval_envs_per_piece)
+    os.makedirs(out, exist_ok=True)
+    stem = os.path.join(out, "eval_" + "_".join(splits))
+    with open(stem + ".txt", "w") as f:
+        f.write(format_table(results) + "\n")
+    with open(stem + ".json", "w") as f:
+        json.dump({s: {"pieces": list(r.names), **{m: v.tolist() for m, v in r.scores.items()},
+                       "means": r.means()} for s, r in results.items()}, f, indent=1)
+    plot_scores(results, stem + ".png", title=f"{config.data.env}: {os.path.basename(out)}")
+    return results
+
+
+@dataclasses.dataclass
+class RunOutput:
+    """A finished `train_run`: the training result, the model and its evaluation."""
+
+    result: TrainResult
+    model: FlowTransformer
+    evaluation: dict[str, PieceScores]
+
+
+def train_run(config: cfg.GeneralistConfig, resume: bool = False,
+              eval_splits: Sequence[str] = ("id", "ood")) -> RunOutput:
+    """Trains per `config` (evaluating on the training pieces on the way) and evaluates the
+    final policy on `eval_splits` (none for the 'mixture' source, which has no env)."""
+    cfg.check(config)
+    loaded = training_env(config)
+    model = build_model(config, loaded.env)
+    source = build_source(config, loaded)
+    trainer = FlowTrainer(model, config.optim, source)
+    evaluate = None
+    if config.data.source != "mixture":
+        def evaluate(params: Any) -> dict[str, float]:
+            return evaluate_pieces(model, params, loaded.env, loaded.piece_ids,
+                                   loaded.piece_names, loaded.episode_length,
+                                   jax.random.PRNGKey(config.run.seed), config.run.execute,
+                                   config.run.flow_steps).means()
+    result = train_generalist(config, trainer, resume, evaluate)
+    evaluation = {} if evaluate is None or not eval_splits else evaluate_splits(
+        config, model, result.state.params, eval_splits, config.run.out)
+    return RunOutput(result=result, model=model, evaluation=evaluation)
+
+
+def load_policy(path: str) -> tuple[cfg.GeneralistConfig, FlowTransformer, Any, int]:
+    """A trained policy from a run folder (newest checkpoint) or `<run>/checkpoints/<step>`.
+
+    Returns:
+        (config, model, params, step).
+
+    Raises:
+        ValueError: no checkpoint there.
+    """
+    path = os.path.abspath(path)
+    step = None
+    if os.path.basename(path).isdigit() and os.path.basename(os.path.dirname(path)) \
+            == "checkpoints":
+        step, path = int(os.path.basename(path)), os.path.dirname(os.path.dirname(path))
+    checkpointer = GeneralistCheckpointer(path)
+    step = checkpointer.latest_step() if step is None else step
+    if step is None:
+        raise ValueError(f"no generalist checkpoint under {path}")
+    config = checkpointer.stored_config(step)
+    loaded = training_env(config)
+    model = build_model(config, loaded.env)
+    observation_size = 3 if config.data.source == "mixture" else loaded.env.observation_size
+    abstract = _abstract_state(model, config.optim, observation_size)
+    state = checkpointer.restore(step, abstract)
+    checkpointer.close()
+    return config, model, state.params, step
+
+
+def _abstract_state(model: FlowTransformer, optim: cfg.OptimConfig,
+                    observation_size: int) -> TrainState:
+    from train.generalist.model import init_params
+
+    def init() -> TrainState:
+        params = init_params(model, jax.random.PRNGKey(0), observation_size)
+        return TrainState(params=params, opt_state=make_optimizer(optim).init(params),
+                          rng=jax.random.PRNGKey(0), step=np.zeros((), np.int32))
+
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    return jax.tree_util.tree_map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), jax.eval_shape(init))
