@@ -69,6 +69,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--seed", type=int)
     evaluate.add_argument("--out", help="report folder (default: the policy's run folder)")
     evaluate.set_defaults(run=run_eval)
+    bench = commands.add_parser("bench", help="training windows/s and rollout env steps/s")
+    bench.add_argument("--sizes", nargs="+", default=["tiny", "small"],
+                       choices=sorted(cfg.MODEL_SIZES))
+    bench.add_argument("--batch", type=int, default=64, help="windows per training step")
+    bench.add_argument("--steps", type=int, default=10, help="timed training steps")
+    bench.add_argument("--env", default="toy", choices=cfg.ENV_NAMES, help="rollout env")
+    bench.add_argument("--envs", type=int, default=64, help="rollout envs")
+    bench.add_argument("--execute", type=int, default=2)
+    bench.add_argument("--flow-steps", type=int, default=10)
+    bench.add_argument("--json", help="also write the results to this file")
+    bench.set_defaults(run=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from train.generalist.bench import run_bench
+
+    return run_bench(args)
 
 
 def config_from_args(args: argparse.Namespace) -> cfg.GeneralistConfig:
