@@ -1,0 +1,187 @@
+"""The performance's sound: a WAV from the played keys and pedal, 44.1 kHz mono 16-bit.
+
+With a General MIDI soundfont and the `fluidsynth` program installed (Debian `fluidsynth` and
+`fluid-soundfont-gm`, or any .sf2 named by `$MJX_PIANO_SOUNDFONT`), the played MIDI is rendered
+through it. Otherwise a small built-in additive synthesizer plays: per note, 8 harmonics with a
+slightly stretched (inharmonic) series and faster decay for the higher partials and higher keys,
+a 5 ms attack, and on note-off a 60 ms exponential release that reaches exact silence after
+`RELEASE_S`. While the pedal is down a released note keeps ringing until the pedal comes up.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import wave
+
+import numpy as np
+
+from mjx_piano.perform.midi import Note, notes_from_keys, pedal_spans, write_midi
+
+SAMPLE_RATE = 44_100
+ATTACK_S = 0.005
+RELEASE_TAU_S = 0.06
+RELEASE_S = 0.3  # after note-off (and pedal-up) the note is exactly silent from here on
+HARMONICS = 8
+INHARMONICITY = 1e-4
+PEAK = 0.8  # normalised peak amplitude of the mix
+
+_SOUNDFONT_GLOBS = ("/usr/share/sounds/sf2/*.sf2", "/usr/share/soundfonts/*.sf2",
+                    "/usr/share/sounds/sf3/*.sf3")
+
+
+def midi_frequency(pitch: int) -> float:
+    """Equal-tempered frequency (Hz) of MIDI note `pitch` (A4 = 69 = 440 Hz)."""
+    return 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+
+
+def sounding_end(note: Note, pedal: list[tuple[float, float]]) -> float:
+    """When a note's damper falls: its key-up time, or the pedal-up if the pedal holds it then."""
+    for down, up in pedal:
+        if down <= note.end < up:
+            return up
+    return note.end
+
+
+def _note_wave(note: Note, damper_s: float, num_samples: int) -> tuple[int, np.ndarray]:
+    """(first sample, samples float64 [n]) of one note, including its release tail."""
+    first = int(round(note.start * SAMPLE_RATE))
+    last = min(num_samples, int(round((damper_s + RELEASE_S) * SAMPLE_RATE)))
+    t = np.arange(max(last - first, 0)) / SAMPLE_RATE
+    f0 = midi_frequency(note.pitch)
+    h = np.arange(1, HARMONICS + 1)
+    partials = f0 * h * np.sqrt(1.0 + INHARMONICITY * h ** 2)
+    audible = partials < SAMPLE_RATE / 2
+    # Higher keys and higher partials die away sooner, as on a piano.
+    decay = (0.6 + f0 / 400.0) * np.sqrt(h)
+    amplitude = (1.0 / h ** 1.2) * audible
+    tone = np.zeros_like(t)
+    for a, f, d in zip(amplitude, partials, decay):
+        if a > 0:
+            tone += a * np.sin(2 * np.pi * f * t) * np.exp(-d * t)
+    envelope = np.minimum(t / ATTACK_S, 1.0)
+    hold = damper_s - note.start
+    released = t > hold
+    envelope[released] *= np.exp(-(t[released] - hold) / RELEASE_TAU_S)
+    envelope[t >= hold + RELEASE_S] = 0.0
+    return first, tone * envelope
+
+
+def synthesize_notes(notes: list[Note], pedal: list[tuple[float, float]],
+                     duration_s: float) -> np.ndarray:
+    """Renders notes with the built-in synthesizer.
+
+    Args:
+        notes: the played notes (seconds).
+        pedal: sustain (down, up) spans (seconds).
+        duration_s: length of the output.
+
+    Returns:
+        float32 [round(duration_s * SAMPLE_RATE)] in [-PEAK, PEAK].
+    """
+    num_samples = int(round(duration_s * SAMPLE_RATE))
+    mix = np.zeros(num_samples)
+    for note in notes:
+        first, samples = _note_wave(note, sounding_end(note, pedal), num_samples)
+        mix[first:first + samples.size] += samples
+    peak = np.max(np.abs(mix)) if mix.size else 0.0
+    if peak > 0:
+        mix *= PEAK / peak
+    return mix.astype(np.float32)
+
+
+def synthesize(pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
+               tail_s: float = 0.0) -> np.ndarray:
+    """Built-in synthesis of a key-press roll.
+
+    Args:
+        pressed: bool [steps, 88].
+        sustain: bool [steps].
+        control_hz: control steps per second.
+        tail_s: seconds of silence/ring-out appended after the last step.
+
+    Returns:
+        float32 [samples], samples = round((steps / control_hz + tail_s) * SAMPLE_RATE).
+    """
+    duration = pressed.shape[0] / control_hz + tail_s
+    return synthesize_notes(notes_from_keys(pressed, control_hz),
+                            pedal_spans(sustain, control_hz), duration)
+
+
+def find_soundfont() -> str | None:
+    """`$MJX_PIANO_SOUNDFONT`, else the first soundfont in the usual Debian folders, or None."""
+    named = os.environ.get("MJX_PIANO_SOUNDFONT")
+    if named:
+        return named if os.path.isfile(named) else None
+    for pattern in _SOUNDFONT_GLOBS:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+def render_fluidsynth(pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
+                      soundfont: str, num_samples: int) -> np.ndarray:
+    """Renders the played MIDI through the `fluidsynth` program (mono, cut/padded to length).
+
+    Raises:
+        RuntimeError: fluidsynth failed.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        midi_path, wav_path = os.path.join(folder, "in.mid"), os.path.join(folder, "out.wav")
+        write_midi(midi_path, pressed, sustain, control_hz)
+        command = ["fluidsynth", "-ni", "-g", "1.0", "-r", str(SAMPLE_RATE), "-F", wav_path,
+                   soundfont, midi_path]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        if result.returncode != 0 or not os.path.exists(wav_path):
+            raise RuntimeError(f"fluidsynth failed: {result.stderr.strip()[-500:]}")
+        samples, rate = read_wav(wav_path)
+    if rate != SAMPLE_RATE:
+        raise RuntimeError(f"fluidsynth wrote {rate} Hz, expected {SAMPLE_RATE}")
+    out = np.zeros(num_samples, np.float32)
+    out[:min(num_samples, samples.size)] = samples[:num_samples]
+    return out
+
+
+def performance_audio(pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
+                      tail_s: float = 0.0, use_soundfont: bool = True) -> tuple[np.ndarray, str]:
+    """The performance's audio: fluidsynth + soundfont when available, else built-in.
+
+    Returns:
+        (float32 [samples] as in `synthesize`, the synthesizer used: 'fluidsynth:<sf2>' or
+        'builtin').
+    """
+    num_samples = int(round((pressed.shape[0] / control_hz + tail_s) * SAMPLE_RATE))
+    soundfont = find_soundfont() if use_soundfont else None
+    if soundfont and shutil.which("fluidsynth"):
+        try:
+            samples = render_fluidsynth(pressed, sustain, control_hz, soundfont, num_samples)
+            return samples, f"fluidsynth:{soundfont}"
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            print(f"warning: {error}; using the built-in synthesizer")
+    return synthesize(pressed, sustain, control_hz, tail_s), "builtin"
+
+
+def write_wav(path: str, samples: np.ndarray, rate: int = SAMPLE_RATE) -> None:
+    """Writes float samples [n] (or [n, channels]) in [-1, 1] as 16-bit PCM."""
+    samples = np.asarray(samples, np.float32)
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(path, "wb") as f:
+        f.setnchannels(channels)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes(pcm.tobytes())
+
+
+def read_wav(path: str) -> tuple[np.ndarray, int]:
+    """Reads a 16-bit PCM WAV: (float32 [n] mono mix in [-1, 1], sample rate)."""
+    with wave.open(path, "rb") as f:
+        channels, rate = f.getnchannels(), f.getframerate()
+        if f.getsampwidth() != 2:
+            raise ValueError(f"{path}: only 16-bit PCM is read, got {8 * f.getsampwidth()} bit")
+        data = np.frombuffer(f.readframes(f.getnframes()), "<i2").astype(np.float32) / 32767
+    return data.reshape(-1, channels).mean(axis=1), rate

@@ -1,0 +1,177 @@
+"""Roll out one env and keep everything a viewer or listener needs, per control step.
+
+`make_rollout` builds one pure scan over `num_steps` control steps of a single env, driven by the
+scripted perfect player (`mjx_piano.scripted.scripted_step`) or by a policy's action function;
+jit it once and call it for any piece of the env's bank. `to_performance` moves the result to the
+host as a `Performance` over all 88 keys (reduced scenes build only some keys; the others are
+never pressed and never wanted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from mjx_piano.env import EnvState, PianoEnv
+from mjx_piano.music.roll import CONTROL_HZ, NUM_KEYS
+from mjx_piano.scripted import scripted_step
+
+# obs [observation_size] -> physical action [action_size]; must be jittable.
+ActionFn = Callable[[jax.Array], jax.Array]
+
+
+@struct.dataclass
+class RolloutTrace:
+    """Per-step record of one env's rollout (device arrays; leading axis = control step).
+
+    Attributes:
+        qpos: float32 [steps, nq], joint positions after each step (the episode's last state,
+            not the auto-reset one).
+        pressed: bool [steps, K], keys pressed after each step.
+        sustain: bool [steps], pedal state of each step.
+        goal: bool [steps, K], keys the piece wanted at each step.
+        goal_sustain: bool [steps], pedal the piece wanted at each step.
+        done: bool [steps], the step ended the episode.
+        f1: float32 [], mean F1 of the first finished episode (of the run if none finished).
+    """
+
+    qpos: jax.Array
+    pressed: jax.Array
+    sustain: jax.Array
+    goal: jax.Array
+    goal_sustain: jax.Array
+    done: jax.Array
+    f1: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Performance:
+    """One performance on the host, over all 88 keys (index 0 = A0 = MIDI 21).
+
+    Attributes:
+        name: the piece's name.
+        qpos: float64 [steps, nq], joint positions after each control step.
+        pressed: bool [steps, 88], keys pressed after each step.
+        sustain: bool [steps], pedal state per step.
+        goal: bool [steps, 88], the piece's keys per step.
+        goal_sustain: bool [steps], the piece's pedal per step.
+        f1: mean per-step key F1 of the episode (the env's own score).
+        control_hz: control steps per second.
+    """
+
+    name: str
+    qpos: np.ndarray
+    pressed: np.ndarray
+    sustain: np.ndarray
+    goal: np.ndarray
+    goal_sustain: np.ndarray
+    f1: float
+    control_hz: float = CONTROL_HZ
+
+    @property
+    def num_steps(self) -> int:
+        """Control steps T."""
+        return int(self.pressed.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the performance in seconds."""
+        return self.num_steps / self.control_hz
+
+
+def make_rollout(env: PianoEnv, num_steps: int, action_fn: ActionFn | None = None
+                 ) -> Callable[[jax.Array, jax.Array], RolloutTrace]:
+    """A pure `(rng, piece) -> RolloutTrace` over `num_steps` control steps (jit it once).
+
+    Args:
+        env: the environment (one unbatched env is rolled out).
+        num_steps: control steps (static); use the piece's length for one episode.
+        action_fn: policy `obs [O] -> action [action_size]` (physical units), or None for the
+            scripted perfect player.
+
+    Returns:
+        The rollout function: rng (PRNG key), piece (int32 [] bank index) -> trace.
+    """
+
+    def advance(state: EnvState) -> EnvState:
+        if action_fn is None:
+            return scripted_step(env, state)
+        return env.step(state, action_fn(state.obs))
+
+    def body(carry: tuple[EnvState, jax.Array, jax.Array], _: None):
+        state, f1, finished = carry
+        goal = env.bank.goal_keys[state.piece, state.t]
+        goal_sustain = env.bank.goal_sustain[state.piece, state.t]
+        previous_qpos = state.data.qpos
+        state = advance(state)
+        # On the episode's last step the env has already reset itself; show the last real pose
+        # (the step before it) rather than the start pose.
+        qpos = jnp.where(state.done, previous_qpos, state.data.qpos)
+        first = state.done & ~finished
+        f1 = jnp.where(first, state.last_episode.f1, f1)
+        record = (qpos, state.pressed, state.sustain, goal, goal_sustain, state.done)
+        return (state, f1, finished | state.done), record
+
+    def rollout(rng: jax.Array, piece: jax.Array) -> RolloutTrace:
+        start = env.reset(rng, piece)
+        carry = (start, jnp.zeros((), jnp.float32), jnp.zeros((), bool))
+        (state, f1, finished), records = jax.lax.scan(body, carry, None, length=num_steps)
+        # Unfinished run: score the steps played so far.
+        partial = state.episode.f1 / jnp.maximum(state.episode.length, 1).astype(jnp.float32)
+        qpos, pressed, sustain, goal, goal_sustain, done = records
+        return RolloutTrace(qpos=qpos, pressed=pressed, sustain=sustain, goal=goal,
+                            goal_sustain=goal_sustain, done=done,
+                            f1=jnp.where(finished, f1, partial))
+
+    return rollout
+
+
+def to_performance(env: PianoEnv, trace: RolloutTrace, name: str) -> Performance:
+    """Moves a trace to the host, spreading the env's K keys over all 88.
+
+    Args:
+        env: the env the trace came from (its `index.keys` maps K -> 88).
+        trace: the rollout's record.
+        name: the piece's name.
+
+    Returns:
+        The `Performance`.
+    """
+    trace = jax.device_get(trace)
+    keys = np.asarray(env.index.keys)
+
+    def widen(x: np.ndarray) -> np.ndarray:
+        full = np.zeros((x.shape[0], NUM_KEYS), bool)
+        full[:, keys] = x
+        return full
+
+    return Performance(
+        name=name, qpos=np.asarray(trace.qpos, np.float64), pressed=widen(trace.pressed),
+        sustain=np.asarray(trace.sustain, bool), goal=widen(trace.goal),
+        goal_sustain=np.asarray(trace.goal_sustain, bool), f1=float(trace.f1))
+
+
+def perform(env: PianoEnv, piece: int, name: str, num_steps: int | None = None,
+            action_fn: ActionFn | None = None, seed: int = 0) -> Performance:
+    """Compiles and runs one rollout of bank piece `piece` (convenience for the CLI).
+
+    Args:
+        env: the environment.
+        piece: bank index of the piece.
+        name: the piece's name (for titles and file names).
+        num_steps: control steps; default the piece's length (one episode).
+        action_fn: policy or None for the scripted player (see `make_rollout`).
+        seed: PRNG seed of the reset.
+
+    Returns:
+        The `Performance`.
+    """
+    steps = int(env.bank.length[piece]) if num_steps is None else num_steps
+    rollout = jax.jit(make_rollout(env, steps, action_fn))
+    trace = rollout(jax.random.PRNGKey(seed), jnp.int32(piece))
+    return to_performance(env, trace, name)
