@@ -104,6 +104,19 @@ try:
     raise AssertionError("a batch of 12 cannot split across 8 devices")
 except ValueError as error:
     assert "multiple of 8" in str(error)
+# Evaluation envs split over the 8 devices, one jitted rollout.
+from train.config import EnvConfig
+from train.envs import make_env
+from train.generalist.model import init_params, make_model, token_segments
+from train.generalist.rollout import evaluate_pieces
+from tests.generalist.conftest import TINY
+loaded = make_env(EnvConfig(name="toy", pieces=("toy-00", "toy-01")))
+model = make_model(TINY, token_segments(loaded.env), loaded.env.action_size, 4, 2)
+params = init_params(model, jax.random.PRNGKey(0), loaded.env.observation_size)
+scores = evaluate_pieces(model, params, loaded.env, loaded.piece_ids, loaded.piece_names,
+                         loaded.episode_length, jax.random.PRNGKey(0), execute=2,
+                         flow_steps=2, envs_per_piece=4)
+assert np.all(scores.completed == 1.0), scores
 print("OK", losses)
 """
 

@@ -1,4 +1,6 @@
-"""`mjx-piano generalist bench` (arguments in `train.generalist.cli`): training windows/s per model size, rollout env steps/s.
+"""`mjx-piano generalist bench`: training windows/s per model size, rollout env steps/s.
+
+Arguments are defined in `train.generalist.cli` (so that `--help` imports no JAX).
 
 Training runs on random windows of the full task's sizes (observation 1144 = RP1M layout,
 39 actions, tokenised as the piano env's would be: 11 goal rows + key state + body = 13 tokens
@@ -17,7 +19,6 @@ import types
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from mjx_piano.observation import ObservationLayout
 from train.generalist import config as cfg

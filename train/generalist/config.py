@@ -175,13 +175,18 @@ def check(config: GeneralistConfig) -> None:
     if model.width % model.heads:
         raise ValueError(f"model.heads={model.heads} must divide model.width={model.width}")
     if model.compute_dtype not in ("bfloat16", "float32"):
-        raise ValueError(f"model.compute_dtype must be bfloat16 or float32")
+        raise ValueError("model.compute_dtype must be bfloat16 or float32, "
+                         f"not {model.compute_dtype!r}")
     if config.data.source not in ("toy-expert", "mixture", "dataset"):
         raise ValueError(f"unknown data.source {config.data.source!r}")
     if config.data.env not in ENV_NAMES:
         raise ValueError(f"unknown data.env {config.data.env!r}; choose from {ENV_NAMES}")
     if config.run.flow_steps < 1:
         raise ValueError("run.flow_steps must be >= 1")
+    if not 1 <= config.run.execute <= 4:  # train.windows.ACTION_HORIZON
+        raise ValueError(f"run.execute={config.run.execute} must be in 1..4 (the chunk length)")
+    if config.optim.batch_size < 1 or config.run.steps < 0:
+        raise ValueError("optim.batch_size must be >= 1 and run.steps >= 0")
 
 
 def to_dict(config: GeneralistConfig) -> dict[str, Any]:

@@ -17,8 +17,8 @@ flow time goes through sinusoidal features and an MLP; it is added to every acti
 appended to the memory as one more token. Action tokens (linear projection of x_t plus a
 learned position embedding) -> `depth` pre-LN blocks of non-causal self-attention (padded
 steps masked as keys), cross-attention to the memory and an MLP -> layer norm -> a float32
-linear head. Matmuls run in `compute_dtype` (bf16 by default); parameters, layer norms and
-the residual stream stay float32.
+linear head. Matmuls run in `compute_dtype` (bf16 by default); parameters, layer norms,
+attention softmax, the residual stream and the output head stay float32.
 """
 
 from __future__ import annotations
@@ -118,7 +118,8 @@ class Block(nn.Module):
         c = self.config
         dtype = jnp.dtype(c.compute_dtype)
         attention = lambda name: nn.MultiHeadDotProductAttention(  # noqa: E731
-            num_heads=c.heads, dtype=dtype, param_dtype=jnp.float32, name=name)
+            num_heads=c.heads, dtype=dtype, param_dtype=jnp.float32,
+            force_fp32_for_softmax=True, name=name)
         norm = lambda name: nn.LayerNorm(dtype=jnp.float32, name=name)  # noqa: E731
         h = norm("norm_self")(x)
         x = x + attention("self_attention")(h, h, mask=mask).astype(jnp.float32)

@@ -16,10 +16,11 @@ import jax
 import numpy as np
 
 from train.config import EnvConfig
-from train.envs import LoadedEnv, make_env, split_pieces
+from train.envs import LoadedEnv, make_env
 from train.generalist import config as cfg
 from train.generalist.data import MixtureWindows, WindowSource, toy_expert_trajectories
-from train.generalist.model import FlowTransformer, TokenSegment, make_model, token_segments
+from train.generalist.model import (FlowTransformer, TokenSegment, init_params, make_model,
+                                    token_segments)
 from train.generalist.rollout import PieceScores, evaluate_pieces, format_table, plot_scores
 from train.generalist.training import (FlowTrainer, GeneralistCheckpointer, TrainResult,
                                        TrainState, make_optimizer, train_generalist)
@@ -157,8 +158,6 @@ def load_policy(path: str) -> tuple[cfg.GeneralistConfig, FlowTransformer, Any, 
 
 def _abstract_state(model: FlowTransformer, optim: cfg.OptimConfig,
                     observation_size: int) -> TrainState:
-    from train.generalist.model import init_params
-
     def init() -> TrainState:
         params = init_params(model, jax.random.PRNGKey(0), observation_size)
         return TrainState(params=params, opt_state=make_optimizer(optim).init(params),

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from train.generalist.flow import sample_chunks
 from train.generalist.model import FlowTransformer
@@ -127,13 +128,19 @@ class PieceScores:
 def evaluate_pieces(model: FlowTransformer, params: Any, env: Any, piece_ids: Sequence[int],
                     piece_names: Sequence[str], steps: int, key: jax.Array, execute: int,
                     flow_steps: int = 10, envs_per_piece: int = 1) -> PieceScores:
-    """Plays every piece `envs_per_piece` times in one batched rollout.
+    """Plays every piece `envs_per_piece` times in one batched rollout (envs split across
+    devices when their number divides).
 
     Args:
         steps: control steps (>= the longest episode, so every env finishes one).
         Other arguments as in `rollout`.
     """
-    pieces = jnp.repeat(jnp.asarray(piece_ids, jnp.int32), envs_per_piece)
+    pieces = np.repeat(np.asarray(piece_ids, np.int32), envs_per_piece)
+    devices = jax.devices()
+    if len(devices) > 1 and pieces.shape[0] % len(devices) == 0:
+        # Envs split across devices; the vmapped rollout follows its input's sharding.
+        mesh = Mesh(np.asarray(devices), ("data",))
+        pieces = jax.device_put(pieces, NamedSharding(mesh, P("data")))
     result = compiled_rollout(model, env, steps + 1, execute, flow_steps)(
         params, pieces=pieces, key=key)
     per_env = {m: np.asarray(getattr(result.last_episode, m), np.float64) for m in METRICS}

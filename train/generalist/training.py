@@ -212,7 +212,8 @@ def resume_step(checkpointer: GeneralistCheckpointer, config: cfg.GeneralistConf
     differences = cfg.identity_differences(checkpointer.stored_config(step), config)
     if differences:
         raise ValueError(f"checkpoint {step} in {checkpointer.directory} was written with "
-                         "another configuration; refusing to resume:\n  " + "\n  ".join(differences))
+                         "another configuration; refusing to resume:\n  "
+                         + "\n  ".join(differences))
     return step
 
 
