@@ -22,8 +22,9 @@ from train.generalist.data import MixtureWindows, WindowSource, toy_expert_traje
 from train.generalist.model import (FlowTransformer, TokenSegment, init_params, make_model,
                                     token_segments)
 from train.generalist.rollout import PieceScores, evaluate_pieces, format_table, plot_scores
-from train.generalist.training import (FlowTrainer, GeneralistCheckpointer, TrainResult,
-                                       TrainState, make_optimizer, train_generalist)
+from train.generalist.training import (FlowTrainer, GeneralistCheckpointer, StreamSource,
+                                       TrainResult, TrainState, make_optimizer,
+                                       train_generalist)
 from train.windows import ACTION_HORIZON, OBS_HISTORY
 
 
@@ -53,8 +54,8 @@ def build_model(config: cfg.GeneralistConfig, env: Any) -> FlowTransformer:
     return make_model(config.model, segments, action_size, ACTION_HORIZON, OBS_HISTORY)
 
 
-def build_source(config: cfg.GeneralistConfig, loaded: LoadedEnv) -> WindowSource:
-    """The window source `data.source` names.
+def build_source(config: cfg.GeneralistConfig, loaded: LoadedEnv) -> WindowSource | StreamSource:
+    """The window source `data.source` names (a `StreamSource` for a streaming loader).
 
     Raises:
         ValueError: 'toy-expert' outside the toy env, or 'dataset' while no loader exists.

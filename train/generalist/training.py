@@ -4,8 +4,9 @@
 split across devices, parameters and optimiser state are replicated, and XLA inserts the
 gradient all-reduce. Batches are drawn inside the step from the source's pure `sample` with
 `fold_in(data_key, step)`, so training never waits on the host and a resumed run replays
-exactly the batches (and noise) of an uninterrupted one. `train_generalist` is the loop:
-progress bar, CSV/TensorBoard rows (`train.report.MetricsLog`), orbax checkpoints
+exactly the batches (and noise) of an uninterrupted one; a host-side `StreamSource` (a
+streaming loader) is fed batch by batch instead, from the resumed step on.
+`train_generalist` is the loop: progress bar, CSV/TensorBoard rows (`train.report.MetricsLog`), orbax checkpoints
 (`GeneralistCheckpointer`), periodic env evaluation and a loss-curve PNG.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +30,18 @@ from train.generalist.data import WindowSource
 from train.generalist.flow import LossMetrics, flow_loss
 from train.generalist.model import FlowTransformer, init_params
 from train.windows import WindowBatch
+
+
+class StreamSource(Protocol):
+    """A host-side loader (e.g. issue 7's): batches from any step on, for exact resume."""
+
+    observation_size: int
+    action_size: int
+    num_pieces: int
+
+    def batches(self, start_step: int, batch_size: int) -> Iterator[WindowBatch]:
+        """Batches for steps start_step, start_step + 1, ... (the same ones on every call)."""
+        ...
 
 
 @struct.dataclass
@@ -69,12 +82,13 @@ class FlowTrainer:
     Args:
         model: the velocity model.
         optim: optimiser settings (`batch_size` must divide by the mesh size).
-        source: window source with a pure `sample`.
+        source: a `WindowSource` (pure on-device `sample`, used by `step`) or a
+            `StreamSource` (host batches, fed through `step_on`).
         mesh: 1-D mesh with axis 'data' (default: every device).
     """
 
-    def __init__(self, model: FlowTransformer, optim: cfg.OptimConfig, source: WindowSource,
-                 mesh: Mesh | None = None):
+    def __init__(self, model: FlowTransformer, optim: cfg.OptimConfig,
+                 source: WindowSource | StreamSource, mesh: Mesh | None = None):
         self.model = model
         self.optim = optim
         self.source = source
@@ -240,12 +254,15 @@ def train_generalist(config: cfg.GeneralistConfig, trainer: FlowTrainer, resume:
     log = MetricsLog(run.out, ["generalist"], start, per_agent_tensorboard=False)
     begin = int(state.step)
     losses, evaluations = [], []
+    stream = (None if hasattr(trainer.source, "sample")
+              else iter(trainer.source.batches(begin, config.optim.batch_size)))
     bar = tqdm(total=run.steps, initial=begin, disable=not run.progress, unit="step")
     # Throughput counts training steps only: evaluation and checkpoint time is subtracted.
     compile_s, clock, timed_from, paused = 0.0, time.perf_counter(), begin + 1, 0.0
     schedule = learning_rate_schedule(config.optim)
     for step in range(begin + 1, run.steps + 1):
-        state, metrics = trainer.step(state)
+        state, metrics = (trainer.step(state) if stream is None
+                          else trainer.step_on(state, next(stream)))
         if step == begin + 1:
             jax.block_until_ready(state)
             compile_s, clock = time.perf_counter() - clock, time.perf_counter()
