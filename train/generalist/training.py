@@ -6,8 +6,8 @@ gradient all-reduce. Batches are drawn inside the step from the source's pure `s
 `fold_in(data_key, step)`, so training never waits on the host and a resumed run replays
 exactly the batches (and noise) of an uninterrupted one; a host-side `StreamSource` (a
 streaming loader) is fed batch by batch instead, from the resumed step on.
-`train_generalist` is the loop: progress bar, CSV/TensorBoard rows (`train.report.MetricsLog`), orbax checkpoints
-(`GeneralistCheckpointer`), periodic env evaluation and a loss-curve PNG.
+`train_generalist` is the loop: progress bar, CSV/TensorBoard rows (`train.report.MetricsLog`),
+orbax checkpoints (`GeneralistCheckpointer`), periodic env evaluation and a loss-curve PNG.
 """
 
 from __future__ import annotations
