@@ -21,81 +21,6 @@ import os
 import sys
 import time
 
-from mjx_piano.perform.audio import SAMPLE_RATE, performance_audio, write_wav
-from mjx_piano.perform.midi import write_midi
-from mjx_piano.perform.roll_plot import plot_roll
-from mjx_piano.perform.rollout import Performance
-
-TAIL_S = 0.5  # ring-out after the last step, in the audio and (as a held frame) the video
-
-
-@dataclasses.dataclass(frozen=True)
-class Outputs:
-    """Paths and facts of one written performance.
-
-    Attributes:
-        wav, midi, png: paths written.
-        mp4: the video path, or None when no renderer was available.
-        title: the piano-roll title (carries the F1).
-        synthesizer: 'builtin' or 'fluidsynth:<soundfont>'.
-        renderer: the OpenGL backend used, or why there is no video.
-        render_fps: frames rendered per second (0 without video).
-    """
-
-    wav: str
-    midi: str
-    png: str
-    mp4: str | None
-    title: str
-    synthesizer: str
-    renderer: str
-    render_fps: float
-
-
-def write_outputs(performance: Performance, model, out: str, video: bool = True,
-                  use_soundfont: bool = True, width: int | None = None,
-                  height: int | None = None) -> Outputs:
-    """Writes the WAV, MIDI, PNG and (when possible) MP4 of a performance into `out`.
-
-    Args:
-        performance: the host-side performance.
-        model: `mujoco.MjModel` of the scene it was played in (`env.mj_model`).
-        out: output folder (created).
-        video: try to render the video.
-        use_soundfont: allow fluidsynth (else always the built-in synthesizer).
-        width, height: video size (default `video.WIDTH` x `video.HEIGHT`).
-
-    Returns:
-        The `Outputs`.
-    """
-    from mjx_piano.perform import video as video_module
-
-    os.makedirs(out, exist_ok=True)
-    p = performance
-    paths = {k: os.path.join(out, f) for k, f in (
-        ("wav", "performance.wav"), ("midi", "performance.mid"), ("png", "pianoroll.png"),
-        ("mp4", "performance.mp4"))}
-    samples, synthesizer = performance_audio(p.pressed, p.sustain, p.control_hz, TAIL_S,
-                                             use_soundfont)
-    write_wav(paths["wav"], samples, SAMPLE_RATE)
-    write_midi(paths["midi"], p.pressed, p.sustain, p.control_hz)
-    title = plot_roll(paths["png"], p.name, p.pressed, p.goal, p.sustain, p.goal_sustain, p.f1,
-                      p.control_hz)
-    mp4, renderer, fps = None, "disabled", 0.0
-    if video:
-        try:
-            result = video_module.render_video(
-                model, p.qpos, p.pressed, p.goal, p.control_hz, mp4=paths["mp4"],
-                audio=paths["wav"], hold_last=int(round(TAIL_S * p.control_hz)),
-                width=width or video_module.WIDTH, height=height or video_module.HEIGHT)
-            mp4, renderer, fps = paths["mp4"], result.backend, result.fps
-        except video_module.RendererUnavailable as error:
-            renderer = f"unavailable: {error}"
-            print(f"no video: {error}\nThe audio, MIDI and piano roll are still written.",
-                  file=sys.stderr)
-    return Outputs(wav=paths["wav"], midi=paths["midi"], png=paths["png"], mp4=mp4, title=title,
-                   synthesizer=synthesizer, renderer=renderer, render_fps=fps)
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds the `perform` command."""
@@ -118,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_perform(args: argparse.Namespace) -> int:
     """Runs `mjx-piano perform`; returns the exit code."""
-    from mjx_piano.perform.rollout import perform
+    from mjx_piano.perform.outputs import write_outputs
+    from mjx_piano.perform.rollout import load_policy, perform
 
     start = time.perf_counter()
     if args.policy == "scripted":
@@ -128,8 +54,6 @@ def run_perform(args: argparse.Namespace) -> int:
         roll = load_piece(args.piece)
         env, piece, name, action_fn = PianoEnv(EnvConfig(), [roll]), 0, roll.name, None
     else:
-        from mjx_piano.perform.policy import load_policy
-
         try:
             loaded = load_policy(args.policy, args.piece)
         except (FileNotFoundError, ValueError) as error:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mjx_piano.perform import audio
-from mjx_piano.perform.midi import Note, notes_from_keys, pedal_spans, read_notes, write_midi
+from mjx_piano.perform import sound
+from mjx_piano.perform.sound import Note, notes_from_keys, pedal_spans, read_notes, write_midi
 from tests.perform.conftest import STEPS
 
 HZ = 20.0
@@ -38,19 +38,19 @@ def test_written_midi_reads_back_to_the_played_notes(performance, tmp_path):
 
 def test_wav_has_the_expected_duration_and_is_silent_where_nothing_sounds(performance, tmp_path):
     tail = 0.5
-    samples = audio.synthesize(performance.pressed, performance.sustain,
+    samples = sound.synthesize(performance.pressed, performance.sustain,
                                performance.control_hz, tail)
     path = str(tmp_path / "p.wav")
-    audio.write_wav(path, samples)
-    read, rate = audio.read_wav(path)
-    assert rate == audio.SAMPLE_RATE == 44_100
+    sound.write_wav(path, samples)
+    read, rate = sound.read_wav(path)
+    assert rate == sound.SAMPLE_RATE == 44_100
     assert read.size == round((STEPS / performance.control_hz + tail) * rate)
     step = rate / performance.control_hz
     # Nothing pressed before step 2: exact silence.
     assert np.all(read[: int(2 * step)] == 0)
     assert np.abs(read[int(2 * step): int(3 * step)]).max() > 0.05
     # The last key comes up at step 11; its release ends RELEASE_S later.
-    end = int(11 * step + audio.RELEASE_S * rate) + 2
+    end = int(11 * step + sound.RELEASE_S * rate) + 2
     assert np.all(read[end:] == 0)
     assert np.abs(read[int(11 * step): int(11 * step) + 200]).max() > 0.01
 
@@ -59,29 +59,29 @@ def test_sustain_keeps_a_released_note_ringing():
     pressed = np.zeros((20, 88), bool)
     pressed[0:2, 48] = True
     pedal = np.zeros(20, bool)
-    dry = audio.synthesize(pressed, pedal, HZ)
+    dry = sound.synthesize(pressed, pedal, HZ)
     pedal[1:12] = True
-    wet = audio.synthesize(pressed, pedal, HZ)
-    rate = audio.SAMPLE_RATE
+    wet = sound.synthesize(pressed, pedal, HZ)
+    rate = sound.SAMPLE_RATE
     window = slice(int(0.45 * rate), int(0.55 * rate))  # after key-up + release, pedal down
     assert np.all(dry[window] == 0)
     assert np.abs(wet[window]).max() > 0.01
-    assert np.all(wet[int((0.6 + audio.RELEASE_S) * rate) + 2:] == 0)  # pedal up at 0.6 s
+    assert np.all(wet[int((0.6 + sound.RELEASE_S) * rate) + 2:] == 0)  # pedal up at 0.6 s
 
 
 def test_synth_plays_the_right_pitch():
     pressed = np.zeros((20, 88), bool)
     pressed[:, 48] = True  # MIDI 69 = A4
-    samples = audio.synthesize(pressed, np.zeros(20, bool), HZ)
+    samples = sound.synthesize(pressed, np.zeros(20, bool), HZ)
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
-    peak_hz = np.argmax(spectrum) * audio.SAMPLE_RATE / samples.size
+    peak_hz = np.argmax(spectrum) * sound.SAMPLE_RATE / samples.size
     assert peak_hz == pytest.approx(440.0, abs=1.0)
-    assert audio.midi_frequency(21) == pytest.approx(27.5)
+    assert sound.midi_frequency(21) == pytest.approx(27.5)
 
 
 def test_builtin_synth_is_used_without_a_soundfont(performance, monkeypatch):
     monkeypatch.setenv("MJX_PIANO_SOUNDFONT", "/no/such/font.sf2")
-    samples, synthesizer = audio.performance_audio(performance.pressed, performance.sustain,
+    samples, synthesizer = sound.performance_audio(performance.pressed, performance.sustain,
                                                    performance.control_hz)
     assert synthesizer == "builtin"
-    assert samples.size == round(STEPS / performance.control_hz * audio.SAMPLE_RATE)
+    assert samples.size == round(STEPS / performance.control_hz * sound.SAMPLE_RATE)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mjx_piano.perform import video
-from mjx_piano.perform.audio import write_wav
+from mjx_piano.perform.sound import write_wav
 from tests.perform.conftest import STEPS, first_step, make_roll, silent_steps
 
 

@@ -1,15 +1,21 @@
-"""The performance's sound: a WAV from the played keys and pedal, 44.1 kHz mono 16-bit.
+"""The performance's notes and sound: played keys -> notes -> MIDI file and WAV.
 
-With a General MIDI soundfont and the `fluidsynth` program installed (Debian `fluidsynth` and
-`fluid-soundfont-gm`, or any .sf2 named by `$MJX_PIANO_SOUNDFONT`), the played MIDI is rendered
-through it. Otherwise a small built-in additive synthesizer plays: per note, 8 harmonics with a
-slightly stretched (inharmonic) series and faster decay for the higher partials and higher keys,
-a 5 ms attack, and on note-off a 60 ms exponential release that reaches exact silence after
-`RELEASE_S`. While the pedal is down a released note keeps ringing until the pedal comes up.
+Notes: a note starts at the first control step its key is down and ends when the key comes up
+(or at the end of the performance); step t covers [t / hz, (t + 1) / hz) seconds. The MIDI file
+holds them on one piano track with the sustain pedal as CC64.
+
+Audio (44.1 kHz mono 16-bit): with a General MIDI soundfont and the `fluidsynth` program
+installed (Debian `fluidsynth` and `fluid-soundfont-gm`, or any .sf2 named by
+`$MJX_PIANO_SOUNDFONT`), the played MIDI is rendered through it. Otherwise a small built-in
+additive synthesizer plays: per note, 8 harmonics with a slightly stretched (inharmonic) series
+and faster decay for the higher partials and higher keys, a 5 ms attack, and on note-off a 60 ms
+exponential release that reaches exact silence after `RELEASE_S`. While the pedal is down a
+released note keeps ringing until the pedal comes up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import shutil
@@ -18,8 +24,13 @@ import tempfile
 import wave
 
 import numpy as np
+import pretty_midi
 
-from mjx_piano.perform.midi import Note, notes_from_keys, pedal_spans, write_midi
+from mjx_piano.music.roll import LOWEST_MIDI
+
+SUSTAIN_CC = 64
+PIANO_PROGRAM = 0  # General MIDI acoustic grand piano
+VELOCITY = 80
 
 SAMPLE_RATE = 44_100
 ATTACK_S = 0.005
@@ -31,6 +42,98 @@ PEAK = 0.8  # normalised peak amplitude of the mix
 
 _SOUNDFONT_GLOBS = ("/usr/share/sounds/sf2/*.sf2", "/usr/share/soundfonts/*.sf2",
                     "/usr/share/sounds/sf3/*.sf3")
+
+
+@dataclasses.dataclass(frozen=True)
+class Note:
+    """One played note.
+
+    Attributes:
+        pitch: MIDI note number (21 = A0).
+        start, end: seconds.
+    """
+
+    pitch: int
+    start: float
+    end: float
+
+
+def _runs(active: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) step ranges where a bool [T] row is True."""
+    padded = np.concatenate([[False], active.astype(bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def notes_from_keys(pressed: np.ndarray, control_hz: float) -> list[Note]:
+    """The notes of a key-press roll, sorted by start time then pitch.
+
+    Args:
+        pressed: bool [steps, 88], keys down per control step.
+        control_hz: control steps per second.
+
+    Returns:
+        One `Note` per run of consecutive pressed steps of a key.
+    """
+    notes = [Note(LOWEST_MIDI + key, a / control_hz, b / control_hz)
+             for key in range(pressed.shape[1]) for a, b in _runs(pressed[:, key])]
+    return sorted(notes, key=lambda n: (n.start, n.pitch))
+
+
+def pedal_spans(sustain: np.ndarray, control_hz: float) -> list[tuple[float, float]]:
+    """(down, up) times in seconds of each pedal press of a bool [steps] row."""
+    return [(a / control_hz, b / control_hz) for a, b in _runs(sustain)]
+
+
+def to_pretty_midi(pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
+                   program: int = PIANO_PROGRAM) -> pretty_midi.PrettyMIDI:
+    """A one-instrument piano MIDI of the played keys and pedal.
+
+    Args:
+        pressed: bool [steps, 88].
+        sustain: bool [steps].
+        control_hz: control steps per second.
+        program: General MIDI program.
+
+    Returns:
+        The `PrettyMIDI` object (write it with `.write(path)`).
+    """
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    piano = pretty_midi.Instrument(program=program, name="piano")
+    for note in notes_from_keys(pressed, control_hz):
+        piano.notes.append(pretty_midi.Note(VELOCITY, note.pitch, note.start, note.end))
+    for down, up in pedal_spans(sustain, control_hz):
+        piano.control_changes.append(pretty_midi.ControlChange(SUSTAIN_CC, 127, down))
+        piano.control_changes.append(pretty_midi.ControlChange(SUSTAIN_CC, 0, up))
+    midi.instruments.append(piano)
+    return midi
+
+
+def write_midi(path: str, pressed: np.ndarray, sustain: np.ndarray, control_hz: float) -> None:
+    """Writes the played keys and pedal as a MIDI file at `path` (see `to_pretty_midi`)."""
+    to_pretty_midi(pressed, sustain, control_hz).write(path)
+
+
+def read_notes(path: str) -> tuple[list[Note], list[tuple[float, float]]]:
+    """Reads a MIDI file back: (notes sorted like `notes_from_keys`, pedal (down, up) spans).
+
+    Times come back rounded to the file's tick resolution (about 1 ms at the default).
+    """
+    midi = pretty_midi.PrettyMIDI(path)
+    notes: list[Note] = []
+    spans: list[tuple[float, float]] = []
+    for instrument in midi.instruments:
+        notes += [Note(n.pitch, float(n.start), float(n.end)) for n in instrument.notes]
+        down = None
+        for change in sorted(instrument.control_changes, key=lambda c: c.time):
+            if change.number != SUSTAIN_CC:
+                continue
+            if change.value >= 64 and down is None:
+                down = float(change.time)
+            elif change.value < 64 and down is not None:
+                spans.append((down, float(change.time)))
+                down = None
+    return sorted(notes, key=lambda n: (n.start, n.pitch)), spans
 
 
 def midi_frequency(pitch: int) -> float:
