@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from train.generalist import config as cfg
-from train.generalist.data import MixtureWindows, toy_expert_trajectories
+from train.generalist.data import MixtureWindows, scripted_expert_trajectories
 from train.generalist.model import FlowTransformer, TokenSegment, make_model, token_segments
 from train.generalist.training import FlowTrainer, TrainState
 from train.config import EnvConfig
@@ -66,7 +66,7 @@ def toy_policy() -> ToyPolicy:
     loaded = make_env(EnvConfig(name="toy", split="train"))
     env = loaded.env
     model = make_model(TINY, token_segments(env), env.action_size, ACTION_HORIZON, OBS_HISTORY)
-    source = toy_expert_trajectories(env, loaded.piece_ids, loaded.episode_length)
+    source = scripted_expert_trajectories(env, loaded.piece_ids, loaded.episode_length)
     state, losses = fit(model, source)
     return ToyPolicy(model, state, losses, loaded)
 

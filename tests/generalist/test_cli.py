@@ -11,13 +11,15 @@ from mjx_piano.cli import main
 def test_train_then_eval_ood(tmp_path, capsys):
     out = str(tmp_path / "run")
     code = main(["generalist", "train", "--env", "toy", "--size", "tiny", "--steps", "40",
-                 "--batch", "64", "--log-every", "10", "--no-progress", "--out", out,
-                 "--set", "optim.warmup_steps=5"])
+                 "--batch", "64", "--log-every", "10", "--eval-every", "20", "--no-progress",
+                 "--out", out, "--set", "optim.warmup_steps=5"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "windows/s" in printed and "ood" in printed
     for name in ("train.csv", "eval.csv", "loss.png", "eval_id_ood.txt", "eval_id_ood.png"):
         assert os.path.exists(os.path.join(out, name)), name
+    with open(os.path.join(out, "eval.csv")) as f:
+        assert [row.split(",")[0] for row in f.read().splitlines()[1:]] == ["20", "40"]
     code = main(["generalist", "eval", "--policy", os.path.join(out, "checkpoints", "40"),
                  "--split", "ood", "--execute", "4", "--out", str(tmp_path / "eval")])
     assert code == 0
@@ -29,7 +31,7 @@ def test_train_then_eval_ood(tmp_path, capsys):
 
 def test_bad_input_exits_2(tmp_path, capsys):
     assert main(["generalist", "train", "--set", "model.heads=5", "--out", str(tmp_path)]) == 2
-    assert main(["generalist", "train", "--source", "toy-expert", "--env", "piano-keys",
+    assert main(["generalist", "train", "--source", "scripted", "--env", "piano",
                  "--out", str(tmp_path)]) == 2
     assert main(["generalist", "eval", "--policy", str(tmp_path / "nothing")]) == 2
     assert "error:" in capsys.readouterr().err

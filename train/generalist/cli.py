@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--env", choices=cfg.ENV_NAMES, help="env to evaluate in (default toy)")
     train.add_argument("--pieces", nargs="+", metavar="NAME", help="training pieces")
-    train.add_argument("--source", choices=("toy-expert", "dataset", "mixture"),
-                       help="where windows come from (default toy-expert)")
+    train.add_argument("--source", choices=("scripted", "dataset", "mixture"),
+                       help="where windows come from (default scripted)")
     train.add_argument("--data", help="dataset folder (for --source dataset)")
     train.add_argument("--size", choices=sorted(cfg.MODEL_SIZES), default="tiny",
                        help="model size (default tiny)")

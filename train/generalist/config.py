@@ -84,7 +84,8 @@ class DataConfig:
     """Where windows come from and which env evaluates the policy.
 
     Attributes:
-        source: 'toy-expert' (scripted expert in the toy env, `train.generalist.data`),
+        source: 'scripted' (a scripted expert presses the goal keys: toy and piano-keys
+            envs, `train.generalist.data`),
             'mixture' (synthetic 2-D Gaussian mixture, tests only) or 'dataset' (the dataset
             loader of `train.dataset`, reading `path`).
         path: dataset folder for source 'dataset'.
@@ -92,7 +93,7 @@ class DataConfig:
         pieces: training pieces (empty = the env's 'train' split).
     """
 
-    source: str = "toy-expert"
+    source: str = "scripted"
     path: str = ""
     env: str = "toy"
     pieces: tuple[str, ...] = ()
@@ -177,7 +178,7 @@ def check(config: GeneralistConfig) -> None:
     if model.compute_dtype not in ("bfloat16", "float32"):
         raise ValueError("model.compute_dtype must be bfloat16 or float32, "
                          f"not {model.compute_dtype!r}")
-    if config.data.source not in ("toy-expert", "mixture", "dataset"):
+    if config.data.source not in ("scripted", "mixture", "dataset"):
         raise ValueError(f"unknown data.source {config.data.source!r}")
     if config.data.env not in ENV_NAMES:
         raise ValueError(f"unknown data.env {config.data.env!r}; choose from {ENV_NAMES}")

@@ -1,4 +1,4 @@
-"""Window sources for training: in-memory trajectories, a scripted toy expert, a 2-D mixture.
+"""Window sources for training: in-memory trajectories, a scripted expert, a 2-D mixture.
 
 Every source has `observation_size`, `action_size`, `num_pieces` and a pure, jittable
 `sample(key, batch_size) -> WindowBatch`; the trainer draws step s's batch with
@@ -77,24 +77,32 @@ class TrajectoryWindows:
                            action_mask=mask, piece=self.piece[n])
 
 
-def toy_expert_trajectories(env, piece_ids: tuple[int, ...], steps: int) -> TrajectoryWindows:
-    """One episode per piece of a scripted expert in the toy env (`train.toy_env`).
+def scripted_expert_trajectories(env, piece_ids: tuple[int, ...],
+                                 steps: int) -> TrajectoryWindows:
+    """One episode per piece of a scripted expert, for envs whose actions drive the keys.
 
-    The expert sets each key's target to its current goal (first goal row of the observation)
-    and the pedal to the goal sustain, which plays the toy task with F1 ~1.
+    The expert reads the current goal (the first goal row of the observation: K keys then
+    sustain) and commands each goal key to its full travel (`action_high`), every other key to
+    rest (`action_low`), and the pedal as the goal says. That plays the toy env
+    (`train.toy_env`) and the self-playing-keys piano env ('piano-keys') with F1 1.
 
     Args:
-        env: a `ToyPianoEnv`.
+        env: a `ToyPianoEnv` or a `PianoEnv` on a scene with actuated keys and no hands.
         piece_ids: bank indices to play.
         steps: control steps per episode.
 
     Returns:
-        The trajectories (actions mapped to [-1, 1]).
-    """
-    keys = env.config.num_keys
+        The trajectories; actions in [-1, 1] (so exactly -1 or +1).
 
-    def expert(obs: jax.Array) -> jax.Array:
-        return obs[..., : keys + 1]  # goal keys then goal sustain of step t, physical 0/1
+    Raises:
+        ValueError: the env's actions are not one per key plus sustain.
+    """
+    layout = getattr(env, "layout", None)
+    keys = layout.num_keys if layout is not None else env.config.num_keys
+    if env.action_size != keys + 1:
+        raise ValueError(f"the scripted expert needs one action per key plus sustain "
+                         f"({keys + 1}), this env has {env.action_size} actions")
+    low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
 
     @jax.jit
     def play(pieces: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -102,17 +110,16 @@ def toy_expert_trajectories(env, piece_ids: tuple[int, ...], steps: int) -> Traj
         state = jax.vmap(env.reset)(rngs, pieces)
 
         def step(state, _):
-            action = expert(state.obs)
-            return jax.vmap(env.step)(state, action), (state.obs, action)
+            goal = state.obs[..., : keys + 1]  # 0/1: goal keys, then goal sustain, of step t
+            next_state = jax.vmap(env.step)(state, low + goal * (high - low))
+            return next_state, (state.obs, 2.0 * goal - 1.0)
 
         _, (obs, actions) = jax.lax.scan(step, state, None, length=steps)
         return obs.swapaxes(0, 1), actions.swapaxes(0, 1)
 
     pieces = jnp.asarray(piece_ids, jnp.int32)
     obs, actions = play(pieces)
-    low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
-    normalised = 2.0 * (actions - low) / (high - low) - 1.0
-    return TrajectoryWindows(observations=obs, actions=normalised,
+    return TrajectoryWindows(observations=obs, actions=actions,
                              lengths=jnp.full(pieces.shape, steps, jnp.int32),
                              piece=jnp.arange(pieces.shape[0], dtype=jnp.int32))
 

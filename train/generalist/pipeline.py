@@ -18,7 +18,8 @@ import numpy as np
 from train.config import EnvConfig
 from train.envs import LoadedEnv, make_env
 from train.generalist import config as cfg
-from train.generalist.data import MixtureWindows, WindowSource, toy_expert_trajectories
+from train.generalist.data import (MixtureWindows, WindowSource,
+                                   scripted_expert_trajectories)
 from train.generalist.model import (FlowTransformer, TokenSegment, init_params, make_model,
                                     token_segments)
 from train.generalist.rollout import PieceScores, evaluate_pieces, format_table, plot_scores
@@ -58,14 +59,15 @@ def build_source(config: cfg.GeneralistConfig, loaded: LoadedEnv) -> WindowSourc
     """The window source `data.source` names (a `StreamSource` for a streaming loader).
 
     Raises:
-        ValueError: 'toy-expert' outside the toy env, or 'dataset' while no loader exists.
+        ValueError: 'scripted' in the hands env, or 'dataset' while no loader exists.
     """
     if config.data.source == "mixture":
         return MixtureWindows()
-    if config.data.source == "toy-expert":
-        if config.data.env != "toy":
-            raise ValueError("data.source=toy-expert needs data.env=toy")
-        return toy_expert_trajectories(loaded.env, loaded.piece_ids, loaded.episode_length)
+    if config.data.source == "scripted":
+        if config.data.env == "piano":
+            raise ValueError("data.source=scripted needs an env with actuated keys "
+                             "(toy or piano-keys)")
+        return scripted_expert_trajectories(loaded.env, loaded.piece_ids, loaded.episode_length)
     try:
         from train.dataset import load_windows  # issue 7's loader
     except ImportError:
@@ -109,8 +111,9 @@ class RunOutput:
 
 def train_run(config: cfg.GeneralistConfig, resume: bool = False,
               eval_splits: Sequence[str] = ("id", "ood")) -> RunOutput:
-    """Trains per `config` (evaluating on the training pieces on the way) and evaluates the
-    final policy on `eval_splits` (none for the 'mixture' source, which has no env)."""
+    """Trains per `config` (evaluating on the training pieces every `run.eval_every` steps)
+    and evaluates the final policy on `eval_splits` (none for the 'mixture' source, which has
+    no env)."""
     cfg.check(config)
     loaded = training_env(config)
     model = build_model(config, loaded.env)

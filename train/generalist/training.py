@@ -239,8 +239,8 @@ def train_generalist(config: cfg.GeneralistConfig, trainer: FlowTrainer, resume:
         config: the run.
         trainer: compiled steps for the run's model and source.
         resume: continue from the newest checkpoint in `config.run.out`.
-        evaluate: params -> {'eval/f1': ..} scalars; called every `run.eval_every` steps and
-            at the end.
+        evaluate: params -> {'eval/f1': ..} scalars, logged to eval.csv every
+            `run.eval_every` steps (none when 0).
     """
     from tqdm import tqdm
 
@@ -275,8 +275,7 @@ def train_generalist(config: cfg.GeneralistConfig, trainer: FlowTrainer, resume:
                     extra={"train/samples_per_s": sps, "train/lr": float(schedule(step))})
             bar.set_postfix(loss=f"{loss:.4f}")
         pause = time.perf_counter()
-        if evaluate is not None and ((run.eval_every and step % run.eval_every == 0)
-                                     or step == run.steps):
+        if evaluate is not None and run.eval_every and step % run.eval_every == 0:
             jax.block_until_ready(state)
             pause = time.perf_counter()
             scores = evaluate(state.params)
