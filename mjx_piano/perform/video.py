@@ -29,8 +29,8 @@ BACKENDS = ("egl", "osmesa")
 WIDTH, HEIGHT = 640, 360  # within MuJoCo's default 640x480 offscreen buffer
 # A free camera above the pianist's side: the keys stay visible between the hands (the scene's
 # own "front" camera looks past the forearms, which hide most pressed keys).
-CAMERA_LOOKAT = (-0.1, 0.0, 0.05)  # m, middle of the keyboard, a little behind the keys
-CAMERA_AZIMUTH, CAMERA_ELEVATION, CAMERA_DISTANCE = 180.0, -70.0, 0.95  # deg, deg, m
+CAMERA_LOOKAT = (0.0, 0.0, 0.05)  # m, the middle of the keyboard
+CAMERA_AZIMUTH, CAMERA_ELEVATION, CAMERA_DISTANCE = 180.0, -70.0, 1.0  # deg, deg, m
 GOOD_RGBA = (0.2, 0.85, 0.3, 1.0)
 WRONG_RGBA = (0.95, 0.2, 0.15, 1.0)
 MISSED_RGBA = (1.0, 0.6, 0.1, 1.0)
@@ -218,7 +218,8 @@ def render_video(model, qpos: np.ndarray, pressed: np.ndarray, goal: np.ndarray,
 
     ffmpeg = ffmpeg_executable() if mp4 else None
     if mp4 and ffmpeg is None:
-        raise RendererUnavailable("no ffmpeg: install Debian `ffmpeg` or `pip install imageio-ffmpeg`")
+        raise RendererUnavailable(
+            "no ffmpeg: install Debian `ffmpeg` or `pip install imageio-ffmpeg`")
     if backends is None:
         backends = (os.environ["MUJOCO_GL"],) if os.environ.get("MUJOCO_GL") else BACKENDS
     errors = []
