@@ -85,3 +85,16 @@ def test_builtin_synth_is_used_without_a_soundfont(performance, monkeypatch):
                                                    performance.control_hz)
     assert synthesizer == "builtin"
     assert samples.size == round(STEPS / performance.control_hz * sound.SAMPLE_RATE)
+
+
+def test_fluidsynth_renders_when_a_soundfont_is_installed(performance):
+    import shutil
+
+    font = sound.find_soundfont()
+    if not (font and shutil.which("fluidsynth")):
+        pytest.skip("no fluidsynth + soundfont (Debian fluidsynth, fluid-soundfont-gm)")
+    samples, synthesizer = sound.performance_audio(performance.pressed, performance.sustain,
+                                                   performance.control_hz, 0.5)
+    assert synthesizer == f"fluidsynth:{font}"
+    assert samples.size == round((STEPS / performance.control_hz + 0.5) * sound.SAMPLE_RATE)
+    assert np.abs(samples).max() > 0.01

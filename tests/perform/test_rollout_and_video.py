@@ -88,3 +88,13 @@ def test_no_backend_gives_a_clear_error(env, performance, no_gl):
     with pytest.raises(video.RendererUnavailable, match="no OpenGL backend could render"):
         video.render_video(env.mj_model, performance.qpos[:1], performance.pressed[:1],
                            performance.goal[:1], performance.control_hz, width=32, height=32)
+
+
+def test_a_failing_backend_falls_back_to_the_next(env, performance):
+    try:
+        result = video.render_video(env.mj_model, performance.qpos[:2], performance.pressed[:2],
+                                    performance.goal[:2], performance.control_hz, width=32,
+                                    height=32, backends=("no-such-backend",) + video.BACKENDS)
+    except video.RendererUnavailable as error:
+        pytest.skip(f"no headless OpenGL backend loads here: {error}")
+    assert result.backend in video.BACKENDS and result.frames == 2
