@@ -82,8 +82,16 @@ def evaluate_splits(config: cfg.GeneralistConfig, model: FlowTransformer, params
     """Plays every piece of each split; writes eval_<splits>.txt/.json/.png under `out`."""
     run = config.run
     results = {}
+    trained_on = training_env(config).env
     for split in splits:
         loaded = split_env(config, split)
+        if (loaded.env.observation_size, loaded.env.action_size) != (
+                trained_on.observation_size, trained_on.action_size):
+            # 'piano-keys' builds only the keys its pieces use: other pieces, another scene.
+            raise ValueError(
+                f"split {split!r} builds a {config.data.env} env with observation/action sizes "
+                f"{loaded.env.observation_size}/{loaded.env.action_size}, the policy was "
+                f"trained on {trained_on.observation_size}/{trained_on.action_size}")
         results[split] = evaluate_pieces(
             model, params, loaded.env, loaded.piece_ids, loaded.piece_names,
             loaded.episode_length, key if key is not None else jax.random.PRNGKey(run.seed),
