@@ -228,7 +228,8 @@ def find_soundfont() -> str | None:
 
 def render_fluidsynth(pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
                       soundfont: str, num_samples: int) -> np.ndarray:
-    """Renders the played MIDI through the `fluidsynth` program (mono, cut/padded to length).
+    """Renders the played MIDI through the `fluidsynth` program (mono, cut/padded to length,
+    peak-normalised to `PEAK`).
 
     Raises:
         RuntimeError: fluidsynth failed.
@@ -246,7 +247,8 @@ def render_fluidsynth(pressed: np.ndarray, sustain: np.ndarray, control_hz: floa
         raise RuntimeError(f"fluidsynth wrote {rate} Hz, expected {SAMPLE_RATE}")
     out = np.zeros(num_samples, np.float32)
     out[:min(num_samples, samples.size)] = samples[:num_samples]
-    return out
+    peak = np.max(np.abs(out)) if out.size else 0.0
+    return out * (PEAK / peak) if peak > 0 else out  # as loud as the built-in synthesizer
 
 
 def performance_audio(pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
