@@ -131,8 +131,9 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"model {args.size}: {parameter_count(result.state.params):,} parameters; first step "
           f"(compile) {result.compile_s:.1f} s, then {result.samples_per_s:,.0f} windows/s; "
           f"final loss {result.losses[-1][1]:.4f}" if result.losses else "nothing to do")
+    report = "eval_" + "_".join(output.evaluation) if output.evaluation else "(no eval)"
     print(f"wrote {config.run.out}/: checkpoints/ train.csv eval.csv tensorboard/ loss.png "
-          "eval_id_ood.txt/.json/.png")
+          f"{report}.txt/.json/.png")
     return 0
 
 

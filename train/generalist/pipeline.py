@@ -121,7 +121,7 @@ def train_run(config: cfg.GeneralistConfig, resume: bool = False,
               eval_splits: Sequence[str] = ("id", "ood")) -> RunOutput:
     """Trains per `config` (evaluating on the training pieces every `run.eval_every` steps)
     and evaluates the final policy on `eval_splits` (none for the 'mixture' source, which has
-    no env)."""
+    no env; only the training pieces for 'piano-keys')."""
     cfg.check(config)
     loaded = training_env(config)
     model = build_model(config, loaded.env)
@@ -135,6 +135,9 @@ def train_run(config: cfg.GeneralistConfig, resume: bool = False,
                                    jax.random.PRNGKey(config.run.seed), config.run.execute,
                                    config.run.flow_steps).means()
     result = train_generalist(config, trainer, resume, evaluate)
+    if config.data.env == "piano-keys":
+        # Its scene holds only the training pieces' keys: other pieces cannot be played.
+        eval_splits = tuple(s for s in eval_splits if cfg.SPLIT_ALIASES[s] == "train")
     evaluation = {} if evaluate is None or not eval_splits else evaluate_splits(
         config, model, result.state.params, eval_splits, config.run.out)
     return RunOutput(result=result, model=model, evaluation=evaluation)
