@@ -1,5 +1,7 @@
 """A scripted "perfect" player: invisible fingers push exactly the goal keys down.
 
+(In the self-playing-keys variant the keys' own actuators press them instead.)
+
 It plays through the env's own physics and scoring (so its F1 checks the whole chain): before
 each control step it applies a downward torque to every key that the goal wants pressed at that
 step (and none to the others), holds the hands still, and sets the sustain pedal as the goal.
@@ -45,10 +47,14 @@ def scripted_step(env: PianoEnv, state: EnvState, extra_keys: jax.Array | None =
     goal = env.bank.goal_keys[state.piece, state.t]
     if extra_keys is not None:
         goal = goal | extra_keys
+    action = hold_action(env, env.bank.goal_sustain[state.piece, state.t])
+    if env.config.scene.actuated_keys:
+        # Self-playing keys (the first K actuators) press themselves: target full travel.
+        targets = jnp.where(goal, jnp.asarray(env.index.key_travel), 0.0)
+        return env.step(state, action.at[: env.index.num_keys].set(targets))
     torque = jnp.where(goal, PRESS_TORQUE, 0.0)
     applied = state.data.qfrc_applied.at[env.index.key_dof].set(torque)
     state = state.replace(data=state.data.replace(qfrc_applied=applied))
-    action = hold_action(env, env.bank.goal_sustain[state.piece, state.t])
     next_state = env.step(state, action)
     # The torque is an input of this step only; an auto-reset state must start without it.
     cleared = next_state.data.qfrc_applied.at[env.index.key_dof].set(0.0)

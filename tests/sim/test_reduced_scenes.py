@@ -29,6 +29,18 @@ def test_self_playing_keys_press_exactly_where_the_action_says():
     assert float(state.last_episode.f1) == pytest.approx(1.0)
 
 
+def test_scripted_player_also_plays_the_self_playing_keys():
+    from mjx_piano.scripted import play_episode
+
+    roll = make_roll("three-keys", 6, {1: [39], 2: [39], 3: [41], 4: [39, 41]}, sustain=(2, 3))
+    scene = SceneConfig(hands="none", keys=(39, 40, 41), actuated_keys=True)
+    env = PianoEnv(EnvConfig(scene=scene), [roll])
+    state, pressed = jax.jit(lambda r: play_episode(env, r, jnp.int32(0), 6))(jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(np.asarray(pressed), roll.keys[:, [39, 40, 41]])
+    assert float(state.last_episode.f1) == pytest.approx(1.0)
+    assert float(state.last_episode.sustain_f1) == pytest.approx(1.0)
+
+
 def test_one_hand_scene_has_nineteen_actuators_and_its_own_fingertips():
     model = build_spec(SceneConfig(hands="left", keys=tuple(range(20, 40)))).compile()
     assert model.nu == 19
