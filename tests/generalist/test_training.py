@@ -37,6 +37,7 @@ def test_resume_is_exact(trainer, tmp_path):
     train_generalist(run_config(str(tmp_path / "b"), 3), trainer)  # "killed" after step 3
     resumed = train_generalist(run_config(str(tmp_path / "b"), 6), trainer, resume=True)
     assert int(resumed.state.step) == 6
+    assert trainer._step._cache_size() == 1  # fresh and restored states share one program
     jax.tree_util.tree_map(np.testing.assert_array_equal,
                            jax.device_get(straight.state), jax.device_get(resumed.state))
     assert [s for s, _ in resumed.losses] == [4, 5, 6]
