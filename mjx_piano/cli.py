@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "mjx_piano.music.cli",
     "train.cli",
     "train.generalist.cli",
+    "train.dataset.cli",
     "bench.cli",
 )
 

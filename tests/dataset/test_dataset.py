@@ -1,0 +1,334 @@
+"""Dataset: store round trip, crash-safe resumable collection, window loader, CLI end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from train.config import EnvConfig, PPOConfig, RunConfig, SpecialistConfig
+from train.dataset import collect as collect_mod
+from train.dataset import store
+from train.dataset.collect import CollectConfig, collect, load_specialists
+from train.dataset.loader import WindowLoader, cut_windows, load_windows
+from train.loop import train_specialists
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY_PPO = PPOConfig(num_envs=8, unroll_length=8, num_minibatches=2, num_epochs=1,
+                     policy_hidden=(16,), value_hidden=(16,), learning_rate=3e-3)
+
+
+def _train(out: str, env: str, pieces: tuple[str, ...], iterations: int) -> str:
+    config = SpecialistConfig(
+        env=EnvConfig(name=env, pieces=pieces), ppo=TINY_PPO,
+        run=RunConfig(iterations=iterations, eval_every=0, checkpoint_every=0, out=out,
+                      progress=False))
+    train_specialists(config)
+    return out
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory) -> str:
+    """Two tiny toy specialists (toy-00, toy-01)."""
+    return _train(str(tmp_path_factory.mktemp("toy_run")), "toy", ("toy-00", "toy-01"), 3)
+
+
+def _config(run: str, out: str, **kwargs) -> CollectConfig:
+    base = dict(rollouts=12, chunk_envs=4, noise=0.2, seed=3, progress=False)
+    return CollectConfig(run=run, out=out, **{**base, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def toy_store(toy_run, tmp_path_factory) -> str:
+    """The reference collection: 3 chunks of 2 agents x 4 envs, uninterrupted."""
+    out = str(tmp_path_factory.mktemp("toy_store"))
+    collect(_config(toy_run, out))
+    return out
+
+
+def _all_shards(root: str) -> list[dict[str, np.ndarray]]:
+    return [store.read_shard(root, s["index"]) for s in store.load_manifest(root)["shards"]]
+
+
+def _assert_same_store(a: str, b: str) -> None:
+    shards_a, shards_b = _all_shards(a), _all_shards(b)
+    assert len(shards_a) == len(shards_b)
+    for x, y in zip(shards_a, shards_b):
+        for name in x:
+            assert x[name].dtype == y[name].dtype and x[name].shape == y[name].shape, name
+            assert x[name].tobytes() == y[name].tobytes(), name
+
+
+def _random_trajectories(rng: np.random.Generator, n: int, obs: int = 5, act: int = 3,
+                         keys: int = 4) -> store.Trajectories:
+    length = rng.integers(1, 9, n).astype(np.int32)
+    steps = int(length.sum())
+    observation = rng.normal(size=(steps, obs)).astype(np.float32)
+    observation[0, 0] = np.nan  # NaN payloads and signed zeros must survive too
+    observation[0, 1] = -0.0
+    return store.Trajectories(
+        observation=observation, action=rng.uniform(-1, 1, (steps, act)).astype(np.float32),
+        expert_action=rng.uniform(-1, 1, (steps, act)).astype(np.float32),
+        pressed=rng.random((steps, keys)) < 0.3, reward=rng.random(steps).astype(np.float32),
+        reward_terms=rng.random((steps, 2)).astype(np.float32),
+        start=np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64), length=length,
+        piece=rng.integers(0, 2, n).astype(np.int32), specialist=np.arange(n, dtype=np.int32),
+        seed=rng.integers(0, 2**32, (n, 2), dtype=np.uint32),
+        f1=rng.random(n).astype(np.float32), flagged=rng.random(n) < 0.3)
+
+
+def _meta(obs: int = 5, act: int = 3) -> dict:
+    return {"env": "test", "pieces": ["a", "b"], "bank_ids": [0, 1], "observation_size": obs,
+            "action_size": act, "num_keys": 4, "reward_terms": ["x", "y"], "collection": {},
+            "specialist_run": {}, "agent_pieces": []}
+
+
+def test_store_round_trip_bit_identical(tmp_path):
+    rng = np.random.default_rng(0)
+    root = str(tmp_path)
+    manifest = store.new_manifest(_meta())
+    written = []
+    for index in range(3):
+        data = _random_trajectories(rng, 5 + index)
+        manifest = store.commit_shard(root, manifest, index, data,
+                                      store.write_shard(root, index, data))
+        written.append(data)
+    on_disk = store.load_manifest(root)
+    assert on_disk == manifest
+    assert on_disk["totals"]["trajectories"] == sum(d.num_trajectories for d in written)
+    assert on_disk["totals"]["steps"] == sum(d.num_steps for d in written)
+    assert on_disk["totals"]["kept_trajectories"] == sum(int((~d.flagged).sum()) for d in written)
+    for index, data in enumerate(written):
+        back = store.read_trajectories(root, index)
+        for name, array in data.arrays().items():
+            got = getattr(back, name)
+            assert got.dtype == array.dtype and got.shape == array.shape, name
+            assert got.tobytes() == array.tobytes(), name
+    card = store.build_card(root)
+    assert sum(card["f1_histogram"]["counts"]) == card["trajectories"]
+    assert card["bytes"] == store.folder_bytes(os.path.join(root, store.SHARDS))
+
+
+def test_collect_manifest_counts_and_replay(toy_store, toy_run):
+    manifest = store.load_manifest(toy_store)
+    shards = _all_shards(toy_store)
+    assert [s["index"] for s in manifest["shards"]] == [0, 1, 2]
+    assert manifest["totals"]["trajectories"] == 2 * 12 == sum(len(s["f1"]) for s in shards)
+    assert manifest["totals"]["steps"] == sum(len(s["observation"]) for s in shards)
+    first = shards[0]
+    assert np.all(first["length"] == 32)  # toy episodes
+    assert np.all((first["f1"] >= 0) & (first["f1"] <= 1))
+    assert set(np.unique(np.concatenate([s["specialist"] for s in shards]))) == {0, 1}
+    assert first["reward_terms"].shape[1] == len(manifest["reward_terms"]) == 3
+    # Oracle: replaying the stored actions from the stored reset key gives the stored
+    # observations, rewards and key states.
+    specialists = load_specialists(toy_run)
+    env, ppo = specialists.ppo.env, specialists.ppo
+    n = 5
+    rows = slice(first["start"][n], first["start"][n] + first["length"][n])
+    bank = manifest["bank_ids"][first["piece"][n]]
+    state = env.reset(jnp.asarray(first["seed"][n]), jnp.int32(bank))
+    step = jax.jit(env.step)
+    obs, rewards, pressed = [], [], []
+    for action in first["action"][rows]:
+        obs.append(np.asarray(state.obs))
+        pressed.append(np.asarray(collect_mod.key_states(env, state)))
+        state = step(state, ppo.to_physical(jnp.asarray(action)))
+        rewards.append(float(state.reward))
+    np.testing.assert_allclose(np.stack(obs), first["observation"][rows], atol=1e-5)
+    np.testing.assert_allclose(rewards, first["reward"][rows], atol=1e-5)
+    np.testing.assert_array_equal(np.stack(pressed), first["pressed"][rows])
+    np.testing.assert_allclose(float(state.last_episode.f1), first["f1"][n], atol=1e-5)
+
+
+def test_noise_free_actions_are_the_expert_labels(toy_run, tmp_path):
+    collect(_config(toy_run, str(tmp_path), rollouts=2, chunk_envs=2, noise=0.0))
+    data = store.read_shard(str(tmp_path), 0)
+    assert data["action"].tobytes() == data["expert_action"].tobytes()
+
+
+def test_killed_collector_resumes_without_duplicates(toy_run, toy_store, tmp_path, monkeypatch):
+    out = str(tmp_path / "store")
+    real_write, calls = store._write_array, []
+
+    def dying_write(path, array):
+        calls.append(path)
+        if len(calls) == len(store.STEP_FIELDS + store.TRAJECTORY_FIELDS) + 4:
+            raise KeyboardInterrupt("killed mid-shard")  # chunk 1, after 4 of its arrays
+        real_write(path, array)
+
+    monkeypatch.setattr(store, "_write_array", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        collect(_config(toy_run, out))
+    manifest = store.load_manifest(out)
+    assert [s["name"] for s in manifest["shards"]] == ["shard-000000"]
+    visible = [n for n in os.listdir(os.path.join(out, store.SHARDS)) if not n.startswith(".")]
+    assert visible == ["shard-000000"]  # the half-written shard is only a hidden temp folder
+    assert next(load_windows(out).host_batches(0, 8))["observations"].shape[0] == 8
+
+    # Second crash: shard 2 renamed into place, but the manifest never updated.
+    monkeypatch.setattr(store, "_write_array", real_write)
+    real_commit = store.commit_shard
+
+    def dying_commit(root, manifest, index, data, size):
+        if index == 2:
+            raise KeyboardInterrupt("killed before the manifest")
+        return real_commit(root, manifest, index, data, size)
+
+    monkeypatch.setattr(store, "commit_shard", dying_commit)
+    with pytest.raises(KeyboardInterrupt):
+        collect(_config(toy_run, out))
+    assert store.load_manifest(out)["totals"]["trajectories"] == 2 * 8
+    monkeypatch.setattr(store, "commit_shard", real_commit)
+    result = collect(_config(toy_run, out))
+    assert (result.chunks_skipped, result.chunks_written) == (2, 1)
+    assert sorted(os.listdir(os.path.join(out, store.SHARDS))) == [
+        "shard-000000", "shard-000001", "shard-000002"]
+    _assert_same_store(out, toy_store)
+    seeds = np.concatenate([s["seed"] for s in _all_shards(out)])
+    assert len({tuple(s) for s in seeds}) == len(seeds) == 24
+
+
+def test_resume_refuses_other_settings(toy_run, toy_store):
+    with pytest.raises(ValueError, match="other settings"):
+        collect(_config(toy_run, toy_store, noise=0.5))
+
+
+def test_min_f1_drops_or_flags(toy_run, toy_store, tmp_path):
+    f1 = np.concatenate([s["f1"] for s in _all_shards(toy_store)])
+    threshold = float(np.median(f1))
+    flagged = str(tmp_path / "flag")
+    collect(_config(toy_run, flagged, min_f1=threshold, keep_flagged=True))
+    dropped = str(tmp_path / "drop")
+    collect(_config(toy_run, dropped, min_f1=threshold))
+    flags = np.concatenate([s["flagged"] for s in _all_shards(flagged)])
+    np.testing.assert_array_equal(flags, f1 < threshold)
+    kept = np.concatenate([s["f1"] for s in _all_shards(dropped)])
+    np.testing.assert_array_equal(kept, f1[f1 >= threshold])
+    assert store.load_manifest(flagged)["totals"]["kept_steps"] == \
+        store.load_manifest(dropped)["totals"]["steps"]
+
+
+def test_cut_windows_pads_history_and_masks_the_end():
+    observation = np.arange(10, dtype=np.float32)[:, None]  # row s holds s
+    actions = 100 + np.arange(10, dtype=np.float32)[:, None]
+    start, length = np.array([4, 4, 4]), np.array([3, 3, 3])
+    out = cut_windows(observation, actions, start, length, np.array([0, 1, 2]),
+                      np.array([1, 1, 1]), obs_history=2, horizon=4)
+    np.testing.assert_array_equal(out["observations"][..., 0], [[4, 4], [4, 5], [5, 6]])
+    np.testing.assert_array_equal(out["action_mask"], [[1, 1, 1, 0], [1, 1, 0, 0],
+                                                      [1, 0, 0, 0]])
+    np.testing.assert_array_equal(out["actions"][..., 0][out["action_mask"]],
+                                  [104, 105, 106, 105, 106, 106])
+    assert out["piece"].dtype == np.int32
+
+
+@pytest.fixture(scope="module")
+def index_store(tmp_path_factory) -> str:
+    """5 shards whose observation value 0 is the global step id (to identify windows)."""
+    root = str(tmp_path_factory.mktemp("index_store"))
+    rng = np.random.default_rng(1)
+    manifest, offset = store.new_manifest(_meta()), 0
+    for index in range(5):
+        data = _random_trajectories(rng, 6)
+        data.observation[:, 0] = offset + np.arange(data.num_steps)
+        data = dataclasses.replace(data, flagged=np.zeros(6, bool))
+        offset += data.num_steps
+        manifest = store.commit_shard(root, manifest, index, data,
+                                      store.write_shard(root, index, data))
+    return root
+
+
+def test_loader_epoch_covers_every_window_once_and_is_deterministic(index_store):
+    loader = WindowLoader(index_store, seed=7, shards_in_memory=2)
+    total = loader.windows_per_epoch
+    batch = 4
+    stream = loader.host_batches(0, batch)
+    batches = [next(stream) for _ in range(total // batch + 3)]
+    ids = np.concatenate([b["observations"][:, -1, 0] for b in batches])
+    assert sorted(ids[:total].tolist()) == list(range(total))
+    # Exact resume: batch s from start_step=s equals the s-th batch of the full stream.
+    for s in (1, total // batch - 1, total // batch + 1):
+        again = next(WindowLoader(index_store, seed=7, shards_in_memory=2).host_batches(s, batch))
+        for k in again:
+            np.testing.assert_array_equal(again[k], batches[s][k])
+    other = next(WindowLoader(index_store, seed=8, shards_in_memory=2).host_batches(0, batch))
+    assert not np.array_equal(other["observations"], batches[0]["observations"])
+    # Device batches (background thread) are the host batches.
+    device = loader.batches(0, batch)
+    first = next(device)
+    device.close()
+    assert isinstance(first.observations, jax.Array)
+    np.testing.assert_array_equal(np.asarray(first.observations), batches[0]["observations"])
+    assert first.actions.shape == (batch, 4, 3) and first.action_mask.dtype == jnp.bool_
+
+
+def test_loader_shards_batches_over_eight_devices(index_store):
+    code = (
+        "import numpy as np; from train.dataset import load_windows\n"
+        f"it = load_windows({index_store!r}).batches(0, 16); b = next(it); it.close()\n"
+        "assert len(b.observations.sharding.device_set) == 8, b.observations.sharding\n"
+        "assert b.observations.addressable_shards[0].data.shape[0] == 2\n"
+        "print('ok')\n")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+           "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
+
+
+def test_relabel_mode_stores_the_specialists_labels(toy_run, tmp_path):
+    out = str(tmp_path)
+    collect(_config(toy_run, out, rollouts=2, chunk_envs=2, noise=0.0, relabel_learner=toy_run))
+    data = store.read_shard(out, 0)
+    # The learner is the specialist itself here: labels equal actions, and the manifest
+    # remembers the learner.
+    assert data["action"].tobytes() == data["expert_action"].tobytes()
+    assert store.load_manifest(out)["collection"]["relabel_learner"] == os.path.abspath(toy_run)
+
+
+def test_cli_end_to_end_two_specialists_and_stats(toy_run, tmp_path, capsys):
+    from mjx_piano.cli import main
+
+    out = str(tmp_path / "data")
+    assert main(["dataset", "collect", "--run", toy_run, "--out", out, "--rollouts", "4",
+                 "--chunk-envs", "4", "--noise", "0.1", "--no-progress"]) == 0
+    assert main(["dataset", "stats", out]) == 0
+    text = capsys.readouterr().out
+    assert "trajectories 8" in text and "per million steps" in text and "toy-01" in text
+    assert main(["dataset", "stats", out, "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["trajectories"] == 8 and card["steps"] == 8 * 32
+    assert [p["piece"] for p in card["pieces"]] == ["toy-00", "toy-01"]
+    assert main(["dataset", "stats", str(tmp_path / "missing")]) == 2
+
+
+def test_piano_keys_end_to_end(tmp_path):
+    run = _train(str(tmp_path / "run"), "piano-keys", ("etude/c-major-scale-rh",), 1)
+    out = str(tmp_path / "data")
+    result = collect(CollectConfig(run=run, out=out, rollouts=4, chunk_envs=4, noise=0.1,
+                                   progress=False))
+    card = result.card
+    assert card["trajectories"] == 4 and card["env"] == "piano-keys"
+    data = store.read_shard(out, 0)
+    assert data["pressed"].dtype == bool and data["pressed"].shape[0] == card["steps"]
+    batch = next(load_windows(out).host_batches(0, 8))
+    assert batch["observations"].shape == (8, 2, card["observation_size"])
+
+
+def test_benchmark_script_runs(tmp_path, capsys):
+    sys.path.insert(0, REPO)
+    from bench import dataset_throughput
+
+    out = str(tmp_path / "bench.json")
+    assert dataset_throughput.main(["--quick", "--batches", "3", "--out", out]) == 0
+    result = json.load(open(out))
+    assert {r["mode"] for r in result["loader"]} == {"host", "device"}
+    assert all(r["samples_per_s"] > 0 for r in result["loader"])

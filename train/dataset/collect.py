@@ -1,0 +1,363 @@
+"""Rolls trained PPO specialists out on device and appends their trajectories to a store.
+
+One chunk = every agent x `chunk_envs` envs playing one episode of their pieces, in one jitted
+`lax.scan` (agents `vmap`ped over envs `vmap`ped). The acting policy is the specialist (its
+deterministic mode action plus Gaussian noise of std `noise` in the policy's [-1, 1] space,
+clipped), or in relabel mode a learner's policy (DAgger: the learner explores, the specialist
+labels every state it visits). The specialist's mode action is always stored as the label.
+
+Chunk c draws everything from `fold_in(PRNGKey(seed), c)`, so a chunk is a pure function of
+the run, the settings and c: a killed collection resumes at the first chunk missing from the
+manifest and produces exactly the trajectories an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from train.checkpoint import Checkpointer
+from train.config import SpecialistConfig, to_dict
+from train.dataset import store
+from train.envs import LoadedEnv
+from train.loop import build_trainer, plan_run
+from train.ppo import PPO
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectConfig:
+    """Settings of a collection (all but `out`/`progress` are checked equal on resume).
+
+    Attributes:
+        run: training run folder whose newest checkpoint holds the specialists.
+        out: store folder.
+        rollouts: trajectories per specialist.
+        chunk_envs: envs per specialist per chunk (one shard per chunk).
+        noise: std of the Gaussian action noise in the policy's [-1, 1] space.
+        seed: root seed of the collection.
+        min_f1: trajectories with a lower F1 are dropped (or flagged, see `keep_flagged`).
+        keep_flagged: store trajectories under `min_f1` with `flagged` set instead of dropping.
+        relabel_learner: training run folder of a learner policy that acts (its agent
+            i mod agents acts for specialist i); None = the specialists act.
+        progress: show a progress bar.
+    """
+
+    run: str
+    out: str
+    rollouts: int = 64
+    chunk_envs: int = 64
+    noise: float = 0.0
+    seed: int = 0
+    min_f1: float = 0.0
+    keep_flagged: bool = False
+    relabel_learner: str | None = None
+    progress: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Specialists:
+    """Policies restored from a training run.
+
+    Attributes:
+        ppo: the PPO object (networks, action scaling) of the run.
+        policy: policy parameters, leaves [agents, ...].
+        normalizer: observation statistics, leaves [agents, ...].
+        agent_pieces: int [agents, k], bank indices each agent plays.
+        loaded: env and its pieces.
+        config: the run's configuration.
+        step: iteration of the checkpoint.
+    """
+
+    ppo: PPO
+    policy: Any
+    normalizer: Any
+    agent_pieces: np.ndarray
+    loaded: LoadedEnv
+    config: SpecialistConfig
+    step: int
+
+    @property
+    def agents(self) -> int:
+        """Number of specialists."""
+        return int(self.agent_pieces.shape[0])
+
+
+@struct.dataclass
+class StepRecord:
+    """What a rollout keeps per step, leaves [agents, T, envs, ...] after the scan."""
+
+    observation: jax.Array
+    action: jax.Array
+    expert_action: jax.Array
+    pressed: jax.Array
+    reward: jax.Array
+    reward_terms: jax.Array
+    valid: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectResult:
+    """What `collect` did.
+
+    Attributes:
+        chunks_written: chunks rolled out by this call (resumed ones excluded).
+        chunks_skipped: chunks already committed before this call.
+        env_steps: env steps simulated by this call (all envs, all agents).
+        rollout_s: seconds in the jitted rollouts after the first (compiling) call.
+        compile_s: seconds of the first rollout call.
+        card: the dataset card after the collection.
+    """
+
+    chunks_written: int
+    chunks_skipped: int
+    env_steps: int
+    rollout_s: float
+    compile_s: float
+    card: dict[str, Any]
+
+    @property
+    def env_steps_per_s(self) -> float:
+        """Env steps/s over the timed (non-compiling) chunks; NaN if none."""
+        timed = self.env_steps * max(self.chunks_written - 1, 0) / max(self.chunks_written, 1)
+        return timed / self.rollout_s if self.rollout_s > 0 else float("nan")
+
+
+def load_specialists(run_dir: str) -> Specialists:
+    """Restores the newest checkpoint of the training run in `run_dir`.
+
+    Raises:
+        FileNotFoundError: the run has no checkpoint.
+    """
+    checkpointer = Checkpointer(run_dir)
+    try:
+        step = checkpointer.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"{run_dir}: no checkpoint under checkpoints/")
+        stored = checkpointer.stored_config(step)
+        config = dataclasses.replace(stored, run=dataclasses.replace(
+            stored.run, out=run_dir, mesh=(), progress=False))
+        plan = plan_run(config, resume=True)
+        trainer = build_trainer(plan)
+        state = checkpointer.restore(step, trainer.abstract_state(len(plan.seeds)))
+    finally:
+        checkpointer.close()
+    policy, normalizer = jax.device_get((state.params.policy, state.normalizer))
+    return Specialists(ppo=trainer.ppo, policy=policy, normalizer=normalizer,
+                       agent_pieces=np.asarray(plan.agent_pieces), loaded=plan.loaded,
+                       config=plan.config, step=int(step))
+
+
+def reward_term_names(env: Any) -> tuple[str, ...]:
+    """Names of the env's reward terms, in the order `flatten_terms` stacks them."""
+    state = jax.eval_shape(env.reset, jax.ShapeDtypeStruct((2,), jnp.uint32),
+                           jax.ShapeDtypeStruct((), jnp.int32))
+    paths, _ = jax.tree_util.tree_flatten_with_path(state.reward_terms)
+    return tuple(jax.tree_util.keystr(p).lstrip(".") for p, _ in paths)
+
+
+def flatten_terms(terms: Any) -> jax.Array:
+    """A reward-terms pytree of scalars [...] -> float32 [..., R]."""
+    return jnp.stack([x.astype(jnp.float32) for x in jax.tree_util.tree_leaves(terms)], -1)
+
+
+def key_states(env: Any, state: Any) -> jax.Array:
+    """bool [K]: the piano env's `pressed`, or the toy env's depth over its threshold."""
+    if hasattr(state, "pressed"):
+        return state.pressed
+    return state.position >= env.config.press_threshold
+
+
+def make_rollout(ppo: PPO, learner: PPO | None, length: int) -> Callable[..., Any]:
+    """The jitted rollout of one chunk for all agents.
+
+    Returns:
+        fn(expert_policy, expert_norm, actor_policy, actor_norm, pieces int32 [agents, envs],
+        key uint32 [2], noise float32 []) -> (StepRecord [agents, T, envs, ...],
+        f1 float32 [agents, envs] (NaN if the episode did not end), length int32 [agents, envs],
+        reset keys uint32 [agents, envs, 2]).
+    """
+    env = ppo.env
+    expert_net, dist = ppo.networks.policy_network, ppo.distribution
+    actor_net = (learner or ppo).networks.policy_network
+    actor_dist = (learner or ppo).distribution
+
+    def agent(expert_p, expert_n, actor_p, actor_n, pieces, key, noise):
+        reset_key, noise_key = jax.random.split(key)
+        keys = jax.random.split(reset_key, pieces.shape[0])
+        state = jax.vmap(env.reset)(keys, pieces)
+        envs = pieces.shape[0]
+
+        def step(carry, step_key):
+            state, alive, f1, steps = carry
+            expert = dist.mode(expert_net.apply(expert_n, expert_p, state.obs))
+            behave = expert if learner is None else actor_dist.mode(
+                actor_net.apply(actor_n, actor_p, state.obs))
+            action = jnp.clip(behave + noise * jax.random.normal(step_key, behave.shape), -1, 1)
+            new = jax.vmap(env.step)(state, ppo.to_physical(action))
+            record = StepRecord(
+                observation=state.obs, action=action, expert_action=expert,
+                pressed=jax.vmap(functools.partial(key_states, env))(state),
+                reward=new.reward, reward_terms=flatten_terms(new.reward_terms), valid=alive)
+            ended = new.done & alive
+            f1 = jnp.where(ended, new.last_episode.f1, f1)
+            return (new, alive & ~new.done, f1, steps + alive.astype(jnp.int32)), record
+
+        carry = (state, jnp.ones((envs,), bool), jnp.full((envs,), jnp.nan, jnp.float32),
+                 jnp.zeros((envs,), jnp.int32))
+        (_, alive, f1, steps), records = jax.lax.scan(
+            step, carry, jax.random.split(noise_key, length))
+        return records, jnp.where(alive, jnp.nan, f1), steps, keys
+
+    def rollout(expert_p, expert_n, actor_p, actor_n, pieces, key, noise):
+        agent_keys = jax.vmap(functools.partial(jax.random.fold_in, key))(
+            jnp.arange(pieces.shape[0]))
+        return jax.vmap(agent, in_axes=(0, 0, 0, 0, 0, 0, None))(
+            expert_p, expert_n, actor_p, actor_n, pieces, agent_keys, noise)
+
+    return jax.jit(rollout)
+
+
+def to_trajectories(records: StepRecord, f1: np.ndarray, steps: np.ndarray, keys: np.ndarray,
+                    piece_index: np.ndarray, min_f1: float, keep_flagged: bool
+                    ) -> store.Trajectories:
+    """Host-side: a chunk's padded records [agents, T, envs, ...] -> stored trajectories.
+
+    Trajectories are ordered agent-major then env; unfinished episodes (F1 NaN) are dropped.
+
+    Args:
+        piece_index: int [agents, envs], each env's piece as an index into the store's pieces.
+    """
+    agents, _, envs = records.valid.shape
+    order = lambda x: np.swapaxes(np.asarray(x), 1, 2).reshape((agents * envs, -1) + x.shape[3:])
+    rec = jax.tree_util.tree_map(order, records)
+    f1, steps = f1.reshape(-1), steps.reshape(-1)
+    finished = ~np.isnan(f1)
+    flagged = finished & (f1 < min_f1)
+    keep = finished & (keep_flagged | ~flagged)
+    mask = rec.valid & keep[:, None]
+    length = steps[keep].astype(np.int32)
+    start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+    pick = lambda x: np.ascontiguousarray(x[mask])
+    return store.Trajectories(
+        observation=pick(rec.observation).astype(np.float32),
+        action=pick(rec.action).astype(np.float32),
+        expert_action=pick(rec.expert_action).astype(np.float32),
+        pressed=pick(rec.pressed).astype(bool), reward=pick(rec.reward).astype(np.float32),
+        reward_terms=pick(rec.reward_terms).astype(np.float32), start=start, length=length,
+        piece=np.asarray(piece_index).reshape(-1)[keep].astype(np.int32),
+        specialist=np.repeat(np.arange(agents, dtype=np.int32), envs)[keep],
+        seed=np.asarray(keys, np.uint32).reshape(-1, 2)[keep],
+        f1=f1[keep].astype(np.float32), flagged=flagged[keep])
+
+
+def _settings(config: CollectConfig) -> dict[str, Any]:
+    """The settings that decide the store's content (compared on resume)."""
+    data = dataclasses.asdict(config)
+    data.pop("out"), data.pop("progress")
+    data["run"] = os.path.abspath(data["run"])
+    if data["relabel_learner"]:
+        data["relabel_learner"] = os.path.abspath(data["relabel_learner"])
+    return data
+
+
+def _open_store(config: CollectConfig, specialists: Specialists, names: tuple[str, ...],
+                num_keys: int) -> dict[str, Any]:
+    """The store's manifest: a fresh one, or the existing one after checking it matches."""
+    loaded = specialists.loaded
+    settings = {**_settings(config), "checkpoint_step": specialists.step}
+    if store.has_manifest(config.out):
+        manifest = store.load_manifest(config.out)
+        if manifest["collection"] != settings:
+            raise ValueError(f"{config.out} was collected with other settings; refusing to "
+                             f"append.\n  stored: {manifest['collection']}\n  now:    {settings}")
+        store.clean(config.out)
+        return manifest
+    os.makedirs(config.out, exist_ok=True)
+    store.clean(config.out)
+    manifest = store.new_manifest({
+        "env": specialists.config.env.name, "pieces": list(loaded.piece_names),
+        "bank_ids": list(loaded.piece_ids), "observation_size": int(loaded.env.observation_size),
+        "action_size": int(loaded.env.action_size), "num_keys": num_keys,
+        "reward_terms": list(names), "collection": settings,
+        "specialist_run": to_dict(specialists.config),
+        "agent_pieces": np.asarray(specialists.agent_pieces).tolist()})
+    store.write_json_atomic(os.path.join(config.out, store.MANIFEST), manifest)
+    return manifest
+
+
+def collect(config: CollectConfig) -> CollectResult:
+    """Rolls out the specialists of `config.run` into the store `config.out` (resumable).
+
+    Raises:
+        ValueError: the store holds a collection with other settings, or a learner whose
+            observation/action sizes differ.
+    """
+    if config.rollouts < 1 or config.chunk_envs < 1:
+        raise ValueError("rollouts and chunk_envs must be >= 1")
+    specialists = load_specialists(config.run)
+    learner = load_specialists(config.relabel_learner) if config.relabel_learner else None
+    env = specialists.ppo.env
+    if learner is not None and (learner.ppo.env.observation_size, learner.ppo.env.action_size
+                                ) != (env.observation_size, env.action_size):
+        raise ValueError("the learner's env has other observation/action sizes")
+    names = reward_term_names(env)
+    num_keys = int(jax.eval_shape(lambda: key_states(env, env.reset(
+        jax.random.PRNGKey(0), jnp.zeros((), jnp.int32)))).shape[0])
+    manifest = _open_store(config, specialists, names, num_keys)
+    done = {s["index"] for s in manifest["shards"]}
+
+    agents = specialists.agents
+    chunk_envs = min(config.chunk_envs, config.rollouts)
+    chunks = -(-config.rollouts // chunk_envs)
+    per_agent = specialists.agent_pieces.shape[1]
+    bank_to_index = {b: i for i, b in enumerate(specialists.loaded.piece_ids)}
+    rollout = make_rollout(specialists.ppo, learner.ppo if learner else None,
+                           int(specialists.loaded.episode_length))
+    if learner is None:
+        actor_policy, actor_norm = specialists.policy, specialists.normalizer
+    else:
+        pick = np.arange(agents) % learner.agents
+        actor_policy, actor_norm = jax.tree_util.tree_map(
+            lambda x: np.asarray(x)[pick], (learner.policy, learner.normalizer))
+    root = jax.random.PRNGKey(config.seed)
+    todo = [c for c in range(chunks) if c not in done]
+    bar = _progress(len(todo), config.progress, initial=len(done), total=chunks)
+    env_steps, rollout_s, compile_s = 0, 0.0, 0.0
+    for count, chunk in enumerate(todo):
+        # The last chunk may be smaller; its env count differs (one more compile).
+        envs = min(chunk_envs, config.rollouts - chunk * chunk_envs)
+        bank = specialists.agent_pieces[:, np.arange(envs) % per_agent].astype(np.int32)
+        began = time.perf_counter()
+        records, f1, steps, keys = jax.device_get(rollout(
+            specialists.policy, specialists.normalizer, actor_policy, actor_norm, bank,
+            jax.random.fold_in(root, chunk), jnp.float32(config.noise)))
+        elapsed = time.perf_counter() - began
+        compile_s, rollout_s = ((compile_s + elapsed, rollout_s) if count == 0
+                                else (compile_s, rollout_s + elapsed))
+        env_steps += int(records.valid.shape[1]) * agents * envs
+        index = np.vectorize(bank_to_index.__getitem__)(bank)
+        data = to_trajectories(records, f1, steps, keys, index, config.min_f1,
+                               config.keep_flagged)
+        size = store.write_shard(config.out, chunk, data)
+        manifest = store.commit_shard(config.out, manifest, chunk, data, size)
+        bar.update(1)
+        bar.set_postfix(traj=manifest["totals"]["trajectories"],
+                        f1=f"{np.nanmean(f1):.3f}")
+    bar.close()
+    card = store.write_card(config.out)
+    return CollectResult(chunks_written=len(todo), chunks_skipped=len(done), env_steps=env_steps,
+                         rollout_s=rollout_s, compile_s=compile_s, card=card)
+
+
+def _progress(count: int, enabled: bool, initial: int, total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, desc="collect", unit="chunk")

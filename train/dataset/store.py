@@ -1,0 +1,327 @@
+"""The on-disk trajectory store: zarr v3 shards written with tensorstore, a JSON manifest, a card.
+
+Layout of a store folder::
+
+    manifest.json          what was collected, how, and every committed shard (the truth)
+    card.json              counts, sizes, F1 histogram, pieces (rebuilt from the shards)
+    shards/shard-000000/   one zarr v3 group per collection chunk (one array folder per field)
+
+A shard holds the trajectories of one chunk, steps concatenated in trajectory order:
+per step `observation` f32 [S, O] (the policy input), `action` f32 [S, A] (taken, in [-1, 1]),
+`expert_action` f32 [S, A] (the specialist's label), `pressed` bool [S, K] (key states the
+observation was made in), `reward` f32 [S], `reward_terms` f32 [S, R]; per trajectory `start`
+i64 [N], `length` i32 [N], `piece` i32 [N] (index into the manifest's piece list),
+`specialist` i32 [N], `seed` u32 [N, 2] (the env's reset key), `f1` f32 [N], `flagged` bool [N]
+(F1 under the collection's threshold).
+
+Crash safety: a shard is written under a hidden temporary name and renamed into place when
+complete; the manifest is replaced atomically afterwards. Readers trust only the manifest, so a
+killed writer leaves nothing half-written visible; `clean` removes its leftovers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from typing import Any
+
+import numpy as np
+import tensorstore as ts
+
+FORMAT = "mjx-piano-trajectories/1"
+MANIFEST = "manifest.json"
+CARD = "card.json"
+SHARDS = "shards"
+_TMP_PREFIX = ".tmp-"
+# Rows per chunk along the step axis: ~1-4 MB per observation chunk at piano sizes.
+_STEP_CHUNK_ROWS = 1024
+F1_BINS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Trajectories:
+    """A batch of finished trajectories on the host (numpy), steps concatenated.
+
+    Attributes:
+        observation: float32 [S, O].
+        action: float32 [S, A], actions taken (policy space [-1, 1]).
+        expert_action: float32 [S, A], the specialist's actions (the labels).
+        pressed: bool [S, K], key states when the observation was made.
+        reward: float32 [S].
+        reward_terms: float32 [S, R], named by the manifest's `reward_terms`.
+        start: int64 [N], first step of each trajectory.
+        length: int32 [N].
+        piece: int32 [N], index into the store's piece list.
+        specialist: int32 [N], agent index in the training run.
+        seed: uint32 [N, 2], the PRNG key the env was reset with.
+        f1: float32 [N], mean per-step F1 of the episode.
+        flagged: bool [N], F1 under the collection threshold.
+    """
+
+    observation: np.ndarray
+    action: np.ndarray
+    expert_action: np.ndarray
+    pressed: np.ndarray
+    reward: np.ndarray
+    reward_terms: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    piece: np.ndarray
+    specialist: np.ndarray
+    seed: np.ndarray
+    f1: np.ndarray
+    flagged: np.ndarray
+
+    @property
+    def num_trajectories(self) -> int:
+        """N."""
+        return int(self.length.shape[0])
+
+    @property
+    def num_steps(self) -> int:
+        """S."""
+        return int(self.observation.shape[0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Field name -> array, in declaration order."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+STEP_FIELDS = ("observation", "action", "expert_action", "pressed", "reward", "reward_terms")
+TRAJECTORY_FIELDS = ("start", "length", "piece", "specialist", "seed", "f1", "flagged")
+# A dry run only needs the per-trajectory fields (card, loader index).
+_DTYPES = {"observation": "float32", "action": "float32", "expert_action": "float32",
+           "pressed": "bool", "reward": "float32", "reward_terms": "float32", "start": "int64",
+           "length": "int32", "piece": "int32", "specialist": "int32", "seed": "uint32",
+           "f1": "float32", "flagged": "bool"}
+
+
+def shard_name(index: int) -> str:
+    """Folder name of shard `index`."""
+    return f"shard-{index:06d}"
+
+
+def _spec(path: str, array: np.ndarray | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"driver": "zarr3", "kvstore": {"driver": "file", "path": path}}
+    if array is not None:
+        rows = max(1, min(_STEP_CHUNK_ROWS, array.shape[0]))
+        spec["metadata"] = {
+            "shape": list(array.shape), "data_type": str(array.dtype),
+            "chunk_grid": {"name": "regular",
+                           "configuration": {"chunk_shape": [rows, *array.shape[1:]]}},
+            # Byte shuffle then zstd: float observations compress ~2-4x, booleans ~50x.
+            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}},
+                       {"name": "blosc", "configuration": {
+                           "cname": "zstd", "clevel": 5, "shuffle": "shuffle",
+                           "typesize": array.dtype.itemsize}}]}
+    return spec
+
+
+def _write_array(path: str, array: np.ndarray) -> None:
+    """Writes one zarr v3 array (blocking)."""
+    if array.size == 0:
+        # zarr chunks must be non-empty: store the shape only, in a sidecar.
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, "empty.json"), "w") as f:
+            json.dump({"shape": list(array.shape), "dtype": str(array.dtype)}, f)
+        return
+    store = ts.open(_spec(path, array), create=True, delete_existing=True).result()
+    store.write(array).result()
+
+
+def _read_array(path: str) -> np.ndarray:
+    empty = os.path.join(path, "empty.json")
+    if os.path.exists(empty):
+        with open(empty) as f:
+            meta = json.load(f)
+        return np.zeros(meta["shape"], meta["dtype"])
+    return np.asarray(ts.open(_spec(path)).result().read().result())
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_shard(root: str, index: int, data: Trajectories) -> int:
+    """Writes shard `index` atomically (temp folder, then rename); returns its size in bytes.
+
+    An existing folder of the same name (a shard renamed into place whose manifest update
+    never happened) is replaced: shards are deterministic in their index.
+    """
+    shards = os.path.join(root, SHARDS)
+    os.makedirs(shards, exist_ok=True)
+    final = os.path.join(shards, shard_name(index))
+    tmp = os.path.join(shards, f"{_TMP_PREFIX}{shard_name(index)}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for name, array in data.arrays().items():
+        if str(array.dtype) != _DTYPES[name]:
+            raise TypeError(f"{name}: dtype {array.dtype}, expected {_DTYPES[name]}")
+        _write_array(os.path.join(tmp, name), np.ascontiguousarray(array))
+    size = folder_bytes(tmp)
+    if os.path.exists(final):
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    _fsync_dir(shards)
+    return size
+
+
+def read_shard(root: str, index: int, fields: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Reads the named fields (default all) of shard `index` as numpy arrays."""
+    folder = os.path.join(root, SHARDS, shard_name(index))
+    return {name: _read_array(os.path.join(folder, name))
+            for name in (fields or STEP_FIELDS + TRAJECTORY_FIELDS)}
+
+
+def read_trajectories(root: str, index: int) -> Trajectories:
+    """Shard `index` as `Trajectories`."""
+    return Trajectories(**read_shard(root, index))
+
+
+def folder_bytes(path: str) -> int:
+    """Bytes of all files under `path`."""
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def clean(root: str) -> list[str]:
+    """Removes leftovers of killed writers (temporary shards, shards not in the manifest).
+
+    Returns:
+        The removed folder names.
+    """
+    shards = os.path.join(root, SHARDS)
+    if not os.path.isdir(shards):
+        return []
+    committed = {s["name"] for s in load_manifest(root)["shards"]} if has_manifest(root) else set()
+    removed = []
+    for name in sorted(os.listdir(shards)):
+        if name not in committed:
+            shutil.rmtree(os.path.join(shards, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
+def has_manifest(root: str) -> bool:
+    """Whether `root` holds a manifest."""
+    return os.path.exists(os.path.join(root, MANIFEST))
+
+
+def load_manifest(root: str) -> dict[str, Any]:
+    """The manifest of the store at `root`.
+
+    Raises:
+        FileNotFoundError: no manifest (not a store, or nothing committed yet).
+        ValueError: a manifest of another format.
+    """
+    with open(os.path.join(root, MANIFEST)) as f:
+        manifest = json.load(f)
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{root}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def write_json_atomic(path: str, data: Any) -> None:
+    """Writes JSON to `path` via a temporary file and `os.replace` (readers see old or new)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def new_manifest(meta: dict[str, Any]) -> dict[str, Any]:
+    """An empty manifest carrying `meta` (env, pieces, sizes, collection settings)."""
+    return {"format": FORMAT, **meta, "shards": [], "totals": _totals([])}
+
+
+def commit_shard(root: str, manifest: dict[str, Any], index: int, data: Trajectories,
+                 size: int) -> dict[str, Any]:
+    """Records a written shard in the manifest (atomically, on disk); returns the new one."""
+    kept = ~data.flagged
+    entry = {"name": shard_name(index), "index": index, "trajectories": data.num_trajectories,
+             "steps": data.num_steps, "kept_trajectories": int(kept.sum()),
+             "kept_steps": int(data.length[kept].sum()), "bytes": size}
+    shards = [s for s in manifest["shards"] if s["index"] != index] + [entry]
+    shards.sort(key=lambda s: s["index"])
+    manifest = {**manifest, "shards": shards, "totals": _totals(shards)}
+    write_json_atomic(os.path.join(root, MANIFEST), manifest)
+    return manifest
+
+
+def _totals(shards: list[dict[str, Any]]) -> dict[str, int]:
+    keys = ("trajectories", "steps", "kept_trajectories", "kept_steps", "bytes")
+    return {k: int(sum(s[k] for s in shards)) for k in keys}
+
+
+def build_card(root: str) -> dict[str, Any]:
+    """The dataset card from the manifest and the shards' per-trajectory arrays."""
+    manifest = load_manifest(root)
+    pieces = manifest["pieces"]
+    f1, piece, flagged, length = [], [], [], []
+    for shard in manifest["shards"]:
+        arrays = read_shard(root, shard["index"], ("f1", "piece", "flagged", "length"))
+        f1.append(arrays["f1"]), piece.append(arrays["piece"])
+        flagged.append(arrays["flagged"]), length.append(arrays["length"])
+    cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros((0,), dtype))
+    f1, piece = cat(f1, np.float32), cat(piece, np.int32)
+    flagged, length = cat(flagged, bool), cat(length, np.int32)
+    totals = manifest["totals"]
+    disk = folder_bytes(os.path.join(root, SHARDS)) if os.path.isdir(
+        os.path.join(root, SHARDS)) else 0
+    counts, edges = np.histogram(np.clip(f1, 0.0, 1.0), bins=F1_BINS, range=(0.0, 1.0))
+    per_piece = []
+    for i, name in enumerate(pieces):
+        mine = piece == i
+        per_piece.append({"piece": name, "trajectories": int(mine.sum()),
+                          "steps": int(length[mine].sum()),
+                          "mean_f1": float(f1[mine].mean()) if mine.any() else None})
+    return {
+        "format": manifest["format"], "env": manifest["env"], "shards": len(manifest["shards"]),
+        "trajectories": totals["trajectories"], "steps": totals["steps"],
+        "flagged_trajectories": int(flagged.sum()), "kept_steps": totals["kept_steps"],
+        "bytes": disk, "bytes_per_million_steps": disk / max(totals["steps"], 1) * 1e6,
+        "mean_f1": float(f1.mean()) if f1.size else None,
+        "f1_histogram": {"edges": [round(float(e), 3) for e in edges],
+                         "counts": [int(c) for c in counts]},
+        "pieces": per_piece, "observation_size": manifest["observation_size"],
+        "action_size": manifest["action_size"], "collection": manifest["collection"]}
+
+
+def format_card(card: dict[str, Any]) -> str:
+    """The card as text (what `mjx-piano dataset stats` prints)."""
+    mb = card["bytes"] / 2**20
+    lines = [
+        f"dataset ({card['format']}, env {card['env']})",
+        f"  shards {card['shards']}, trajectories {card['trajectories']} "
+        f"({card['flagged_trajectories']} flagged under min F1), steps {card['steps']} "
+        f"({card['kept_steps']} kept)",
+        f"  observation {card['observation_size']}, action {card['action_size']}",
+        f"  size on disk {mb:.2f} MiB, {card['bytes_per_million_steps'] / 2**30:.3f} GiB "
+        "per million steps",
+        "  mean F1 " + ("-" if card["mean_f1"] is None else f"{card['mean_f1']:.3f}"),
+        "  F1 histogram:"]
+    counts = card["f1_histogram"]["counts"]
+    edges = card["f1_histogram"]["edges"]
+    top = max(counts) if counts and max(counts) else 1
+    for lo, hi, c in zip(edges[:-1], edges[1:], counts):
+        lines.append(f"    [{lo:.1f}, {hi:.1f}{']' if hi == 1.0 else ')'} {c:8d} "
+                     + "#" * int(round(30 * c / top)))
+    lines.append(f"  {'piece':40s} {'traj':>7s} {'steps':>9s} {'mean F1':>8s}")
+    for p in card["pieces"]:
+        f1 = "-" if p["mean_f1"] is None else f"{p['mean_f1']:.3f}"
+        lines.append(f"  {p['piece']:40s} {p['trajectories']:7d} {p['steps']:9d} {f1:>8s}")
+    return "\n".join(lines)
+
+
+def write_card(root: str) -> dict[str, Any]:
+    """Rebuilds and writes `card.json`; returns the card."""
+    card = build_card(root)
+    write_json_atomic(os.path.join(root, CARD), card)
+    return card
