@@ -5,6 +5,7 @@ Examples:
     mjx-piano generalist train --source dataset --data runs/dataset --env piano \\
         --size omnipianist --batch 1024 --steps 200000 --out runs/gen --resume
     mjx-piano generalist eval --policy runs/gen-toy --split ood
+    mjx-piano generalist miniature --out runs/miniature    # specialists -> dataset -> report
     mjx-piano generalist train --set optim.warmup_steps=500 --set run.execute=4
 
 Configuration = dataclass defaults, then --size, then the flags, then --set (later wins).
@@ -69,6 +70,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--seed", type=int)
     evaluate.add_argument("--out", help="report folder (default: the policy's run folder)")
     evaluate.set_defaults(run=run_eval)
+    mini = commands.add_parser(
+        "miniature", help="tiny specialists -> dataset -> tiny transformer -> report (CPU, CI)")
+    mini.add_argument("--out", default="runs/miniature", help="output folder")
+    mini.add_argument("--steps", type=int, default=300, help="transformer training steps")
+    mini.add_argument("--resume", action="store_true", help="continue each stage")
+    mini.set_defaults(run=_run_miniature)
     bench = commands.add_parser("bench", help="training windows/s and rollout env steps/s")
     bench.add_argument("--sizes", nargs="+", default=["tiny", "small"],
                        choices=sorted(cfg.MODEL_SIZES))
@@ -80,6 +87,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--flow-steps", type=int, default=10)
     bench.add_argument("--json", help="also write the results to this file")
     bench.set_defaults(run=_run_bench)
+
+
+def _run_miniature(args: argparse.Namespace) -> int:
+    from train.generalist.miniature import run_miniature
+
+    return run_miniature(args.out, args.steps, args.resume)
 
 
 def _run_bench(args: argparse.Namespace) -> int:

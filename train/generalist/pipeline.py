@@ -55,7 +55,8 @@ def build_model(config: cfg.GeneralistConfig, env: Any) -> FlowTransformer:
     return make_model(config.model, segments, action_size, ACTION_HORIZON, OBS_HISTORY)
 
 
-def build_source(config: cfg.GeneralistConfig, loaded: LoadedEnv) -> WindowSource | StreamSource:
+def build_source(config: cfg.GeneralistConfig,
+                 loaded: LoadedEnv | None) -> WindowSource | StreamSource:
     """The window source `data.source` names (a `StreamSource` for a streaming loader).
 
     Raises:
@@ -73,7 +74,7 @@ def build_source(config: cfg.GeneralistConfig, loaded: LoadedEnv) -> WindowSourc
     except ImportError:
         raise ValueError("data.source=dataset needs the dataset loader (train.dataset, "
                          "issue 7), which is not available yet") from None
-    return load_windows(config.data.path)
+    return load_windows(config.data.path, seed=config.run.seed)
 
 
 def evaluate_splits(config: cfg.GeneralistConfig, model: FlowTransformer, params: Any,
@@ -123,9 +124,21 @@ def train_run(config: cfg.GeneralistConfig, resume: bool = False,
     and evaluates the final policy on `eval_splits` (none for the 'mixture' source, which has
     no env; only the training pieces for 'piano-keys')."""
     cfg.check(config)
+    source = None
+    if config.data.source == "dataset":
+        source = build_source(config, None)
+        if not config.data.pieces:  # the dataset's pieces are the training pieces
+            config = dataclasses.replace(config, data=dataclasses.replace(
+                config.data, pieces=tuple(source.pieces)))
     loaded = training_env(config)
     model = build_model(config, loaded.env)
-    source = build_source(config, loaded)
+    source = source or build_source(config, loaded)
+    if (source.observation_size, source.action_size) != (
+            loaded.env.observation_size, loaded.env.action_size) and \
+            config.data.source != "mixture":
+        raise ValueError(f"the data have observation/action sizes {source.observation_size}/"
+                         f"{source.action_size}, the {config.data.env} env over the training "
+                         f"pieces {loaded.env.observation_size}/{loaded.env.action_size}")
     trainer = FlowTrainer(model, config.optim, source)
     evaluate = None
     if config.data.source != "mixture":
