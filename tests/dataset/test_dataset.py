@@ -284,6 +284,27 @@ def test_loader_shards_batches_over_eight_devices(index_store):
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
 
 
+def test_collection_on_eight_devices_matches_one_device(toy_run, toy_store, tmp_path):
+    out = str(tmp_path / "store8")
+    code = (
+        "import jax; from train.dataset.collect import CollectConfig, collect\n"
+        f"collect(CollectConfig(run={toy_run!r}, out={out!r}, rollouts=12, chunk_envs=4, "
+        "noise=0.2, seed=3, progress=False))\n"
+        "assert jax.device_count() == 8\nprint('ok')\n")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+           "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
+    # Same trajectories; floats may differ in the last bits (per-device matmul kernels differ
+    # with the per-device batch).
+    for x, y in zip(_all_shards(out), _all_shards(toy_store)):
+        for name in ("start", "length", "piece", "specialist", "seed"):
+            np.testing.assert_array_equal(x[name], y[name])
+        for name in ("observation", "action", "expert_action", "reward", "f1"):
+            np.testing.assert_allclose(x[name], y[name], atol=1e-4, err_msg=name)
+
+
 def test_relabel_mode_stores_the_specialists_labels(toy_run, tmp_path):
     out = str(tmp_path)
     collect(_config(toy_run, out, rollouts=2, chunk_envs=2, noise=0.0, relabel_learner=toy_run))

@@ -23,12 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from train.checkpoint import Checkpointer
 from train.config import SpecialistConfig, to_dict
 from train.dataset import store
 from train.envs import LoadedEnv
 from train.loop import build_trainer, plan_run
+from train.parallel import make_mesh, mesh_shape
 from train.ppo import PPO
 
 
@@ -111,6 +113,7 @@ class CollectResult:
         chunks_written: chunks rolled out by this call (resumed ones excluded).
         chunks_skipped: chunks already committed before this call.
         env_steps: env steps simulated by this call (all envs, all agents).
+        timed_env_steps: those of the chunks after the first (compiling) one.
         rollout_s: seconds in the jitted rollouts after the first (compiling) call.
         compile_s: seconds of the first rollout call.
         card: the dataset card after the collection.
@@ -119,6 +122,7 @@ class CollectResult:
     chunks_written: int
     chunks_skipped: int
     env_steps: int
+    timed_env_steps: int
     rollout_s: float
     compile_s: float
     card: dict[str, Any]
@@ -126,8 +130,7 @@ class CollectResult:
     @property
     def env_steps_per_s(self) -> float:
         """Env steps/s over the timed (non-compiling) chunks; NaN if none."""
-        timed = self.env_steps * max(self.chunks_written - 1, 0) / max(self.chunks_written, 1)
-        return timed / self.rollout_s if self.rollout_s > 0 else float("nan")
+        return self.timed_env_steps / self.rollout_s if self.rollout_s > 0 else float("nan")
 
 
 def load_specialists(run_dir: str) -> Specialists:
@@ -268,6 +271,22 @@ def _settings(config: CollectConfig) -> dict[str, Any]:
     return data
 
 
+def placements(agents: int, env_counts: set[int]) -> dict[int, tuple[Any, Any]]:
+    """Per chunk env count, (per-agent, per-env) shardings over all devices, as training lays
+    them out (agents first); {} on one device.
+
+    Raises:
+        ValueError: agents or a chunk's env count do not divide across the devices.
+    """
+    if jax.device_count() == 1:
+        return {}
+    out = {}
+    for envs in sorted(env_counts):
+        mesh = make_mesh(mesh_shape(jax.device_count(), agents, envs))
+        out[envs] = (NamedSharding(mesh, P("agents")), NamedSharding(mesh, P("agents", "envs")))
+    return out
+
+
 def _open_store(config: CollectConfig, specialists: Specialists, names: tuple[str, ...],
                 num_keys: int) -> dict[str, Any]:
     """The store's manifest: a fresh one, or the existing one after checking it matches."""
@@ -297,8 +316,8 @@ def collect(config: CollectConfig) -> CollectResult:
     """Rolls out the specialists of `config.run` into the store `config.out` (resumable).
 
     Raises:
-        ValueError: the store holds a collection with other settings, or a learner whose
-            observation/action sizes differ.
+        ValueError: the store holds a collection with other settings, a learner whose
+            observation/action sizes differ, or sizes that do not divide across the devices.
     """
     if config.rollouts < 1 or config.chunk_envs < 1:
         raise ValueError("rollouts and chunk_envs must be >= 1")
@@ -308,56 +327,76 @@ def collect(config: CollectConfig) -> CollectResult:
     if learner is not None and (learner.ppo.env.observation_size, learner.ppo.env.action_size
                                 ) != (env.observation_size, env.action_size):
         raise ValueError("the learner's env has other observation/action sizes")
-    names = reward_term_names(env)
     num_keys = int(jax.eval_shape(lambda: key_states(env, env.reset(
         jax.random.PRNGKey(0), jnp.zeros((), jnp.int32)))).shape[0])
-    manifest = _open_store(config, specialists, names, num_keys)
+    manifest = _open_store(config, specialists, reward_term_names(env), num_keys)
     done = {s["index"] for s in manifest["shards"]}
-
-    agents = specialists.agents
     chunk_envs = min(config.chunk_envs, config.rollouts)
     chunks = -(-config.rollouts // chunk_envs)
-    per_agent = specialists.agent_pieces.shape[1]
-    bank_to_index = {b: i for i, b in enumerate(specialists.loaded.piece_ids)}
+    # The last chunk may be smaller (one more compile).
+    sizes = {c: min(chunk_envs, config.rollouts - c * chunk_envs) for c in range(chunks)}
+    todo = [c for c in range(chunks) if c not in done]
+    layouts = placements(specialists.agents, {sizes[c] for c in todo})
     rollout = make_rollout(specialists.ppo, learner.ppo if learner else None,
                            int(specialists.loaded.episode_length))
-    if learner is None:
-        actor_policy, actor_norm = specialists.policy, specialists.normalizer
-    else:
-        pick = np.arange(agents) % learner.agents
-        actor_policy, actor_norm = jax.tree_util.tree_map(
-            lambda x: np.asarray(x)[pick], (learner.policy, learner.normalizer))
-    root = jax.random.PRNGKey(config.seed)
-    todo = [c for c in range(chunks) if c not in done]
-    bar = _progress(len(todo), config.progress, initial=len(done), total=chunks)
-    env_steps, rollout_s, compile_s = 0, 0.0, 0.0
+    policies = (specialists.policy, specialists.normalizer, *_actor(specialists, learner))
+    bar = _progress(config.progress, initial=len(done), total=chunks)
+    env_steps, timed_steps, rollout_s, compile_s = 0, 0, 0.0, 0.0
     for count, chunk in enumerate(todo):
-        # The last chunk may be smaller; its env count differs (one more compile).
-        envs = min(chunk_envs, config.rollouts - chunk * chunk_envs)
-        bank = specialists.agent_pieces[:, np.arange(envs) % per_agent].astype(np.int32)
-        began = time.perf_counter()
-        records, f1, steps, keys = jax.device_get(rollout(
-            specialists.policy, specialists.normalizer, actor_policy, actor_norm, bank,
-            jax.random.fold_in(root, chunk), jnp.float32(config.noise)))
-        elapsed = time.perf_counter() - began
-        compile_s, rollout_s = ((compile_s + elapsed, rollout_s) if count == 0
-                                else (compile_s, rollout_s + elapsed))
-        env_steps += int(records.valid.shape[1]) * agents * envs
-        index = np.vectorize(bank_to_index.__getitem__)(bank)
-        data = to_trajectories(records, f1, steps, keys, index, config.min_f1,
-                               config.keep_flagged)
-        size = store.write_shard(config.out, chunk, data)
-        manifest = store.commit_shard(config.out, manifest, chunk, data, size)
+        data, steps, elapsed, mean_f1 = _run_chunk(config, specialists, rollout, policies,
+                                                   layouts, chunk, sizes[chunk])
+        env_steps += steps
+        if count == 0:
+            compile_s = elapsed
+        else:
+            timed_steps, rollout_s = timed_steps + steps, rollout_s + elapsed
+        manifest = store.commit_shard(config.out, manifest, chunk, data,
+                                      store.write_shard(config.out, chunk, data))
         bar.update(1)
-        bar.set_postfix(traj=manifest["totals"]["trajectories"],
-                        f1=f"{np.nanmean(f1):.3f}")
+        bar.set_postfix(traj=manifest["totals"]["trajectories"], f1=f"{mean_f1:.3f}")
     bar.close()
-    card = store.write_card(config.out)
     return CollectResult(chunks_written=len(todo), chunks_skipped=len(done), env_steps=env_steps,
-                         rollout_s=rollout_s, compile_s=compile_s, card=card)
+                         timed_env_steps=timed_steps, rollout_s=rollout_s, compile_s=compile_s,
+                         card=store.write_card(config.out))
 
 
-def _progress(count: int, enabled: bool, initial: int, total: int) -> Any:
+def _actor(specialists: Specialists, learner: Specialists | None) -> tuple[Any, Any]:
+    """The acting policy and normaliser per specialist (leaves [agents, ...])."""
+    if learner is None:
+        return specialists.policy, specialists.normalizer
+    pick = np.arange(specialists.agents) % learner.agents
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[pick],
+                                  (learner.policy, learner.normalizer))
+
+
+def _run_chunk(config: CollectConfig, specialists: Specialists, rollout: Callable[..., Any],
+               policies: tuple[Any, ...], layouts: dict[int, tuple[Any, Any]], chunk: int,
+               envs: int) -> tuple[store.Trajectories, int, float, float]:
+    """Rolls out chunk `chunk` (`envs` per specialist) and converts it for the store.
+
+    Returns:
+        (trajectories, env steps simulated, seconds on device, mean F1 of finished episodes).
+    """
+    per_agent = specialists.agent_pieces.shape[1]
+    bank = specialists.agent_pieces[:, np.arange(envs) % per_agent].astype(np.int32)
+    pieces: Any = bank
+    if envs in layouts:
+        per_agent_sharding, per_env_sharding = layouts[envs]
+        policies = jax.device_put(policies, per_agent_sharding)
+        pieces = jax.device_put(bank, per_env_sharding)
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), chunk)
+    began = time.perf_counter()
+    records, f1, steps, keys = jax.device_get(rollout(*policies, pieces, key,
+                                                      jnp.float32(config.noise)))
+    elapsed = time.perf_counter() - began
+    bank_to_index = {b: i for i, b in enumerate(specialists.loaded.piece_ids)}
+    index = np.vectorize(bank_to_index.__getitem__)(bank)
+    data = to_trajectories(records, f1, steps, keys, index, config.min_f1, config.keep_flagged)
+    simulated = int(records.valid.shape[1]) * bank.size
+    return data, simulated, elapsed, float(np.nanmean(f1)) if np.isfinite(f1).any() else 0.0
+
+
+def _progress(enabled: bool, initial: int, total: int) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, disable=not enabled, desc="collect", unit="chunk")
