@@ -122,8 +122,10 @@ class WindowLoader:
             data = store.read_shard(self.root, index, (
                 "observation", "expert_action", "start", "length", "piece", "flagged"))
             use = np.ones_like(data["flagged"]) if self.include_flagged else ~data["flagged"]
-            obs.append(data["observation"]), act.append(data["expert_action"])
-            starts.append(data["start"][use] + offset), lengths.append(data["length"][use])
+            obs.append(data["observation"])
+            act.append(data["expert_action"])
+            starts.append(data["start"][use] + offset)
+            lengths.append(data["length"][use])
             pieces.append(data["piece"][use])
             offset += data["observation"].shape[0]
         start, length = np.concatenate(starts), np.concatenate(lengths)

@@ -91,7 +91,6 @@ class Trajectories:
 
 STEP_FIELDS = ("observation", "action", "expert_action", "pressed", "reward", "reward_terms")
 TRAJECTORY_FIELDS = ("start", "length", "piece", "specialist", "seed", "f1", "flagged")
-# A dry run only needs the per-trajectory fields (card, loader index).
 _DTYPES = {"observation": "float32", "action": "float32", "expert_action": "float32",
            "pressed": "bool", "reward": "float32", "reward_terms": "float32", "start": "int64",
            "length": "int32", "piece": "int32", "specialist": "int32", "seed": "uint32",
@@ -172,7 +171,8 @@ def write_shard(root: str, index: int, data: Trajectories) -> int:
     return size
 
 
-def read_shard(root: str, index: int, fields: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+def read_shard(root: str, index: int, fields: tuple[str, ...] | None = None
+               ) -> dict[str, np.ndarray]:
     """Reads the named fields (default all) of shard `index` as numpy arrays."""
     folder = os.path.join(root, SHARDS, shard_name(index))
     return {name: _read_array(os.path.join(folder, name))
@@ -264,14 +264,11 @@ def build_card(root: str) -> dict[str, Any]:
     """The dataset card from the manifest and the shards' per-trajectory arrays."""
     manifest = load_manifest(root)
     pieces = manifest["pieces"]
-    f1, piece, flagged, length = [], [], [], []
-    for shard in manifest["shards"]:
-        arrays = read_shard(root, shard["index"], ("f1", "piece", "flagged", "length"))
-        f1.append(arrays["f1"]), piece.append(arrays["piece"])
-        flagged.append(arrays["flagged"]), length.append(arrays["length"])
-    cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros((0,), dtype))
-    f1, piece = cat(f1, np.float32), cat(piece, np.int32)
-    flagged, length = cat(flagged, bool), cat(length, np.int32)
+    fields = ("f1", "piece", "flagged", "length")
+    shards = [read_shard(root, s["index"], fields) for s in manifest["shards"]]
+    f1, piece, flagged, length = (
+        np.concatenate([a[name] for a in shards]) if shards
+        else np.zeros((0,), _DTYPES[name]) for name in fields)
     totals = manifest["totals"]
     disk = folder_bytes(os.path.join(root, SHARDS)) if os.path.isdir(
         os.path.join(root, SHARDS)) else 0
