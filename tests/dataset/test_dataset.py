@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -194,6 +196,37 @@ def test_killed_collector_resumes_without_duplicates(toy_run, toy_store, tmp_pat
     _assert_same_store(out, toy_store)
     seeds = np.concatenate([s["seed"] for s in _all_shards(out)])
     assert len({tuple(s) for s in seeds}) == len(seeds) == 24
+
+
+def test_sigkilled_collector_resumes_without_duplicates(toy_run, toy_store, tmp_path):
+    out = str(tmp_path / "store")
+    # A real process, slowed per array so that the kill lands inside a shard.
+    code = (
+        "import time; from train.dataset import store\n"
+        "from train.dataset.collect import CollectConfig, collect\n"
+        "write = store._write_array\n"
+        "store._write_array = lambda p, a: (time.sleep(0.15), write(p, a))\n"
+        f"collect(CollectConfig(run={toy_run!r}, out={out!r}, rollouts=12, chunk_envs=4, "
+        "noise=0.2, seed=3, progress=False))\n")
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = os.path.join(out, store.MANIFEST)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if os.path.exists(manifest) and store.load_manifest(out)["shards"]:
+            time.sleep(0.5)  # a few arrays into the next shard
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    committed = len(store.load_manifest(out)["shards"])
+    assert 1 <= committed < 3
+    visible = [n for n in os.listdir(os.path.join(out, store.SHARDS)) if not n.startswith(".")]
+    assert len(visible) <= committed + 1  # at most a renamed shard the manifest missed
+    result = collect(_config(toy_run, out))
+    assert (result.chunks_skipped, result.chunks_written) == (committed, 3 - committed)
+    assert not [n for n in os.listdir(os.path.join(out, store.SHARDS)) if n.startswith(".")]
+    _assert_same_store(out, toy_store)
 
 
 def test_resume_refuses_other_settings(toy_run, toy_store):
