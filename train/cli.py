@@ -17,7 +17,8 @@ import argparse
 import sys
 from typing import Any
 
-from train.config import ENV_NAMES, PRESETS, SPLITS, SpecialistConfig, apply_overrides
+from train.config import (ENV_NAMES, PRESETS, SPLITS, SpecialistConfig, apply_overrides,
+                          parse_set_items)
 
 # Flag -> config field, for the common overrides.
 _FLAG_FIELDS = {
@@ -86,11 +87,7 @@ def config_from_args(args: argparse.Namespace) -> SpecialistConfig:
         overrides["env.pieces"] = ",".join(args.pieces)
     if args.no_progress:
         overrides["run.progress"] = False
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects SECTION.FIELD=VALUE, got {item!r}")
-        overrides[key.strip()] = value.strip()
+    overrides.update(parse_set_items(args.set))
     return apply_overrides(SpecialistConfig(), overrides)
 
 

@@ -145,7 +145,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def apply_overrides(config: SpecialistConfig, overrides: dict[str, Any]) -> SpecialistConfig:
+ConfigT = typing.TypeVar("ConfigT")
+
+
+def apply_overrides(config: ConfigT, overrides: dict[str, Any]) -> ConfigT:
     """Returns `config` with dotted fields replaced, values coerced to the field types.
 
     Args:
@@ -168,7 +171,22 @@ def apply_overrides(config: SpecialistConfig, overrides: dict[str, Any]) -> Spec
         field_type = typing.get_type_hints(type(target))[name]
         value = _coerce(value, field_type, dotted)
         sections[section] = dataclasses.replace(target, **{name: value})
-    return SpecialistConfig(**sections)
+    return dataclasses.replace(config, **sections)
+
+
+def parse_set_items(items: list[str]) -> dict[str, str]:
+    """`--set SECTION.FIELD=VALUE` items -> {'SECTION.FIELD': 'VALUE'}.
+
+    Raises:
+        ValueError: an item without '='.
+    """
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects SECTION.FIELD=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
 
 
 def _coerce(value: Any, field_type: Any, name: str) -> Any:

@@ -195,7 +195,7 @@ def score_to_performance(
         source: file or corpus id recorded as provenance.
         default_qpm: quarter notes per minute before the first metronome mark (None: auto).
     """
-    from music21 import harmony, stream
+    from music21 import stream
 
     parts = list(score.parts) if isinstance(score, stream.Score) else [score]
     parts = [p for p in parts if p.recurse().notes] or parts

@@ -18,6 +18,7 @@ import argparse
 import sys
 from typing import Any
 
+from train.config import parse_set_items
 from train.generalist import config as cfg
 
 _FLAG_FIELDS = {
@@ -117,11 +118,7 @@ def config_from_args(args: argparse.Namespace) -> cfg.GeneralistConfig:
         overrides["data.pieces"] = ",".join(args.pieces)
     if args.no_progress:
         overrides["run.progress"] = False
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects SECTION.FIELD=VALUE, got {item!r}")
-        overrides[key.strip()] = value.strip()
+    overrides.update(parse_set_items(args.set))
     config = cfg.apply_overrides(config, overrides)
     cfg.check(config)
     return config

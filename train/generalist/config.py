@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import typing
 from typing import Any
 
-from train.config import _coerce  # one parser for tuples/bools/numbers across train/
+from train.config import apply_overrides  # one override parser across train/ (used by cli too)
 
 ENV_NAMES = ("toy", "piano", "piano-keys")
 # Split names of the evaluation command -> `train.envs.split_pieces` names. 'ood' are the pieces
@@ -146,28 +145,6 @@ def with_model_size(config: GeneralistConfig, size: str) -> GeneralistConfig:
     if size not in MODEL_SIZES:
         raise ValueError(f"unknown model size {size!r}; choose from {sorted(MODEL_SIZES)}")
     return dataclasses.replace(config, model=MODEL_SIZES[size])
-
-
-def apply_overrides(config: GeneralistConfig, overrides: dict[str, Any]) -> GeneralistConfig:
-    """`config` with {'section.field': value} overrides applied (values may be strings).
-
-    Raises:
-        ValueError: an unknown section or field, or a value that does not parse.
-    """
-    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    for dotted, value in overrides.items():
-        section, _, name = dotted.partition(".")
-        if section not in sections:
-            raise ValueError(f"unknown config section {section!r} in {dotted!r}; "
-                             f"choose from {sorted(sections)}")
-        target = sections[section]
-        fields = {f.name for f in dataclasses.fields(target)}
-        if name not in fields:
-            raise ValueError(f"unknown field {dotted!r}; {section} has {sorted(fields)}")
-        field_type = typing.get_type_hints(type(target))[name]
-        sections[section] = dataclasses.replace(
-            target, **{name: _coerce(value, field_type, dotted)})
-    return GeneralistConfig(**sections)
 
 
 def check(config: GeneralistConfig) -> None:
