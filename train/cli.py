@@ -3,7 +3,8 @@
 Examples:
     mjx-piano train specialists --env toy --preset cpu-smoke --out runs/toy
     mjx-piano train specialists --pieces toy-00 toy-01 --agents 4 --iterations 100
-    mjx-piano train specialists --split train --preset gpu --out runs/gpu --resume
+    mjx-piano train specialists --env piano --split train --limit 64 --preset gpu --out runs/gpu
+    mjx-piano train specialists --env piano --split train --limit 64 --preset gpu --out runs/gpu --resume
     mjx-piano train specialists --env toy --set ppo.entropy_cost=0.01 --set run.mesh=4,2
 
 Configuration = dataclass defaults, then the preset, then the flags, then `--set` (later wins).
@@ -22,7 +23,7 @@ from train.config import (ENV_NAMES, PRESETS, SPLITS, SpecialistConfig, apply_ov
 
 # Flag -> config field, for the common overrides.
 _FLAG_FIELDS = {
-    "env": "env.name", "split": "env.split", "agents": "run.agents", "out": "run.out",
+    "env": "env.name", "split": "env.split", "limit": "env.limit", "agents": "run.agents", "out": "run.out",
     "iterations": "run.iterations", "envs": "ppo.num_envs", "unroll": "ppo.unroll_length",
     "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs",
     "lr": "ppo.learning_rate", "seed": "run.seed", "eval_every": "run.eval_every",
@@ -42,7 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--pieces", nargs="+", metavar="NAME",
                        help="piece names (spaces or commas)")
-    which.add_argument("--split", choices=SPLITS, help="a named subset of the catalogue")
+    which.add_argument("--split", choices=SPLITS,
+                       help="a named subset of the catalogue: the built repertoire's train, "
+                            "test_id, test_ood; etude, etude-train, etude-test; all")
+    parser.add_argument("--limit", type=int, metavar="K",
+                        help="with --split: only its first K pieces (default: all)")
     parser.add_argument("--agents", type=int, help="agents (default: one per piece)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a tuned set of defaults")
     parser.add_argument("--out", help="output folder (default runs/specialists)")
@@ -85,6 +90,8 @@ def config_from_args(args: argparse.Namespace) -> SpecialistConfig:
             overrides[field] = value
     if args.pieces:
         overrides["env.pieces"] = ",".join(args.pieces)
+    elif args.split:
+        overrides["env.pieces"] = ""  # --split wins over a preset's pieces
     if args.no_progress:
         overrides["run.progress"] = False
     overrides.update(parse_set_items(args.set))

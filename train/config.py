@@ -14,7 +14,12 @@ import typing
 from typing import Any
 
 ENV_NAMES = ("toy", "piano", "piano-keys")
-SPLITS = ("train", "test", "all")
+# Named subsets of an env's catalogue (see `train.envs.split_pieces`). Piano envs: the built
+# repertoire's 'train' / 'test_id' (unseen clips of training pieces) / 'test_ood' (unseen pieces;
+# 'test' is the same), the generated etudes ('etude', and 'etude-train' / 'etude-test', which hold
+# out the etudes in A, Bb and B and need no built repertoire), 'all'. Toy env: 'train', 'test'
+# (= 'test_ood'), 'all'.
+SPLITS = ("train", "test_id", "test_ood", "test", "etude", "etude-train", "etude-test", "all")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,12 +29,14 @@ class EnvConfig:
     Attributes:
         name: environment, 'toy', 'piano' or 'piano-keys' (see `train.envs.make_env`).
         pieces: piece names, in the order agents take them; empty = the `split`.
-        split: named subset of the catalogue used when `pieces` is empty.
+        split: named subset of the catalogue used when `pieces` is empty (see `SPLITS`).
+        limit: with a split, take only its first `limit` pieces (0 = all of them).
     """
 
     name: str = "toy"
     pieces: tuple[str, ...] = ()
     split: str = "train"
+    limit: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,8 +16,9 @@ state.last_episode (dataclass with f1, precision, recall, sustain_f1, length, ..
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import jax
 import numpy as np
@@ -63,46 +64,93 @@ def _check_env_name(name: str) -> None:
 
 
 def piece_catalogue(name: str) -> tuple[str, ...]:
-    """All piece names env `name` can play (cheap: no env is built)."""
+    """All piece names env `name` can play (cheap: no env is built).
+
+    Piano envs: the generated etudes, then the built repertoire's clips if one was built
+    (`python3 -m mjx_piano repertoire build`).
+    """
     _check_env_name(name)
     if name == "toy":
         return ToyPianoEnv.catalogue(ToyConfig())
     from mjx_piano.default_piece import DEFAULT_PIECE_NAME
-    from mjx_piano.music.etudes import etude_names
+    from mjx_piano.music.repertoire import list_clips
 
-    return (DEFAULT_PIECE_NAME, *etude_names())
+    return (DEFAULT_PIECE_NAME, *(n for n in list_clips() if n != DEFAULT_PIECE_NAME))
 
 
 def split_pieces(name: str, split: str) -> tuple[str, ...]:
-    """The pieces of a named split ('train', 'test' or 'all')."""
+    """The pieces of a named split (see `train.config.SPLITS`), in catalogue order.
+
+    Raises:
+        ValueError: an unknown split, a split the env does not have, or a repertoire split
+            asked for before the repertoire was built (the message says how to build it).
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")
-    catalogue = piece_catalogue(name)
+    if name == "toy":
+        return _toy_split(split)
+    _check_env_name(name)
+    from mjx_piano.music.etudes import etude_names
+    from mjx_piano.music.repertoire import list_clips
+    from mjx_piano.music.store import StoreError
+
+    if split == "all":
+        return piece_catalogue(name)
+    if split.startswith("etude"):
+        etudes = tuple(etude_names())
+        if split == "etude":
+            return etudes
+        held_out = {p for p in etudes if p.split("/")[-1].split("-")[0] in ("a", "bb", "b")}
+        return tuple(p for p in etudes if (p in held_out) == (split == "etude-test"))
+    try:
+        return tuple(list_clips("test_ood" if split == "test" else split))
+    except StoreError as error:
+        raise ValueError(f"split {split!r} is a split of the built repertoire: {error}; "
+                         "or use the etude splits, which need no build: 'etude', "
+                         "'etude-train', 'etude-test'") from None
+
+
+def _toy_split(split: str) -> tuple[str, ...]:
+    catalogue = piece_catalogue("toy")
+    if split not in ("train", "test", "test_ood", "all"):
+        raise ValueError(f"the toy env has the splits 'train', 'test' (= 'test_ood') and 'all', "
+                         f"not {split!r}")
     if split == "all":
         return catalogue
-    if name == "toy":
-        held_out = set(catalogue[len(catalogue) - len(catalogue) // 4:])  # the last quarter
-    else:
-        # Provisional until the repertoire defines its splits: etudes in A, Bb and B are held out.
-        held_out = {p for p in catalogue if p.split("/")[-1].split("-")[0] in ("a", "bb", "b")}
-    return tuple(p for p in catalogue if (p in held_out) == (split == "test"))
+    held_out = set(catalogue[len(catalogue) - len(catalogue) // 4:])  # the last quarter
+    return tuple(p for p in catalogue if (p in held_out) == (split != "train"))
 
 
 def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
-    """The run's piece names: `config.pieces`, or its split; checked against the catalogue.
+    """The run's piece names: `config.pieces`, or the first `config.limit` pieces of its split;
+    checked against the catalogue.
 
     Raises:
-        ValueError: unknown names (the message lists the choices) or an empty selection.
+        ValueError: unknown names (the message lists close matches), a negative limit or an
+            empty selection.
     """
-    catalogue = piece_catalogue(config.name)
-    names = config.pieces or split_pieces(config.name, config.split)
-    unknown = [n for n in names if n not in catalogue]
-    if unknown:
-        raise ValueError(f"unknown piece(s) {unknown} for env {config.name!r}; "
-                         f"choose from {list(catalogue)}")
+    if config.limit < 0:
+        raise ValueError(f"limit must be >= 0 (0 = the whole split), got {config.limit}")
+    if config.pieces:
+        names = tuple(config.pieces)
+        catalogue = piece_catalogue(config.name)
+        unknown = [n for n in names if n not in set(catalogue)]
+        if unknown:
+            raise ValueError(f"unknown piece(s) {unknown} for env {config.name!r}"
+                             f"{_close_matches(unknown[0], catalogue)}")
+    else:
+        names = split_pieces(config.name, config.split)
+        names = names[:config.limit] if config.limit else names
     if not names:
-        raise ValueError(f"no pieces selected for env {config.name!r}")
-    return tuple(names)
+        raise ValueError(f"no pieces selected for env {config.name!r} (split {config.split!r})")
+    return names
+
+
+def _close_matches(name: str, catalogue: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, catalogue, n=5, cutoff=0.6)
+    shown = close or list(catalogue[:20])
+    return f"; {'close matches' if close else 'for example'}: {', '.join(shown)} " \
+           f"({len(catalogue)} in all: python3 -m mjx_piano repertoire list)"
 
 
 def make_env(config: EnvConfig) -> LoadedEnv:

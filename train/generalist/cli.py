@@ -5,6 +5,7 @@ Examples:
     mjx-piano generalist train --source dataset --data runs/dataset --env piano \\
         --size omnipianist --batch 1024 --steps 200000 --out runs/gen --resume
     mjx-piano generalist eval --policy runs/gen-toy --split ood
+    mjx-piano generalist eval --policy runs/gen --split train test_id test_ood --limit 256
     mjx-piano generalist miniature --out runs/miniature    # specialists -> dataset -> report
     mjx-piano generalist train --set optim.warmup_steps=500 --set run.execute=4
 
@@ -26,7 +27,7 @@ _FLAG_FIELDS = {
     "batch": "optim.batch_size", "lr": "optim.learning_rate", "seed": "run.seed",
     "out": "run.out", "execute": "run.execute", "flow_steps": "run.flow_steps",
     "eval_every": "run.eval_every", "checkpoint_every": "run.checkpoint_every",
-    "log_every": "run.log_every",
+    "log_every": "run.log_every", "eval_limit": "run.eval_limit",
 }
 
 
@@ -56,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--eval-every", type=int, help="steps between env evaluations")
     train.add_argument("--checkpoint-every", type=int)
     train.add_argument("--log-every", type=int)
+    train.add_argument("--eval-splits", nargs="+", default=["id", "ood"],
+                       choices=sorted(cfg.SPLIT_ALIASES),
+                       help="splits evaluated at the end (default: id ood)")
+    train.add_argument("--eval-limit", type=int,
+                       help="evaluate the first K pieces of each named split (default: all)")
     train.add_argument("--no-progress", action="store_true")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                        help="any config field, e.g. optim.warmup_steps=500 (repeatable)")
@@ -64,7 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--policy", required=True,
                           help="run folder (newest checkpoint) or <run>/checkpoints/<step>")
     evaluate.add_argument("--split", nargs="+", default=["ood"],
-                          choices=sorted(cfg.SPLIT_ALIASES), help="splits (default ood)")
+                          choices=sorted(cfg.SPLIT_ALIASES),
+                          help="splits (default ood): id = the run's training pieces; train, "
+                               "test_id, test_ood (= ood) of the built repertoire; etude-test...")
+    evaluate.add_argument("--limit", type=int, metavar="K",
+                          help="only the first K pieces of each named split (default: all)")
     evaluate.add_argument("--envs-per-piece", type=int)
     evaluate.add_argument("--execute", type=int)
     evaluate.add_argument("--flow-steps", type=int)
@@ -132,7 +142,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args)
-        output = train_run(config, resume=args.resume)
+        output = train_run(config, resume=args.resume, eval_splits=args.eval_splits)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -158,6 +168,7 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         config, model, params, step = load_policy(args.policy)
         changes = {k: v for k, v in (("eval_envs_per_piece", args.envs_per_piece),
+                                     ("eval_limit", args.limit),
                                      ("execute", args.execute), ("flow_steps", args.flow_steps),
                                      ("seed", args.seed)) if v is not None}
         config = dataclasses.replace(config, run=dataclasses.replace(config.run, **changes))

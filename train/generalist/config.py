@@ -12,12 +12,13 @@ import dataclasses
 import json
 from typing import Any
 
-from train.config import apply_overrides  # one override parser across train/ (used by cli too)
+from train.config import SPLITS, apply_overrides  # one override parser across train/ (and cli)
 
 ENV_NAMES = ("toy", "piano", "piano-keys")
-# Split names of the evaluation command -> `train.envs.split_pieces` names. 'ood' are the pieces
-# held out of every specialist and dataset; 'id' are training pieces (in-distribution).
-SPLIT_ALIASES = {"train": "train", "id": "train", "ood": "test", "test": "test", "all": "all"}
+# Split names of the evaluation command -> `train.envs.split_pieces` names, plus 'id': the run's
+# own training pieces. 'ood' = 'test_ood': in the piano envs the built repertoire's held-out
+# pieces, in the toy env its held-out quarter. 'test_id': unseen clips of training pieces.
+SPLIT_ALIASES = {"id": "id", "ood": "test_ood", **{name: name for name in SPLITS}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +111,8 @@ class RunConfig:
         checkpoint_every: steps between checkpoints (and one at the end).
         eval_every: steps between evaluations in the env (0 = only at the end).
         eval_envs_per_piece: evaluation envs per piece.
+        eval_limit: evaluate only the first this many pieces of each named split (0 = all;
+            'id' is never cut).
         flow_steps: Euler steps when sampling.
         execute: actions of each chunk executed before re-planning (1..horizon).
         progress: show a progress bar.
@@ -122,6 +125,7 @@ class RunConfig:
     checkpoint_every: int = 500
     eval_every: int = 0
     eval_envs_per_piece: int = 1
+    eval_limit: int = 0
     flow_steps: int = 10
     execute: int = 2
     progress: bool = True
@@ -165,6 +169,8 @@ def check(config: GeneralistConfig) -> None:
         raise ValueError(f"run.execute={config.run.execute} must be in 1..4 (the chunk length)")
     if config.optim.batch_size < 1 or config.run.steps < 0:
         raise ValueError("optim.batch_size must be >= 1 and run.steps >= 0")
+    if config.run.eval_limit < 0 or config.run.eval_envs_per_piece < 1:
+        raise ValueError("run.eval_limit must be >= 0 and run.eval_envs_per_piece >= 1")
 
 
 def to_dict(config: GeneralistConfig) -> dict[str, Any]:

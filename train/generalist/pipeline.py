@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from train.config import EnvConfig
-from train.envs import LoadedEnv, make_env
+from train.envs import LoadedEnv, make_env, resolve_pieces
 from train.generalist import config as cfg
 from train.generalist.data import (MixtureWindows, WindowSource,
                                    scripted_expert_trajectories)
@@ -35,16 +35,29 @@ def training_env(config: cfg.GeneralistConfig) -> LoadedEnv:
 
 
 def split_env(config: cfg.GeneralistConfig, split: str) -> LoadedEnv:
-    """The env over a named split ('train'/'id', 'ood'/'test', 'all').
+    """The env over the pieces of a named split (see `cfg.SPLIT_ALIASES`).
 
-    'id' means the run's training pieces; the toy env shares one bank for every split, the
-    piano envs are built over exactly the split's pieces.
+    'id' means the run's training pieces; other splits are the env's named splits (e.g. 'ood'
+    = 'test_ood'), cut to their first `run.eval_limit` pieces. The toy env shares one bank for
+    every split, the piano envs are built over exactly the split's pieces.
+
+    Raises:
+        ValueError: an unknown split, or one the env cannot give (e.g. a repertoire split
+            before the repertoire was built).
     """
+    return make_env(split_env_config(config, split))
+
+
+def split_env_config(config: cfg.GeneralistConfig, split: str) -> EnvConfig:
+    """The `EnvConfig` of `split_env`, with its pieces resolved (cheap: no env is built)."""
     if split not in cfg.SPLIT_ALIASES:
         raise ValueError(f"unknown split {split!r}; choose from {sorted(cfg.SPLIT_ALIASES)}")
-    if cfg.SPLIT_ALIASES[split] == "train":
-        return training_env(config)
-    return make_env(EnvConfig(name=config.data.env, split=cfg.SPLIT_ALIASES[split]))
+    name = cfg.SPLIT_ALIASES[split]
+    if name == "id":
+        env = EnvConfig(name=config.data.env, pieces=config.data.pieces, split="train")
+    else:
+        env = EnvConfig(name=config.data.env, split=name, limit=config.run.eval_limit)
+    return dataclasses.replace(env, pieces=resolve_pieces(env))
 
 
 def build_model(config: cfg.GeneralistConfig, env: Any) -> FlowTransformer:
@@ -124,6 +137,12 @@ def train_run(config: cfg.GeneralistConfig, resume: bool = False,
     and evaluates the final policy on `eval_splits` (none for the 'mixture' source, which has
     no env; only the training pieces for 'piano-keys')."""
     cfg.check(config)
+    if config.data.env == "piano-keys":
+        # Its scene holds only the training pieces' keys: other pieces cannot be played.
+        eval_splits = tuple(s for s in eval_splits if cfg.SPLIT_ALIASES[s] == "id")
+    for split in eval_splits if config.data.source != "mixture" else ():
+        if cfg.SPLIT_ALIASES.get(split) != "id":  # 'id' may wait for the dataset's pieces
+            split_env_config(config, split)  # a bad or unbuilt split fails now, not at the end
     source = None
     if config.data.source == "dataset":
         source = build_source(config, None)
@@ -148,9 +167,6 @@ def train_run(config: cfg.GeneralistConfig, resume: bool = False,
                                    jax.random.PRNGKey(config.run.seed), config.run.execute,
                                    config.run.flow_steps).means()
     result = train_generalist(config, trainer, resume, evaluate)
-    if config.data.env == "piano-keys":
-        # Its scene holds only the training pieces' keys: other pieces cannot be played.
-        eval_splits = tuple(s for s in eval_splits if cfg.SPLIT_ALIASES[s] == "train")
     evaluation = {} if evaluate is None or not eval_splits else evaluate_splits(
         config, model, result.state.params, eval_splits, config.run.out)
     return RunOutput(result=result, model=model, evaluation=evaluation)

@@ -1,0 +1,29 @@
+"""Fixtures shared across test packages."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+# A few Bach chorales whose clips fall in all three repertoire splits (train 19, test_id 2,
+# test_ood 2 clips); builds in about a second.
+SMALL_CORPUS = dict(composers=["bach"], limit=12)
+
+
+@pytest.fixture(scope="session")
+def small_repertoire_folder(tmp_path_factory) -> pathlib.Path:
+    """A folder holding `repertoire.npz` built from `SMALL_CORPUS` (built once per session)."""
+    from mjx_piano.music.builder import build_repertoire, corpus_sources
+
+    folder = tmp_path_factory.mktemp("small_repertoire")
+    build_repertoire(folder / "repertoire.npz", corpus_sources(**SMALL_CORPUS), workers=1,
+                     progress=False)
+    return folder
+
+
+@pytest.fixture
+def small_repertoire(small_repertoire_folder, monkeypatch) -> pathlib.Path:
+    """`small_repertoire_folder` made the repertoire cache ($MJX_PIANO_CACHE) of one test."""
+    monkeypatch.setenv("MJX_PIANO_CACHE", str(small_repertoire_folder))
+    return small_repertoire_folder
