@@ -28,6 +28,7 @@ _FLAG_FIELDS = {
     "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs",
     "lr": "ppo.learning_rate", "seed": "run.seed", "eval_every": "run.eval_every",
     "checkpoint_every": "run.checkpoint_every", "mesh": "run.mesh",
+    "time_limit": "run.time_limit_s", "target_f1": "run.target_f1",
 }
 
 
@@ -62,6 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="agent i uses seed + i")
     parser.add_argument("--eval-every", type=int, help="iterations between evaluations")
     parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
+    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                        help="stop after this much wall-clock training (then evaluate and "
+                             "checkpoint); resumes count the time already spent")
+    parser.add_argument("--target-f1", type=float,
+                        help="the summary says when each agent's eval F1 first reached this "
+                             "(default 0.8)")
     parser.add_argument("--mesh", help="device mesh 'AGENTS,ENVS' (default: automatic)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--distributed", action="store_true",
@@ -118,6 +125,9 @@ def run_specialists(args: argparse.Namespace) -> int:
     print(f"{len(result.plan.seeds)} agent(s), {result.iterations} iterations; first call "
           f"(compile + 1 iteration) {result.compile_s:.1f} s, then {result.train_s:.1f} s at "
           f"{result.env_steps_per_s:,.0f} env steps/s over all agents")
+    if result.out_of_time:
+        print(f"stopped at the time limit ({run.time_limit_s:g} s) after {result.iterations} "
+              "iterations; --resume with a larger --time-limit continues")
     print(f"wrote {run.out}/: train.csv eval.csv tensorboard/ checkpoints/ summary.txt "
           "learning_curve.png")
     return 130 if result.interrupted else 0

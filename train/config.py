@@ -98,6 +98,12 @@ class RunConfig:
         out: output folder (metrics, checkpoints, plots).
         progress: show a tqdm progress bar.
         per_agent_tensorboard: also write per-agent TensorBoard scalars when agents <= this.
+        time_limit_s: stop after this many seconds of wall-clock training (compilation and
+            evaluations included, summed over resumes), with a final evaluation and
+            checkpoint; 0 = no limit.
+        target_f1: the summary reports when each agent's evaluation F1 first reached this
+            (`time_to_f1_<target>_s` in summary.txt, wall-clock seconds as `time_limit_s`
+            counts them).
     """
 
     agents: int = 0
@@ -110,6 +116,8 @@ class RunConfig:
     out: str = "runs/specialists"
     progress: bool = True
     per_agent_tensorboard: int = 8
+    time_limit_s: float = 0.0
+    target_f1: float = 0.8
 
 
 @dataclasses.dataclass(frozen=True)

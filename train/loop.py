@@ -68,6 +68,9 @@ class RunResult:
         final_eval: {name: [agents]} of the last evaluation.
         summary: the summary table.
         interrupted: the run was stopped by Ctrl-C (a checkpoint was written).
+        wall_s: wall-clock seconds of training so far, summed over resumes (the `wall_s`
+            column of train.csv / eval.csv).
+        out_of_time: the run stopped at `run.time_limit_s` before `run.iterations`.
     """
 
     state: TrainState
@@ -79,6 +82,8 @@ class RunResult:
     final_eval: dict[str, np.ndarray]
     summary: str
     interrupted: bool = False
+    wall_s: float = 0.0
+    out_of_time: bool = False
 
 
 def assign_pieces(piece_ids: tuple[int, ...], agents: int, num_envs: int
@@ -199,7 +204,7 @@ def train_specialists(config: SpecialistConfig, resume: bool = False) -> RunResu
     result = _iterate(plan, trainer, checkpointer, state, log)
     checkpointer.close()
     if log is not None:
-        result.summary = log.summary()
+        result.summary = log.summary(plan.config.run.target_f1)
         log.plot()
         log.close()
     return result
@@ -213,12 +218,13 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
     run, ppo = plan.config.run, plan.config.ppo
     steps_per_iteration = ppo.num_envs * ppo.unroll_length
     start = done = plan.resume_from or 0
-    compile_s, train_s, interrupted, last_f1 = 0.0, 0.0, False, np.nan
-    final_eval = _evaluate(trainer, state, log, 0, 0) if start == 0 else {}
+    compile_s, train_s, interrupted, out_of_time, last_f1 = 0.0, 0.0, False, False, np.nan
+    clock = WallClock(log.last_wall_s() if log is not None and start else 0.0)
+    final_eval = _evaluate(trainer, state, log, 0, 0, clock()) if start == 0 else {}
     bar = tqdm(total=run.iterations, initial=start, disable=not run.progress, unit="it",
                dynamic_ncols=True)
     try:
-        while done < run.iterations:
+        while done < run.iterations and not out_of_time:
             tic = time.perf_counter()
             state, metrics = trainer.iteration(state)
             scalars = iteration_scalars(fetch(metrics))
@@ -228,10 +234,13 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
             done += 1
             sps = len(plan.seeds) * steps_per_iteration / elapsed
             if log is not None:
-                log.log("train", done, done * steps_per_iteration, scalars, {"train/sps": sps})
-            if _due(done, run.eval_every, run.iterations):
-                final_eval = _evaluate(trainer, state, log, done, done * steps_per_iteration)
-            if _due(done, run.checkpoint_every, run.iterations):
+                log.log("train", done, done * steps_per_iteration, scalars,
+                        {"train/sps": sps, "wall_s": clock()})
+            out_of_time = 0 < run.time_limit_s <= clock() and done < run.iterations
+            if _due(done, run.eval_every, run.iterations) or out_of_time:
+                final_eval = _evaluate(trainer, state, log, done, done * steps_per_iteration,
+                                       clock())
+            if _due(done, run.checkpoint_every, run.iterations) or out_of_time:
                 checkpointer.save(done, state, plan.config)
             finite = [v for v in np.ravel(scalars.get("train/f1", np.nan)) if np.isfinite(v)]
             last_f1 = float(np.mean(finite)) if finite else last_f1
@@ -248,15 +257,26 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
     sps_all = (len(plan.seeds) * steps_per_iteration * measured / train_s) if train_s else 0.0
     return RunResult(state=state, plan=plan, iterations=done, compile_s=compile_s,
                      train_s=train_s, env_steps_per_s=sps_all, final_eval=final_eval,
-                     summary="", interrupted=interrupted)
+                     summary="", interrupted=interrupted, wall_s=clock(),
+                     out_of_time=out_of_time)
+
+
+class WallClock:
+    """Seconds of training so far: this process's since construction plus `before` (resumes)."""
+
+    def __init__(self, before: float = 0.0):
+        self.origin = time.perf_counter() - before
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self.origin
 
 
 def _evaluate(trainer: Trainer, state: TrainState, log: MetricsLog | None, iteration: int,
-              env_steps: int) -> dict[str, np.ndarray]:
+              env_steps: int, wall_s: float) -> dict[str, np.ndarray]:
     """Evaluates every agent and logs the result; returns {name: [agents]}."""
     scalars = eval_scalars(fetch(trainer.evaluate(state)))
     if log is not None:
-        log.log("eval", iteration, env_steps, scalars)
+        log.log("eval", iteration, env_steps, scalars, {"wall_s": wall_s})
     return scalars
 
 

@@ -113,24 +113,37 @@ class MetricsLog:
         """Flushes TensorBoard."""
         self.writer.close()
 
-    def summary(self) -> str:
-        """A table of each agent's last and best evaluation; also written to summary.txt/json."""
+    def last_wall_s(self) -> float:
+        """The newest `wall_s` logged (0 if none): where a resumed run's clock goes on."""
+        walls = [float(r["wall_s"]) for kind in ("train", "eval") for r in self.rows[kind]
+                 if r.get("wall_s") not in (None, "")]
+        return max(walls, default=0.0)
+
+    def summary(self, target_f1: float = 0.8) -> str:
+        """A table of each agent's last and best evaluation and when its F1 first reached
+        `target_f1` (`time_to_target_s`, wall-clock seconds; '-' if never); also written to
+        summary.txt/json."""
         first: dict[int, dict[str, Any]] = {}
         last: dict[int, dict[str, Any]] = {}
         best: dict[int, float] = {}
+        reached: dict[int, str] = {}
         for row in self.rows["eval"]:
             agent = int(float(row["agent"]))
             first.setdefault(agent, row)
             last[agent] = row
-            best[agent] = max(best.get(agent, 0.0), float(row.get("eval/f1", 0.0)))
+            f1 = float(row.get("eval/f1", 0.0))
+            best[agent] = max(best.get(agent, 0.0), f1)
+            if f1 >= target_f1 and agent not in reached and row.get("wall_s") not in (None, ""):
+                reached[agent] = f"{float(row['wall_s']):.1f}"
         header = ["agent", "pieces", "iteration", "start_f1",
-                  *[f.split("/")[1] for f in SUMMARY_FIELDS], "best_f1"]
+                  *[f.split("/")[1] for f in SUMMARY_FIELDS], "best_f1",
+                  f"time_to_f1_{target_f1:g}_s"]
         lines = []
         for agent, row in sorted(last.items()):
             lines.append([str(agent), str(row["pieces"]), str(int(float(row["iteration"]))),
                           f"{float(first[agent].get('eval/f1', float('nan'))):.3f}",
                           *[f"{float(row.get(f, float('nan'))):.3f}" for f in SUMMARY_FIELDS],
-                          f"{best[agent]:.3f}"])
+                          f"{best[agent]:.3f}", reached.get(agent, "-")])
         widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
                   for i, h in enumerate(header)]
         table = "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths))
