@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -33,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="small CPU run (CI)")
     parser.add_argument("--batch", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--impl", nargs="+", default=["jax"], choices=["jax", "warp"])
+    parser.add_argument("--keys", nargs="+", default=["mjx"], choices=["mjx", "kernel"],
+                        help="key dynamics: MJX hinge joints or the piano-key kernel")
     parser.add_argument("--steps", type=int, default=20, help="control steps per timed rollout")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ppo-envs", type=int, default=1024)
@@ -41,15 +44,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run)
 
 
+def _label(row: dict) -> str:
+    """The impl, with the key dynamics when they are not the default MJX joints."""
+    return row["impl"] if row.get("keys", "mjx") == "mjx" else f"{row['impl']}, kernel keys"
+
+
 def _env_rows(args: argparse.Namespace) -> list[dict]:
     rows = [dataclasses.asdict(env_throughput.measure_mujoco_c(max(args.steps * args.repeats, 50)))]
-    for impl in args.impl:
+    for impl, keys in itertools.product(args.impl, args.keys):
         for mode in ("task", "physics"):
             for batch in args.batch:
-                result = env_throughput.measure_mjx(impl, batch, args.steps, args.repeats, mode)
+                result = env_throughput.measure_mjx(impl, batch, args.steps, args.repeats, mode,
+                                                    keys)
                 rows.append(dataclasses.asdict(result))
-                print(f"  env {impl}/{mode} x{batch}: {result.env_steps_per_s:,.0f} env steps/s "
-                      f"(compile {result.compile_s:.1f} s)", flush=True)
+                print(f"  env {_label(rows[-1])}/{mode} x{batch}: {result.env_steps_per_s:,.0f} "
+                      f"env steps/s (compile {result.compile_s:.1f} s)", flush=True)
     return rows
 
 
@@ -86,7 +95,7 @@ def _markdown(report: dict) -> str:
              f"python {report['python']}", "", "## Env step", "",
              "| impl | mode | envs | compile (s) | env steps/s | physics steps/s |",
              "|---|---|---|---|---|---|"]
-    lines += [f"| {r['impl']} | {r['mode']} | {r['batch']} | {r['compile_s']:.1f} | "
+    lines += [f"| {_label(r)} | {r['mode']} | {r['batch']} | {r['compile_s']:.1f} | "
               f"{r['env_steps_per_s']:,.0f} | {r['physics_steps_per_s']:,.0f} |" for r in report["env"]]
     lines += ["", "## OT fingering (exact solver, alone)", "", "| envs | compile (s) | ms / call |",
               "|---|---|---|"]
@@ -105,9 +114,9 @@ def _plot(report: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for impl in sorted({r["impl"] for r in report["env"]} - {"mujoco-c"}):
+    for impl in sorted({_label(r) for r in report["env"]} - {"mujoco-c"}):
         for mode in ("task", "physics"):
-            rows = sorted((r for r in report["env"] if r["impl"] == impl and r["mode"] == mode),
+            rows = sorted((r for r in report["env"] if _label(r) == impl and r["mode"] == mode),
                           key=lambda r: r["batch"])
             ax.plot([r["batch"] for r in rows], [r["env_steps_per_s"] for r in rows], "o-",
                     label=f"MJX {impl}, {mode}")

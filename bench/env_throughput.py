@@ -1,11 +1,13 @@
 """Env throughput: compile time and physics / env steps per second by batch size and impl.
 
-    python3 bench/env_throughput.py --batch 1 4 16 --impl jax --out runs/bench/env.json
+    python3 bench/env_throughput.py --batch 1 4 16 --impl jax --keys mjx kernel --out runs/bench/env.json
 
 Each configuration jits `--steps` control steps of a batch inside `lax.scan` (random actions
 around the rest pose) in one of two modes: `task`, the full task step of `vmap(env.step)`
 (10 physics substeps, rewards incl. OT fingering, metrics, observation, auto-reset), or
-`physics`, the 10 MJX substeps alone. It reports the first call (compile + run) apart from the
+`physics`, the 10 physics substeps alone (`env.simulate`), and with either key dynamics
+(`--keys`: 'mjx' hinge joints in the solver, 'kernel' the keys stepped by
+`kernels.piano_keys`). It reports the first call (compile + run) apart from the
 timed calls and `block_until_ready`s every result. Also measures MuJoCo C on one env for
 reference. Prints a markdown table and writes JSON.
 """
@@ -24,10 +26,9 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from mujoco import mjx
-
 from mjx_piano.default_piece import default_piece
 from mjx_piano.env import EnvConfig, PianoEnv
+from mjx_piano.scene.builder import SceneConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,22 +41,21 @@ class Result:
     compile_s: float
     env_steps_per_s: float
     physics_steps_per_s: float
+    keys: str = "mjx"
 
 
 def rollout_fn(env: PianoEnv, steps: int, mode: str = "task"):
     """jit((states [B], rng) -> states): `steps` control steps of a batch of envs.
 
     Actions are random, within 10% of each range around the rest pose; `mode` is 'task' (the
-    full `env.step`) or 'physics' (the MJX substeps alone).
+    full `env.step`) or 'physics' (the physics substeps alone, `env.simulate`).
     """
     low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
     rest = jnp.clip(0.0, low, high)
 
     def physics_step(state, action):
-        data = state.data.replace(ctrl=action[:-1])
-        data, _ = jax.lax.scan(lambda d, _: (mjx.step(env.model, d), None), data, None,
-                               length=env.config.substeps)
-        return state.replace(data=data)
+        data, keys = env.simulate(state.data.replace(ctrl=action[:-1]), state.keys)
+        return state.replace(data=data, keys=keys)
 
     step = env.step if mode == "task" else physics_step
 
@@ -70,16 +70,18 @@ def rollout_fn(env: PianoEnv, steps: int, mode: str = "task"):
     return jax.jit(rollout)
 
 
-def measure_mjx(impl: str, batch: int, steps: int, repeats: int, mode: str = "task") -> Result:
+def measure_mjx(impl: str, batch: int, steps: int, repeats: int, mode: str = "task",
+                keys: str = "mjx") -> Result:
     """Times `repeats` rollouts of `steps` control steps on `batch` envs.
 
     Args:
         impl: MJX backend. batch: envs. steps: control steps per rollout. repeats: timed calls.
-        mode: 'task' (the full env step) or 'physics' (the MJX substeps alone).
+        mode: 'task' (the full env step) or 'physics' (the physics substeps alone).
+        keys: key dynamics, 'mjx' or 'kernel' (`SceneConfig.key_dynamics`).
     """
     if mode not in ("task", "physics"):
         raise ValueError(f"mode must be 'task' or 'physics', got {mode!r}")
-    env = PianoEnv(EnvConfig(impl=impl), [default_piece()])
+    env = PianoEnv(EnvConfig(scene=SceneConfig(key_dynamics=keys), impl=impl), [default_piece()])
     # Reset under jit too: its output then has exactly the types the rollout returns.
     states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), batch),
                                           jnp.zeros(batch, jnp.int32))
@@ -92,7 +94,7 @@ def measure_mjx(impl: str, batch: int, steps: int, repeats: int, mode: str = "ta
         states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(2 + i)))
     elapsed = time.perf_counter() - start
     env_rate = batch * steps * repeats / elapsed
-    return Result(impl, mode, batch, compile_s, env_rate, env_rate * env.config.substeps)
+    return Result(impl, mode, batch, compile_s, env_rate, env_rate * env.config.substeps, keys)
 
 
 def measure_mujoco_c(steps: int) -> Result:
@@ -114,10 +116,10 @@ def measure_mujoco_c(steps: int) -> Result:
 
 def markdown_table(results: list[Result]) -> str:
     """The results as a markdown table."""
-    lines = ["| impl | mode | envs | compile (s) | env steps/s | physics steps/s |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r.impl} | {r.mode} | {r.batch} | {r.compile_s:.1f} | {r.env_steps_per_s:,.0f} | "
-              f"{r.physics_steps_per_s:,.0f} |" for r in results]
+    lines = ["| impl | keys | mode | envs | compile (s) | env steps/s | physics steps/s |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.impl} | {r.keys} | {r.mode} | {r.batch} | {r.compile_s:.1f} | "
+              f"{r.env_steps_per_s:,.0f} | {r.physics_steps_per_s:,.0f} |" for r in results]
     return "\n".join(lines)
 
 
@@ -127,16 +129,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--impl", nargs="+", default=["jax"], choices=["jax", "warp"])
     parser.add_argument("--mode", nargs="+", default=["task"], choices=["task", "physics"])
+    parser.add_argument("--keys", nargs="+", default=["mjx"], choices=["mjx", "kernel"],
+                        help="key dynamics: MJX hinge joints or the piano-key kernel")
     parser.add_argument("--steps", type=int, default=10, help="control steps per timed rollout")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default="runs/bench/env_throughput.json")
     args = parser.parse_args(argv)
     results = [measure_mujoco_c(max(args.steps * args.repeats, 50))]
     for impl in args.impl:
-        for mode in args.mode:
-            for batch in args.batch:
-                results.append(measure_mjx(impl, batch, args.steps, args.repeats, mode))
-                print(markdown_table(results[-1:]).splitlines()[-1], flush=True)
+        for keys in args.keys:
+            for mode in args.mode:
+                for batch in args.batch:
+                    results.append(measure_mjx(impl, batch, args.steps, args.repeats, mode, keys))
+                    print(markdown_table(results[-1:]).splitlines()[-1], flush=True)
     header = (f"device: {jax.devices()[0].device_kind} ({jax.devices()[0].platform}); "
               f"jax {jax.__version__}, mujoco {mujoco.__version__}, python {platform.python_version()}")
     print(header)

@@ -6,4 +6,6 @@
 * `kernels.exact_assignment`: exact square linear assignment (Hungarian) in pure JAX.
 * `kernels.sinkhorn_fingering`: annealed ott-jax Sinkhorn + rounding + local refinement.
 * `kernels.fingering_instances`: random fingering problems for tests and benchmarks.
+* `kernels.piano_keys`: the piano keys outside the MJX solver (key dynamics + fingertip-key
+  contact); its reference is MJX's own key joints (tests/kernels/test_piano_keys.py).
 """

@@ -16,6 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scene = subparsers.add_parser("scene", help="write the piano scene as an MJCF file")
     scene.add_argument("--out", required=True, help="path of the .xml file to write")
     scene.add_argument("--hands", choices=("both", "right", "left", "none"), default="both")
+    scene.add_argument("--keys", choices=("mjx", "kernel"), default="mjx",
+                       help="key dynamics: hinged keys (mjx) or static ones (kernel)")
     scene.set_defaults(run=_run_scene)
 
     play = subparsers.add_parser(
@@ -23,11 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     play.add_argument("--piece", default=None, help="piece name (default: the bundled etude)")
     play.add_argument("--envs", type=int, default=2, help="parallel envs (vmap)")
     play.add_argument("--impl", choices=("jax", "warp"), default="jax")
+    play.add_argument("--keys", choices=("mjx", "kernel"), default="mjx",
+                      help="key dynamics: MJX hinge joints or the piano-key kernel")
     play.set_defaults(run=_run_play)
 
 
 def _run_scene(args: argparse.Namespace) -> int:
-    config = SceneConfig(hands=args.hands, actuated_keys=args.hands == "none")
+    if args.hands == "none" and args.keys == "kernel":
+        print("--hands none needs self-playing keys, which need --keys mjx", file=sys.stderr)
+        return 2
+    config = SceneConfig(hands=args.hands, actuated_keys=args.hands == "none",
+                         key_dynamics=args.keys)
     spec = build_spec(config)
     model = spec.compile()
     xml = spec.to_xml()
@@ -54,7 +62,7 @@ def _run_play(args: argparse.Namespace) -> int:
         print("--envs must be >= 1", file=sys.stderr)
         return 2
     roll = load_piece(args.piece)
-    env = PianoEnv(EnvConfig(impl=args.impl), [roll])
+    env = PianoEnv(EnvConfig(scene=SceneConfig(key_dynamics=args.keys), impl=args.impl), [roll])
     steps = roll.num_steps
     play = jax.jit(jax.vmap(lambda rng: play_episode(env, rng, jnp.int32(0), steps)))
     rngs = jax.random.split(jax.random.PRNGKey(0), args.envs)
@@ -66,7 +74,7 @@ def _run_play(args: argparse.Namespace) -> int:
     run_s = time.perf_counter() - start
     episode = states.last_episode
     print(f"piece {roll.name!r}: {steps} control steps x {args.envs} envs on "
-          f"{jax.devices()[0].platform} (impl={args.impl})")
+          f"{jax.devices()[0].platform} (impl={args.impl}, keys={args.keys})")
     print(f"  F1 {float(episode.f1.mean()):.3f}  precision {float(episode.precision.mean()):.3f}  "
           f"recall {float(episode.recall.mean()):.3f}  sustain F1 {float(episode.sustain_f1.mean()):.3f}")
     print(f"  compile {compile_s:.1f} s; {steps * args.envs / run_s:.1f} env steps/s, "

@@ -9,6 +9,12 @@ Action layout (physical units, clipped to the actuators' control ranges): the mo
 in order (self-playing keys if any, then the right hand's 19: 17 hand actuators as in
 `hands.HAND_ACTUATORS` and the forearm slides tx, ty, then the left hand's 19), then sustain
 (on when >= 0.5). Observation layout: see `mjx_piano.observation`.
+
+Key dynamics (`SceneConfig.key_dynamics`): 'mjx' (default) steps the keys' hinge joints in MJX
+with the hands; 'kernel' leaves them out of the MJX model and steps them with
+`kernels.piano_keys` in the same substep loop, their state in `EnvState.keys`. Each substep the
+kernel's fingertip-key contact gives the keys a torque and the fingertip bodies the opposite
+force, written to `xfrc_applied` of those bodies before the MJX step (the env owns those rows).
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ import numpy as np
 from flax import struct
 from mujoco import mjx
 
+from kernels import piano_keys
 from mjx_piano import metrics, rewards
 from mjx_piano.music.roll import PianoRoll
 from mjx_piano.observation import ObservationLayout
 from mjx_piano.pieces import PieceBank, make_piece_bank
 from mjx_piano.scene import piano
 from mjx_piano.scene.builder import SceneConfig, build_spec
-from mjx_piano.scene.index import SceneIndex, index_scene
+from mjx_piano.scene.index import SceneIndex, index_scene, kernel_key_params
 
 SUSTAIN_THRESHOLD = 0.5
 
@@ -115,6 +122,7 @@ class EnvState:
 
     Attributes:
         data: MJX physics state.
+        keys: the keys' state with key_dynamics='kernel', None with 'mjx' (they are in `data`).
         piece: int32 [], index into the piece bank.
         t: int32 [], control step within the piece (the goal row being played next).
         obs: float32 [observation_size].
@@ -131,6 +139,7 @@ class EnvState:
     """
 
     data: mjx.Data
+    keys: piano_keys.KeyState | None
     piece: jax.Array
     t: jax.Array
     obs: jax.Array
@@ -181,6 +190,11 @@ class PianoEnv:
         self.action_low = np.append(self.index.ctrl_low, 0.0).astype(np.float32)
         self.action_high = np.append(self.index.ctrl_high, 1.0).astype(np.float32)
         self._fingering = _make_fingering(config.fingering) if has_hands else None
+        self.key_params: piano_keys.KeyParams | None = None
+        if config.scene.key_dynamics == "kernel":
+            self.key_params = kernel_key_params(config.scene)
+            # Capsule radius and half-length of each fingertip [F, 2].
+            self._tip_size = self.mj_model.geom_size[self.index.fingertip_geom, :2].astype(np.float32)
 
     @property
     def action_size(self) -> int:
@@ -213,9 +227,10 @@ class PianoEnv:
         t = jnp.zeros((), jnp.int32)
         sustain = jnp.zeros((), bool)
         data = self.initial_data
+        keys = None if self.key_params is None else piano_keys.KeyState.at_rest(self.key_params)
         empty = EpisodeMetrics.zeros()
         return EnvState(
-            data=data, piece=piece, t=t, obs=self._observe(data, piece, t, sustain),
+            data=data, keys=keys, piece=piece, t=t, obs=self._observe(data, keys, piece, t, sustain),
             reward=jnp.zeros((), jnp.float32), done=jnp.zeros((), bool),
             truncated=jnp.zeros((), bool), sustain=sustain,
             pressed=jnp.zeros((self.index.num_keys,), bool),
@@ -237,16 +252,16 @@ class PianoEnv:
             ValueError / TypeError: the action has the wrong shape or is not floating point.
         """
         action = self._clean_action(action)
-        data = state.data.replace(ctrl=action[:-1])
-        data, _ = jax.lax.scan(
-            lambda d, _: (mjx.step(self.model, d), None), data, None, length=self.config.substeps
-        )
-        diverged = ~(jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel)))
+        data, keys = self.simulate(state.data.replace(ctrl=action[:-1]), state.keys)
+        finite = [jnp.all(jnp.isfinite(x)) for x in (data.qpos, data.qvel)]
+        if keys is not None:
+            finite += [jnp.all(jnp.isfinite(keys.angle)), jnp.all(jnp.isfinite(keys.velocity))]
+        diverged = ~jnp.all(jnp.stack(finite))
         sustain = action[-1] >= SUSTAIN_THRESHOLD
         goal = self.bank.goal_keys[state.piece, state.t]
         goal_sustain = self.bank.goal_sustain[state.piece, state.t]
-        pressed = self.pressed_keys(data)
-        terms = self._reward_terms(data, goal, pressed, sustain, goal_sustain)
+        pressed = self.pressed_keys(data, keys)
+        terms = self._reward_terms(data, keys, goal, pressed, sustain, goal_sustain)
         # A diverged env scores nothing this step, so no NaN reaches the learner's batch.
         terms = jax.tree_util.tree_map(lambda x: jnp.where(diverged, 0.0, x), terms)
         pressed = pressed & ~diverged
@@ -257,7 +272,8 @@ class PianoEnv:
         done = truncated | diverged
         rng, reset_rng = jax.random.split(state.rng)
         stepped = state.replace(
-            data=data, t=t, obs=self._observe(data, state.piece, t, sustain), sustain=sustain,
+            data=data, keys=keys, t=t, obs=self._observe(data, keys, state.piece, t, sustain),
+            sustain=sustain,
             pressed=pressed, episode=episode, rng=rng,
         )
         fresh = self.reset(reset_rng, state.piece)
@@ -268,10 +284,67 @@ class PianoEnv:
             pressed=pressed, num_diverged=state.num_diverged + diverged.astype(jnp.int32),
         )
 
-    def pressed_keys(self, data: mjx.Data) -> jax.Array:
+    def simulate(self, data: mjx.Data,
+                 keys: piano_keys.KeyState | None) -> tuple[mjx.Data, piano_keys.KeyState | None]:
+        """The physics of one control step: `substeps` MJX steps (and kernel key steps).
+
+        Args:
+            data: MJX state, `ctrl` already set.
+            keys: the kernel's keys (key_dynamics='kernel') or None.
+
+        Returns:
+            (data, keys) one control step later.
+        """
+        if keys is None:
+            data, _ = jax.lax.scan(lambda d, _: (mjx.step(self.model, d), None), data, None,
+                                   length=self.config.substeps)
+            return data, None
+
+        def substep(carry, _):
+            data, keys = carry
+            contact = self._key_contact(data, keys)
+            wrench = jnp.concatenate([contact.tip_force, contact.tip_torque], axis=-1)
+            xfrc = data.xfrc_applied.at[self.index.fingertip_body].set(wrench)
+            data = mjx.step(self.model, data.replace(xfrc_applied=xfrc))
+            keys = piano_keys.step_keys(self.key_params, keys, contact.key_torque,
+                                        float(self.mj_model.opt.timestep))
+            return (data, keys), None
+
+        (data, keys), _ = jax.lax.scan(substep, (data, keys), None, length=self.config.substeps)
+        return data, keys
+
+    def _key_contact(self, data: mjx.Data, keys: piano_keys.KeyState) -> piano_keys.ContactOutput:
+        """The kernel's fingertip-key contact from the last computed kinematics of `data`."""
+        index = self.index
+        radius, half_length = self._tip_size[:, 0], self._tip_size[:, 1]
+        centre = data.geom_xpos[index.fingertip_geom]  # [F, 3]
+        axis = data.geom_xmat[index.fingertip_geom][:, :, 2]  # capsule axis, [F, 3]
+        ends = centre[:, None] + jnp.array([-1.0, 1.0])[None, :, None] * (
+            half_length[:, None, None] * axis[:, None])  # [F, 2, 3]
+        # cvel = (angular, linear) at the subtree centre of mass of the body's root.
+        cvel = data.cvel[index.fingertip_body]
+        origin = data.subtree_com[index.fingertip_root]
+        velocity = cvel[:, None, 3:] + jnp.cross(cvel[:, None, :3], ends - origin[:, None])
+        return piano_keys.fingertip_contact(
+            self.key_params, keys.angle, keys.velocity, ends, jnp.asarray(radius), velocity,
+            data.xipos[index.fingertip_body])
+
+    def key_angles(self, data: mjx.Data, keys: piano_keys.KeyState | None) -> jax.Array:
+        """Key angles [K] (rad), from the key joints or the kernel's keys (`keys` not None)."""
+        return data.qpos[self.index.key_qpos] if keys is None else keys.angle
+
+    def pressed_keys(self, data: mjx.Data, keys: piano_keys.KeyState | None = None) -> jax.Array:
         """Keys within 0.5 deg of their full travel: bool [K]."""
-        angle = data.qpos[self.index.key_qpos]
+        if keys is None and self.key_params is not None:
+            raise ValueError("with key_dynamics='kernel' the key angles are in EnvState.keys")
+        angle = self.key_angles(data, keys)
         return angle >= self.index.key_travel - piano.PRESS_THRESHOLD
+
+    def _key_points(self, data: mjx.Data, keys: piano_keys.KeyState | None) -> jax.Array:
+        """The keys' target points, world frame [K, 3]."""
+        if keys is None:
+            return data.site_xpos[self.index.key_target_site]
+        return piano_keys.key_points(self.key_params, keys.angle)
 
     def _clean_action(self, action: jax.Array) -> jax.Array:
         action = jnp.asarray(action)
@@ -287,18 +360,18 @@ class PianoEnv:
         action = jnp.where(jnp.isfinite(action), action, middle)
         return jnp.clip(action, self.action_low, self.action_high)
 
-    def _reward_terms(self, data: mjx.Data, goal: jax.Array, pressed: jax.Array,
-                      sustain: jax.Array, goal_sustain: jax.Array) -> rewards.RewardTerms:
+    def _reward_terms(self, data: mjx.Data, keys: piano_keys.KeyState | None, goal: jax.Array,
+                      pressed: jax.Array, sustain: jax.Array,
+                      goal_sustain: jax.Array) -> rewards.RewardTerms:
         index = self.index
-        key_position = jnp.clip(data.qpos[index.key_qpos] / index.key_travel, 0.0, 1.0)
+        key_position = jnp.clip(self.key_angles(data, keys) / index.key_travel, 0.0, 1.0)
         hand = index.hand_actuators
         actuator_velocity = index.actuator_velocity_map @ data.qvel
         energy = rewards.energy_reward(data.actuator_force[hand], actuator_velocity)
         fingering = jnp.zeros((), jnp.float32)
         if self._fingering is not None:
             fingertips = data.site_xpos[index.fingertip_site]
-            key_points = data.site_xpos[index.key_target_site]
-            fingering, _ = self._fingering(fingertips, key_points, goal)
+            fingering, _ = self._fingering(fingertips, self._key_points(data, keys), goal)
         return rewards.RewardTerms(
             key_press=rewards.key_press_reward(key_position, goal, pressed),
             sustain=rewards.sustain_reward(sustain, goal_sustain),
@@ -307,12 +380,12 @@ class PianoEnv:
             fingering=fingering,
         )
 
-    def _observe(self, data: mjx.Data, piece: jax.Array, t: jax.Array,
-                 sustain: jax.Array) -> jax.Array:
+    def _observe(self, data: mjx.Data, keys: piano_keys.KeyState | None, piece: jax.Array,
+                 t: jax.Array, sustain: jax.Array) -> jax.Array:
         rows = self.config.lookahead + 1
         goal = jax.lax.dynamic_slice_in_dim(self.bank.goal_keys[piece], t, rows, axis=0)
         goal_sustain = jax.lax.dynamic_slice_in_dim(self.bank.goal_sustain[piece], t, rows)
-        key_state = jnp.clip(data.qpos[self.index.key_qpos] / self.index.key_travel, 0.0, 1.0)
+        key_state = jnp.clip(self.key_angles(data, keys) / self.index.key_travel, 0.0, 1.0)
         fingertips = data.site_xpos[self.index.fingertip_site]
         parts = [
             jnp.concatenate([goal, goal_sustain[:, None]], axis=-1).reshape(-1),
@@ -322,13 +395,12 @@ class PianoEnv:
             data.qpos[self.index.hand_qpos],
         ]
         if self.config.observe_fingering:
-            parts.append(self._fingering_targets(data, fingertips, goal[0]))
+            parts.append(self._fingering_targets(self._key_points(data, keys), fingertips, goal[0]))
         return jnp.concatenate([p.astype(jnp.float32) for p in parts])
 
-    def _fingering_targets(self, data: mjx.Data, fingertips: jax.Array,
+    def _fingering_targets(self, key_points: jax.Array, fingertips: jax.Array,
                            goal: jax.Array) -> jax.Array:
         """[4 F]: per fingertip, the vector to its assigned goal key's target, then 0/1 assigned."""
-        key_points = data.site_xpos[self.index.key_target_site]
         _, finger_of_key = self._fingering(fingertips, key_points, goal)
         one_hot = finger_of_key[:, None] == jnp.arange(fingertips.shape[0])  # [K, F]
         has_key = jnp.any(one_hot, axis=0)

@@ -1,6 +1,7 @@
 """A scripted "perfect" player: invisible fingers push exactly the goal keys down.
 
-(In the self-playing-keys variant the keys' own actuators press them instead.)
+(In the self-playing-keys variant the keys' own actuators press them instead; with
+key_dynamics='kernel' the torque goes into the key kernel's torque input.)
 
 It plays through the env's own physics and scoring (so its F1 checks the whole chain): before
 each control step it applies a downward torque to every key that the goal wants pressed at that
@@ -53,6 +54,11 @@ def scripted_step(env: PianoEnv, state: EnvState, extra_keys: jax.Array | None =
         targets = jnp.where(goal, jnp.asarray(env.index.key_travel), 0.0)
         return env.step(state, action.at[: env.index.num_keys].set(targets))
     torque = jnp.where(goal, PRESS_TORQUE, 0.0)
+    if state.keys is not None:
+        # Kernel key dynamics: the torque is the kernel's own input.
+        state = state.replace(keys=state.keys.replace(applied=torque.astype(jnp.float32)))
+        next_state = env.step(state, action)
+        return next_state.replace(keys=next_state.keys.replace(applied=jnp.zeros_like(torque)))
     applied = state.data.qfrc_applied.at[env.index.key_dof].set(torque)
     state = state.replace(data=state.data.replace(qfrc_applied=applied))
     next_state = env.step(state, action)

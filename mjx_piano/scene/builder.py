@@ -17,6 +17,7 @@ import numpy as np
 from mjx_piano.scene import hands, piano
 
 HandsChoice = Literal["both", "right", "left", "none"]
+KeyDynamics = Literal["mjx", "kernel"]
 
 PHYSICS_TIMESTEP = 0.005  # s
 CONTROL_TIMESTEP = 0.05  # s (20 Hz)
@@ -41,6 +42,9 @@ class SceneConfig:
         ls_iterations: line-search iterations per solver iteration.
         max_contact_pairs: MJX culling: at most this many fingertip-key pairs are
             narrow-phased per physics step (the nearest ones).
+        key_dynamics: who moves the keys: 'mjx' (hinge joints in the MJX solver, fingertip-key
+            MJX contacts) or 'kernel' (static key bodies in the MJX model, keys stepped by
+            `kernels.piano_keys` with its own fingertip-key contact; the env holds their state).
     """
 
     hands: HandsChoice = "both"
@@ -49,8 +53,14 @@ class SceneConfig:
     solver_iterations: int = 4
     ls_iterations: int = 8
     max_contact_pairs: int = 20
+    key_dynamics: KeyDynamics = "mjx"
 
     def __post_init__(self) -> None:
+        if self.key_dynamics not in ("mjx", "kernel"):
+            raise ValueError(f"SceneConfig.key_dynamics must be 'mjx' or 'kernel', "
+                             f"got {self.key_dynamics!r}")
+        if self.key_dynamics == "kernel" and self.actuated_keys:
+            raise ValueError("actuated_keys needs key_dynamics='mjx' (key actuators drive joints)")
         if not self.keys or len(set(self.keys)) != len(self.keys):
             raise ValueError(f"SceneConfig.keys must be distinct and non-empty, got {self.keys}")
         if min(self.keys) < 0 or max(self.keys) >= piano.NUM_KEYS:
@@ -92,6 +102,36 @@ def _add_hand(spec: mujoco.MjSpec, side: str, keyboard_half_width: float) -> Non
         actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
 
 
+def _new_spec(config: SceneConfig) -> mujoco.MjSpec:
+    """An empty spec with the scene's options."""
+    spec = mujoco.MjSpec()
+    spec.modelname = "mjx_piano"
+    spec.option.timestep = PHYSICS_TIMESTEP
+    spec.option.iterations = config.solver_iterations
+    spec.option.ls_iterations = config.ls_iterations
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    spec.compiler.autolimits = True
+    spec.compiler.degree = False  # every angle in this project is in radians
+    return spec
+
+
+def build_key_reference(config: SceneConfig) -> mujoco.MjModel:
+    """The scene's keys alone, hinged as in key_dynamics='mjx', compiled.
+
+    `kernels.piano_keys.key_params` reads the kernel's key physics from it, so both key
+    dynamics share one definition of the keys (`piano.add_piano`).
+
+    Args:
+        config: the scene (only its keys and options are used).
+
+    Returns:
+        A model whose bodies are the world and the keys, in `config.keys` order.
+    """
+    spec = _new_spec(config)
+    piano.add_piano(spec, np.array(config.keys), hinged=True)
+    return spec.compile()
+
+
 def build_spec(config: SceneConfig) -> mujoco.MjSpec:
     """Builds the scene as an uncompiled `MjSpec`.
 
@@ -101,14 +141,7 @@ def build_spec(config: SceneConfig) -> mujoco.MjSpec:
     Returns:
         The spec; `spec.compile()` gives the `MjModel`, `spec.to_xml()` an MJCF file.
     """
-    spec = mujoco.MjSpec()
-    spec.modelname = "mjx_piano"
-    spec.option.timestep = PHYSICS_TIMESTEP
-    spec.option.iterations = config.solver_iterations
-    spec.option.ls_iterations = config.ls_iterations
-    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
-    spec.compiler.autolimits = True
-    spec.compiler.degree = False  # every angle in this project is in radians
+    spec = _new_spec(config)
     # The only meshes are the hand's; an absolute meshdir lets a written MJCF load anywhere.
     spec.meshdir = os.path.join(os.path.dirname(hands.shadow_hand_xml_path()), "assets")
     for name, value in (("max_contact_points", config.max_contact_pairs),
@@ -117,7 +150,8 @@ def build_spec(config: SceneConfig) -> mujoco.MjSpec:
     spec.worldbody.add_light(name="top", pos=(0.3, 0.0, 1.5), dir=(-0.2, 0.0, -1.0),
                              diffuse=(0.8, 0.8, 0.8))
     spec.worldbody.add_camera(name="front", pos=(0.85, 0.0, 0.55), xyaxes=(0, 1, 0, -0.5, 0, 0.85))
-    piano.add_piano(spec, np.array(config.keys), actuated=config.actuated_keys)
+    piano.add_piano(spec, np.array(config.keys), actuated=config.actuated_keys,
+                    hinged=config.key_dynamics == "mjx")
     # The keyboard-axis slide spans the whole piano, whatever subset of keys is built.
     half_width = float(np.abs(piano.key_geometry(np.arange(piano.NUM_KEYS)).y).max())
     for side in config.hand_sides:

@@ -7,8 +7,9 @@ import dataclasses
 import mujoco
 import numpy as np
 
+from kernels import piano_keys
 from mjx_piano.scene import hands, piano
-from mjx_piano.scene.builder import SceneConfig
+from mjx_piano.scene.builder import SceneConfig, build_key_reference
 
 _PREFIX = {"right": "rh/", "left": "lh/"}
 
@@ -19,11 +20,15 @@ class SceneIndex:
 
     Attributes:
         keys: indices (0 = A0) of the built keys [K].
-        key_qpos: qpos address of each key joint [K].
-        key_dof: dof address of each key joint [K].
+        key_qpos: qpos address of each key joint [K] (empty with key_dynamics='kernel').
+        key_dof: dof address of each key joint [K] (empty with key_dynamics='kernel').
         key_travel: maximum angle of each key [K] (rad).
         key_target_site: site id of each key's target point [K].
         fingertip_site: fingertip site ids, right hand (th, ff, mf, rf, lf) then left [F].
+        fingertip_geom: the fingertips' collision capsule geom ids, same order [F].
+        fingertip_body: the body of each fingertip capsule [F].
+        fingertip_root: the root body of each fingertip body (`mjx.Data.cvel` is about the
+            `subtree_com` of it) [F].
         hand_qpos: qpos addresses of all hand joints, forearm slides included, right then left [H].
         hand_actuators: ids of the hand actuators in action order [U].
         actuator_velocity_map: d(actuator length)/d(qvel) of the hand actuators [U, nv]
@@ -42,6 +47,9 @@ class SceneIndex:
     key_travel: np.ndarray
     key_target_site: np.ndarray
     fingertip_site: np.ndarray
+    fingertip_geom: np.ndarray
+    fingertip_body: np.ndarray
+    fingertip_root: np.ndarray
     hand_qpos: np.ndarray
     hand_actuators: np.ndarray
     actuator_velocity_map: np.ndarray
@@ -77,10 +85,14 @@ def index_scene(model: mujoco.MjModel, config: SceneConfig) -> SceneIndex:
     jnt, site, act, geom = (mujoco.mjtObj.mjOBJ_JOINT, mujoco.mjtObj.mjOBJ_SITE,
                             mujoco.mjtObj.mjOBJ_ACTUATOR, mujoco.mjtObj.mjOBJ_GEOM)
     keys = np.array(config.keys, dtype=np.int32)
-    key_joint = [_id(model, jnt, f"piano/key{k}") for k in keys]
-    key_qpos = model.jnt_qposadr[key_joint].astype(np.int32)
+    hinged = config.key_dynamics == "mjx"
+    key_joint = np.array([_id(model, jnt, f"piano/key{k}") for k in keys] if hinged else [],
+                         dtype=np.int32)
     sides = config.hand_sides
     fingertips = [_id(model, site, f"{_PREFIX[s]}{tip}_tip") for s in sides for tip in hands.FINGERTIPS]
+    tip_geoms = np.array([_id(model, geom, f"{_PREFIX[s]}{tip}_tip_collision")
+                          for s in sides for tip in hands.FINGERTIPS], dtype=np.int32)
+    tip_bodies = model.geom_bodyid[tip_geoms].astype(np.int32)
     hand_joints = [j for j in range(model.njnt) if model.joint(j).name[:3] in
                    tuple(_PREFIX[s] for s in sides)]
     hand_actuators = [
@@ -97,13 +109,16 @@ def index_scene(model: mujoco.MjModel, config: SceneConfig) -> SceneIndex:
     axes, reach = _separating_axes(model, data, forearms)
     return SceneIndex(
         keys=keys,
-        key_qpos=key_qpos,
+        key_qpos=model.jnt_qposadr[key_joint].astype(np.int32),
         key_dof=model.jnt_dofadr[key_joint].astype(np.int32),
         key_travel=np.where([piano.is_black(int(k)) for k in keys], piano.BLACK_KEY_TRAVEL,
                             piano.WHITE_KEY_TRAVEL).astype(np.float32),
         key_target_site=np.array([_id(model, site, f"piano/key{k}_target") for k in keys],
                                  dtype=np.int32),
         fingertip_site=np.array(fingertips, dtype=np.int32),
+        fingertip_geom=tip_geoms,
+        fingertip_body=tip_bodies,
+        fingertip_root=model.body_rootid[tip_bodies].astype(np.int32),
         hand_qpos=model.jnt_qposadr[hand_joints].astype(np.int32),
         hand_actuators=np.array(hand_actuators, dtype=np.int32),
         actuator_velocity_map=moment[hand_actuators].astype(np.float32),
@@ -113,6 +128,23 @@ def index_scene(model: mujoco.MjModel, config: SceneConfig) -> SceneIndex:
         ctrl_low=model.actuator_ctrlrange[:, 0].astype(np.float32),
         ctrl_high=model.actuator_ctrlrange[:, 1].astype(np.float32),
     )
+
+
+def kernel_key_params(config: SceneConfig) -> piano_keys.KeyParams:
+    """The key physics for key_dynamics='kernel', read from the hinged keys of `config`.
+
+    Args:
+        config: the scene.
+
+    Returns:
+        `KeyParams` of `config.keys`, in that order.
+    """
+    model = build_key_reference(config)
+    names = [f"piano/key{k}" for k in config.keys]
+    ids = [[_id(model, kind, name + suffix) for name in names] for kind, suffix in (
+        (mujoco.mjtObj.mjOBJ_JOINT, ""), (mujoco.mjtObj.mjOBJ_GEOM, ""),
+        (mujoco.mjtObj.mjOBJ_SITE, "_target"))]
+    return piano_keys.key_params(model, *(np.array(i) for i in ids))
 
 
 def _separating_axes(model: mujoco.MjModel, data: mujoco.MjData,

@@ -100,7 +100,8 @@ def key_centre_at_rest(geometry: KeyGeometry) -> np.ndarray:
     return np.stack([x, geometry.y, z], axis=-1)
 
 
-def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False) -> KeyGeometry:
+def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False,
+              hinged: bool = True) -> KeyGeometry:
     """Adds the piano's keys (hinged, sprung boxes) and a visual case to `spec`.
 
     Each key k gets body `piano/key{k}`, joint `piano/key{k}`, geom `piano/key{k}` and a site
@@ -108,16 +109,21 @@ def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False) -> 
     height and moved 0.35 of its half-length toward the front. With `actuated`, every key also
     gets a position actuator `piano/key{k}` over its travel, stiff enough (`KEY_ACTUATOR_KP`)
     to beat the key spring: a target at full travel settles inside the pressed band (the
-    self-playing variant used for cheap CPU learning tests).
+    self-playing variant used for cheap CPU learning tests). Without `hinged` the keys are
+    static bodies that nothing collides with (no joint, geom conaffinity 0): their motion is
+    then `kernels.piano_keys`' job, and the hinged model of the same keys its reference.
 
     Args:
         spec: the scene being built.
         keys: which keys to build [K] (all 88 for the real task).
-        actuated: add one actuator per key.
+        actuated: add one actuator per key (needs `hinged`).
+        hinged: give each key its hinge joint and let fingertips collide with it.
 
     Returns:
         The `KeyGeometry` of the built keys, in the order they were added.
     """
+    if actuated and not hinged:
+        raise ValueError("actuated keys need their hinge joints (hinged=True)")
     geometry = key_geometry(keys)
     centres = key_centre_at_rest(geometry)
     white_material = spec.add_material(name="piano/white", rgba=(0.95, 0.95, 0.93, 1))
@@ -128,19 +134,8 @@ def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False) -> 
         name = f"piano/key{key}"
         hinge = np.array([-WHITE_KEY_LENGTH / 2.0, centre[1], centre[2]])
         body = spec.worldbody.add_body(name=name, pos=hinge)
-        body.add_joint(
-            name=name,
-            type=mujoco.mjtJoint.mjJNT_HINGE,
-            axis=(0, 1, 0),
-            range=(0.0, float(travel)),
-            limited=mujoco.mjtLimited.mjLIMITED_TRUE,
-            stiffness=KEY_STIFFNESS,
-            springref=KEY_SPRINGREF,
-            damping=KEY_DAMPING,
-            armature=KEY_ARMATURE,
-            # The stiffest limit a 5 ms step resolves stably: keys bottom out, not sink.
-            solref_limit=KEY_LIMIT_SOLREF,
-        )
+        if hinged:
+            _add_key_joint(body, name, float(travel))
         body.add_geom(
             name=name,
             type=mujoco.mjtGeom.mjGEOM_BOX,
@@ -148,7 +143,7 @@ def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False) -> 
             size=half,
             mass=BLACK_KEY_MASS if black else WHITE_KEY_MASS,
             contype=0,
-            conaffinity=1,
+            conaffinity=1 if hinged else 0,
             material=(black_material if black else white_material).name,
         )
         body.add_site(name=f"{name}_target", pos=(half[0] + 0.35 * half[0], 0, half[2]),
@@ -161,6 +156,23 @@ def add_piano(spec: mujoco.MjSpec, keys: np.ndarray, actuated: bool = False) -> 
             actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
     _add_case(spec, geometry)
     return geometry
+
+
+def _add_key_joint(body: mujoco.MjsBody, name: str, travel: float) -> None:
+    """The key's sprung hinge at its body origin, about +y, over 0..travel."""
+    body.add_joint(
+        name=name,
+        type=mujoco.mjtJoint.mjJNT_HINGE,
+        axis=(0, 1, 0),
+        range=(0.0, float(travel)),
+        limited=mujoco.mjtLimited.mjLIMITED_TRUE,
+        stiffness=KEY_STIFFNESS,
+        springref=KEY_SPRINGREF,
+        damping=KEY_DAMPING,
+        armature=KEY_ARMATURE,
+        # The stiffest limit a 5 ms step resolves stably: keys bottom out, not sink.
+        solref_limit=KEY_LIMIT_SOLREF,
+    )
 
 
 def _add_case(spec: mujoco.MjSpec, geometry: KeyGeometry) -> None:

@@ -59,6 +59,11 @@ def scripted_batch(env):
     Envs 0-3 play pieces 0-3; env 4 plays piece 0 again with one wrong key held at every step.
     Returns (final states, pressed [envs, steps, 88], wrong key).
     """
+    return play_scripted_batch(env)
+
+
+def play_scripted_batch(env: PianoEnv):
+    """The `scripted_batch` run on any env over `PIECES`."""
     wrong_key = 60
     extra = jnp.zeros((NUM_ENVS, 88), bool).at[4, wrong_key].set(True)
     pieces = jnp.array([0, 1, 2, 3, 0], jnp.int32)
