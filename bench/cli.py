@@ -3,10 +3,12 @@
     python3 -m mjx_piano bench --quick                      # CPU smoke run, under 2 minutes
     python3 -m mjx_piano bench --batch 256 1024 4096 16384 --impl jax warp --out runs/bench
 
-Measures: the full task step and physics alone by batch size and MJX backend, MuJoCo C on one
-env (the CPU reference a RoboPianist user has), the OT fingering kernel by batch size, and PPO
-training env steps/s on the reduced piano scene. Every figure keeps compile time apart from run
-time. Writes `bench.json`, `bench.md` (device, versions, date, tables) and `scaling.png`.
+Measures: the full task step and physics alone by batch size, MJX backend and key dynamics,
+MuJoCo C on one env (the CPU reference a RoboPianist user has), the OT fingering kernel by batch
+size, PPO training env steps/s on the reduced piano scene, the dataset loader's samples/s, and
+the flow-matching transformer's training windows/s and evaluation rollout env steps/s per model
+size (`--skip` leaves sections out). Every figure keeps compile time apart from run time.
+Writes `bench.json`, `bench.md` (device, versions, date, tables) and `scaling.png`.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ import tempfile
 import jax
 import mujoco
 
-from bench import env_throughput
+from bench import env_throughput, learning_throughput
 
-QUICK = {"batch": [2], "steps": 2, "repeats": 1, "ppo_envs": 16, "ppo_iterations": 3}
+QUICK = {"batch": [2], "steps": 2, "repeats": 1, "ppo_envs": 16, "ppo_iterations": 3,
+         "loader_batch": [64], "loader_batches": 5, "transformer_sizes": ["tiny"],
+         "transformer_batch": 16, "transformer_steps": 3, "rollout_env": "toy", "rollout_envs": 4}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds the `bench` command."""
-    parser = subparsers.add_parser("bench", help="throughput benchmarks: env, OT, PPO")
+    parser = subparsers.add_parser(
+        "bench", help="throughput benchmarks: env, OT, PPO, dataset loader, transformer")
     parser.add_argument("--quick", action="store_true", help="small CPU run (CI)")
     parser.add_argument("--batch", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--impl", nargs="+", default=["jax"], choices=["jax", "warp"])
@@ -40,6 +45,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ppo-envs", type=int, default=1024)
     parser.add_argument("--ppo-iterations", type=int, default=5)
+    parser.add_argument("--loader-batch", type=int, nargs="+", default=[256, 1024],
+                        help="dataset loader batch sizes")
+    parser.add_argument("--loader-batches", type=int, default=50, help="timed loader batches")
+    parser.add_argument("--transformer-sizes", nargs="+", default=["tiny", "omnipianist"],
+                        choices=["tiny", "small", "base", "omnipianist"])
+    parser.add_argument("--transformer-batch", type=int, default=256)
+    parser.add_argument("--transformer-steps", type=int, default=10, help="timed training steps")
+    parser.add_argument("--rollout-env", default="piano", choices=["toy", "piano", "piano-keys"],
+                        help="env of the transformer's evaluation rollout")
+    parser.add_argument("--rollout-envs", type=int, default=1024)
+    parser.add_argument("--skip", nargs="+", default=[],
+                        choices=["env", "ot", "ppo", "loader", "transformer"],
+                        help="sections to leave out")
     parser.add_argument("--out", default="runs/bench")
     parser.set_defaults(run=_run)
 
@@ -92,18 +110,28 @@ def _ppo_row(args: argparse.Namespace) -> dict:
 def _markdown(report: dict) -> str:
     lines = [f"# mjx_piano benchmarks, {report['date']}", "",
              f"device: {report['device']}; jax {report['jax']}, mujoco {report['mujoco']}, "
-             f"python {report['python']}", "", "## Env step", "",
-             "| impl | mode | envs | compile (s) | env steps/s | physics steps/s |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {_label(r)} | {r['mode']} | {r['batch']} | {r['compile_s']:.1f} | "
-              f"{r['env_steps_per_s']:,.0f} | {r['physics_steps_per_s']:,.0f} |" for r in report["env"]]
-    lines += ["", "## OT fingering (exact solver, alone)", "", "| envs | compile (s) | ms / call |",
-              "|---|---|---|"]
-    lines += [f"| {r['batch']} | {r['compile_s']:.2f} | {r['call_ms']:.3f} |" for r in report["ot"]]
-    ppo = report["ppo"]
-    lines += ["", "## PPO training (reduced piano scene)", "", "| agents | envs | compile (s) | env steps/s |",
-              "|---|---|---|---|",
-              f"| {ppo['agents']} | {ppo['envs']} | {ppo['compile_s']:.1f} | {ppo['env_steps_per_s']:,.0f} |"]
+             f"python {report['python']}"]
+    if report.get("env"):
+        lines += ["", "## Env step", "",
+                  "| impl | mode | envs | compile (s) | env steps/s | physics steps/s |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {_label(r)} | {r['mode']} | {r['batch']} | {r['compile_s']:.1f} | "
+                  f"{r['env_steps_per_s']:,.0f} | {r['physics_steps_per_s']:,.0f} |"
+                  for r in report["env"]]
+    if report.get("ot"):
+        lines += ["", "## OT fingering (exact solver, alone)", "",
+                  "| envs | compile (s) | ms / call |", "|---|---|---|"]
+        lines += [f"| {r['batch']} | {r['compile_s']:.2f} | {r['call_ms']:.3f} |"
+                  for r in report["ot"]]
+    if report.get("ppo"):
+        ppo = report["ppo"]
+        lines += ["", "## PPO training (reduced piano scene)", "",
+                  "| agents | envs | compile (s) | env steps/s |", "|---|---|---|---|",
+                  f"| {ppo['agents']} | {ppo['envs']} | {ppo['compile_s']:.1f} | "
+                  f"{ppo['env_steps_per_s']:,.0f} |"]
+    if report.get("loader") or report.get("transformer"):
+        lines += learning_throughput.markdown(report.get("loader", []),
+                                              report.get("transformer", []))
     return "\n".join(lines) + "\n"
 
 
@@ -141,16 +169,24 @@ def _run(args: argparse.Namespace) -> int:
               "mujoco": mujoco.__version__, "python": platform.python_version(),
               "args": {k: v for k, v in vars(args).items() if k != "run"}}
     print(f"benchmarks on {report['device']}", flush=True)
-    report["env"] = _env_rows(args)
-    report["ot"] = _ot_rows(args)
-    report["ppo"] = _ppo_row(args)
+    sections = {
+        "env": lambda: _env_rows(args), "ot": lambda: _ot_rows(args), "ppo": lambda: _ppo_row(args),
+        "loader": lambda: learning_throughput.loader_rows(args.loader_batch, args.loader_batches,
+                                                          args.quick),
+        "transformer": lambda: learning_throughput.transformer_rows(
+            args.transformer_sizes, args.transformer_batch, args.transformer_steps,
+            args.rollout_env, args.rollout_envs)}
+    for name, measure in sections.items():
+        if name not in args.skip:
+            report[name] = measure()
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(report, f, indent=2)
     markdown = _markdown(report)
     with open(os.path.join(args.out, "bench.md"), "w") as f:
         f.write(markdown)
-    _plot(report, os.path.join(args.out, "scaling.png"))
+    if report.get("env"):
+        _plot(report, os.path.join(args.out, "scaling.png"))
     print(markdown)
-    print(f"wrote {args.out}/bench.json, bench.md, scaling.png")
+    print(f"wrote {args.out}/bench.json, bench.md" + (", scaling.png" if report.get("env") else ""))
     return 0

@@ -19,5 +19,20 @@ def test_quick_bench_writes_tables_json_and_plot(tmp_path, capsys):
     assert modes == {("mujoco-c", "physics"), ("jax", "task"), ("jax", "physics")}
     assert all(row["env_steps_per_s"] > 0 and row["compile_s"] >= 0 for row in report["env"])
     assert report["ot"][0]["call_ms"] > 0 and report["ppo"]["env_steps_per_s"] > 0
+    assert {r["mode"] for r in report["loader"]} == {"host", "device"}
+    assert all(r["samples_per_s"] > 0 for r in report["loader"])
+    (transformer,) = report["transformer"]
+    assert transformer["size"] == "tiny" and transformer["parameters"] > 10_000
+    assert transformer["windows_per_s"] > 0 and transformer["env_steps_per_s"] > 0
+    assert "## Dataset loader" in text and "## Flow-matching transformer" in text
     assert (tmp_path / "scaling.png").stat().st_size > 1000
     assert (tmp_path / "bench.md").read_text().startswith("# mjx_piano benchmarks")
+
+
+def test_skip_leaves_sections_out(tmp_path, capsys):
+    assert main(["bench", "--quick", "--skip", "env", "ot", "ppo", "transformer",
+                 "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert "env" not in report and "ppo" not in report and report["loader"]
+    assert not (tmp_path / "scaling.png").exists()
+    assert "## Env step" not in (tmp_path / "bench.md").read_text()
