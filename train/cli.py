@@ -23,7 +23,7 @@ from train.config import (ENV_NAMES, PRESETS, SPLITS, SpecialistConfig, apply_ov
 
 # Flag -> config field, for the common overrides.
 _FLAG_FIELDS = {
-    "env": "env.name", "split": "env.split", "limit": "env.limit", "agents": "run.agents", "out": "run.out",
+    "env": "env.name", "split": "env.split", "limit": "env.limit", "keys": "env.keys", "agents": "run.agents", "out": "run.out",
     "iterations": "run.iterations", "envs": "ppo.num_envs", "unroll": "ppo.unroll_length",
     "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs",
     "lr": "ppo.learning_rate", "seed": "run.seed", "eval_every": "run.eval_every",
@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "test_id, test_ood; etude, etude-train, etude-test; all")
     parser.add_argument("--limit", type=int, metavar="K",
                         help="with --split: only its first K pieces (default: all)")
+    parser.add_argument("--keys", choices=("mjx", "kernel"),
+                        help="piano env key dynamics: MJX hinge joints (default) or the "
+                             "piano-key kernel (kernels/piano_keys.py, the fast path)")
     parser.add_argument("--agents", type=int, help="agents (default: one per piece)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a tuned set of defaults")
     parser.add_argument("--out", help="output folder (default runs/specialists)")

@@ -31,12 +31,15 @@ class EnvConfig:
         pieces: piece names, in the order agents take them; empty = the `split`.
         split: named subset of the catalogue used when `pieces` is empty (see `SPLITS`).
         limit: with a split, take only its first `limit` pieces (0 = all of them).
+        keys: key dynamics of the 'piano' env: 'mjx' (hinge joints in the MJX solver) or
+            'kernel' (`kernels.piano_keys`, the fast path; see `SceneConfig.key_dynamics`).
     """
 
     name: str = "toy"
     pieces: tuple[str, ...] = ()
     split: str = "train"
     limit: int = 0
+    keys: str = "mjx"
 
 
 @dataclasses.dataclass(frozen=True)

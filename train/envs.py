@@ -158,21 +158,26 @@ def make_env(config: EnvConfig) -> LoadedEnv:
 
     Cached per config, so runs with the same env share compiled functions.
     """
-    return _make_env(config.name, resolve_pieces(config))
+    if config.keys not in ("mjx", "kernel"):
+        raise ValueError(f"env.keys must be 'mjx' or 'kernel', got {config.keys!r}")
+    if config.keys == "kernel" and config.name != "piano":
+        raise ValueError(f"env.keys='kernel' is for the 'piano' env (hands press the keys), "
+                         f"not {config.name!r}")
+    return _make_env(config.name, resolve_pieces(config), config.keys)
 
 
 @functools.lru_cache(maxsize=8)
-def _make_env(name: str, pieces: tuple[str, ...]) -> LoadedEnv:
+def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx") -> LoadedEnv:
     _check_env_name(name)
     if name == "toy":
         env = _toy_env()
         ids = tuple(env.piece_names.index(p) for p in pieces)
         return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
                          episode_length=env.episode_length)
-    return _piano_env(name, pieces)
+    return _piano_env(name, pieces, key_dynamics)
 
 
-def _piano_env(name: str, pieces: tuple[str, ...]) -> LoadedEnv:
+def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx") -> LoadedEnv:
     """The piano env over exactly `pieces` (its bank; index i = pieces[i]).
 
     'piano' is the full task (two hands, 88 keys); 'piano-keys' the reduced self-playing
@@ -188,7 +193,7 @@ def _piano_env(name: str, pieces: tuple[str, ...]) -> LoadedEnv:
         keys = tuple(int(k) for k in used) or (39,)
         config = PianoConfig(scene=SceneConfig(hands="none", actuated_keys=True, keys=keys))
     else:
-        config = PianoConfig()
+        config = PianoConfig(scene=SceneConfig(key_dynamics=key_dynamics))
     env = PianoEnv(config, rolls)
     return LoadedEnv(env=env, piece_ids=tuple(range(len(pieces))), piece_names=pieces,
                      episode_length=int(max(r.num_steps for r in rolls)))

@@ -68,3 +68,21 @@ def test_specialist_learns_the_etude_on_the_real_physics(tmp_path):
     assert f1[0] < 0.1, f1
     assert max(f1) >= 0.5, f1
     assert result.final_eval["eval/f1"][0] >= 0.3, f1
+
+
+@pytest.mark.slow
+def test_ppo_on_the_full_two_hand_env_with_kernel_keys(tmp_path):
+    # The full task (two hands, 88 keys, 39 actions) with the piano-key kernel, the GPU fast
+    # path: iterations, evaluation to the end of the piece, a checkpoint; CLI-level config.
+    config = apply_overrides(SpecialistConfig(), {
+        "env.name": "piano", "env.keys": "kernel", "env.pieces": "etude/c-major-chords",
+        "ppo.num_envs": 4, "ppo.unroll_length": 4, "ppo.num_minibatches": 2,
+        "ppo.num_epochs": 1, "run.iterations": 2, "run.eval_every": 2,
+        "run.checkpoint_every": 2, "run.out": str(tmp_path), "run.progress": False})
+    result = train_specialists(config)
+    env = result.plan.loaded.env
+    assert env.config.scene.key_dynamics == "kernel" and env.action_size == 39
+    assert result.iterations == 2 and result.final_eval["eval/completed"][0] == 1.0
+    assert 0.0 <= result.final_eval["eval/f1"][0] <= 1.0
+    with pytest.raises(ValueError, match="env.keys='kernel' is for the 'piano' env"):
+        make_env(EnvConfig(name="piano-keys", pieces=(PIECE,), keys="kernel"))
