@@ -38,12 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-soundfont", action="store_true",
                         help="always use the built-in synthesizer")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keys", choices=("mjx", "kernel"), default="mjx",
+                        help="key dynamics of the scripted player's env (a trained policy "
+                             "plays in the env it was trained in)")
     parser.set_defaults(run=run_perform)
 
 
 def run_perform(args: argparse.Namespace) -> int:
     """Runs `mjx-piano perform`; returns the exit code."""
     from mjx_piano.perform.outputs import write_outputs
+    from mjx_piano.perform.render_scene import render_model
     from mjx_piano.perform.rollout import load_policy, perform
 
     start = time.perf_counter()
@@ -51,8 +55,11 @@ def run_perform(args: argparse.Namespace) -> int:
         from mjx_piano.default_piece import load_piece
         from mjx_piano.env import EnvConfig, PianoEnv
 
+        from mjx_piano.scene.builder import SceneConfig
+
         roll = load_piece(args.piece)
-        env, piece, name, action_fn = PianoEnv(EnvConfig(), [roll]), 0, roll.name, None
+        config = EnvConfig(scene=SceneConfig(key_dynamics=args.keys))
+        env, piece, name, action_fn = PianoEnv(config, [roll]), 0, roll.name, None
     else:
         try:
             loaded = load_policy(args.policy, args.piece)
@@ -63,7 +70,7 @@ def run_perform(args: argparse.Namespace) -> int:
     performance = perform(env, piece, name, args.steps, action_fn, args.seed)
     rollout_s = time.perf_counter() - start
     start = time.perf_counter()
-    outputs = write_outputs(performance, env.mj_model, args.out, video=not args.no_video,
+    outputs = write_outputs(performance, render_model(env), args.out, video=not args.no_video,
                             use_soundfont=not args.no_soundfont)
     write_s = time.perf_counter() - start
     summary = dict(piece=name, policy=args.policy, steps=performance.num_steps, f1=performance.f1,

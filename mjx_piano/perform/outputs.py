@@ -158,7 +158,7 @@ def write_outputs(performance: Performance, model, out: str, video: bool = True,
 
     Args:
         performance: the host-side performance.
-        model: `mujoco.MjModel` of the scene it was played in (`env.mj_model`).
+        model: `mujoco.MjModel` to draw it with (`render_scene.render_model(env)`).
         out: output folder (created).
         video: try to render the video.
         use_soundfont: allow fluidsynth (else always the built-in synthesizer).

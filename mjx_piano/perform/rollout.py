@@ -29,6 +29,7 @@ from flax import struct
 
 from mjx_piano.env import EnvState, PianoEnv
 from mjx_piano.music.roll import CONTROL_HZ, NUM_KEYS
+from mjx_piano.perform.render_scene import render_qpos
 from mjx_piano.scripted import scripted_step
 
 # obs [observation_size] -> physical action [action_size]; must be jittable.
@@ -42,6 +43,7 @@ class RolloutTrace:
     Attributes:
         qpos: float32 [steps, nq], joint positions after each step (the episode's last state,
             not the auto-reset one).
+        key_angles: float32 [steps, K], key angles after each step (same rule).
         pressed: bool [steps, K], keys pressed after each step.
         sustain: bool [steps], pedal state of each step.
         goal: bool [steps, K], keys the piece wanted at each step.
@@ -51,6 +53,7 @@ class RolloutTrace:
     """
 
     qpos: jax.Array
+    key_angles: jax.Array
     pressed: jax.Array
     sustain: jax.Array
     goal: jax.Array
@@ -65,7 +68,8 @@ class Performance:
 
     Attributes:
         name: the piece's name.
-        qpos: float64 [steps, nq], joint positions after each control step.
+        qpos: float64 [steps, nq], joint positions after each control step, for the model
+            `render_scene.render_model(env)` (the env's own unless its keys are the kernel's).
         pressed: bool [steps, 88], keys pressed after each step.
         sustain: bool [steps], pedal state per step.
         goal: bool [steps, 88], the piece's keys per step.
@@ -117,14 +121,15 @@ def make_rollout(env: PianoEnv, num_steps: int, action_fn: ActionFn | None = Non
         state, f1, finished = carry
         goal = env.bank.goal_keys[state.piece, state.t]
         goal_sustain = env.bank.goal_sustain[state.piece, state.t]
-        previous_qpos = state.data.qpos
+        previous = (state.data.qpos, env.key_angles(state.data, state.keys))
         state = advance(state)
         # On the episode's last step the env has already reset itself; show the last real pose
         # (the step before it) rather than the start pose.
-        qpos = jnp.where(state.done, previous_qpos, state.data.qpos)
+        qpos, angles = (jnp.where(state.done, before, now) for before, now in
+                        zip(previous, (state.data.qpos, env.key_angles(state.data, state.keys))))
         first = state.done & ~finished
         f1 = jnp.where(first, state.last_episode.f1, f1)
-        record = (qpos, state.pressed, state.sustain, goal, goal_sustain, state.done)
+        record = (qpos, angles, state.pressed, state.sustain, goal, goal_sustain, state.done)
         return (state, f1, finished | state.done), record
 
     def rollout(rng: jax.Array, piece: jax.Array) -> RolloutTrace:
@@ -133,9 +138,9 @@ def make_rollout(env: PianoEnv, num_steps: int, action_fn: ActionFn | None = Non
         (state, f1, finished), records = jax.lax.scan(body, carry, None, length=num_steps)
         # Unfinished run: score the steps played so far.
         partial = state.episode.f1 / jnp.maximum(state.episode.length, 1).astype(jnp.float32)
-        qpos, pressed, sustain, goal, goal_sustain, done = records
-        return RolloutTrace(qpos=qpos, pressed=pressed, sustain=sustain, goal=goal,
-                            goal_sustain=goal_sustain, done=done,
+        qpos, angles, pressed, sustain, goal, goal_sustain, done = records
+        return RolloutTrace(qpos=qpos, key_angles=angles, pressed=pressed, sustain=sustain,
+                            goal=goal, goal_sustain=goal_sustain, done=done,
                             f1=jnp.where(finished, f1, partial))
 
     return rollout
@@ -161,7 +166,8 @@ def to_performance(env: PianoEnv, trace: RolloutTrace, name: str) -> Performance
         return full
 
     return Performance(
-        name=name, qpos=np.asarray(trace.qpos, np.float64), pressed=widen(trace.pressed),
+        name=name, qpos=render_qpos(env, trace.qpos, trace.key_angles),
+        pressed=widen(trace.pressed),
         sustain=np.asarray(trace.sustain, bool), goal=widen(trace.goal),
         goal_sustain=np.asarray(trace.goal_sustain, bool), f1=float(trace.f1))
 
