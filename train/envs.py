@@ -134,10 +134,11 @@ def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
     if config.pieces:
         names = tuple(config.pieces)
         catalogue = piece_catalogue(config.name)
-        unknown = [n for n in names if n not in set(catalogue)]
+        known = set(catalogue)
+        unknown = [n for n in names if n not in known]
         if unknown:
             raise ValueError(f"unknown piece(s) {unknown} for env {config.name!r}"
-                             f"{_close_matches(unknown[0], catalogue)}")
+                             f"{_close_matches(unknown[0], catalogue, config.name)}")
     else:
         names = split_pieces(config.name, config.split)
         names = names[:config.limit] if config.limit else names
@@ -146,11 +147,12 @@ def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
     return names
 
 
-def _close_matches(name: str, catalogue: Sequence[str]) -> str:
+def _close_matches(name: str, catalogue: Sequence[str], env: str) -> str:
     close = difflib.get_close_matches(name, catalogue, n=5, cutoff=0.6)
     shown = close or list(catalogue[:20])
+    listing = "" if env == "toy" else ": python3 -m mjx_piano repertoire list"
     return f"; {'close matches' if close else 'for example'}: {', '.join(shown)} " \
-           f"({len(catalogue)} in all: python3 -m mjx_piano repertoire list)"
+           f"({len(catalogue)} in all{listing})"
 
 
 def make_env(config: EnvConfig) -> LoadedEnv:
