@@ -236,7 +236,8 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
             if log is not None:
                 log.log("train", done, done * steps_per_iteration, scalars,
                         {"train/sps": sps, "wall_s": clock()})
-            out_of_time = 0 < run.time_limit_s <= clock() and done < run.iterations
+            out_of_time = run.time_limit_s > 0 and done < run.iterations and \
+                _all_hosts_agree(run.time_limit_s <= clock())
             if _due(done, run.eval_every, run.iterations) or out_of_time:
                 final_eval = _evaluate(trainer, state, log, done, done * steps_per_iteration,
                                        clock())
@@ -259,6 +260,15 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
                      train_s=train_s, env_steps_per_s=sps_all, final_eval=final_eval,
                      summary="", interrupted=interrupted, wall_s=clock(),
                      out_of_time=out_of_time)
+
+
+def _all_hosts_agree(flag: bool) -> bool:
+    """Process 0's `flag` on every host (hosts' clocks differ; all must stop together)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
 
 
 class WallClock:
