@@ -4,6 +4,7 @@
     python3 -m mjx_piano bench --batch 256 1024 4096 16384 --impl jax warp --out runs/bench
 
 Measures: the full task step and physics alone by batch size, MJX backend and key dynamics,
+the fast-path levers at one batch size with their parity checks (`bench/levers.py`),
 MuJoCo C on one env (the CPU reference a RoboPianist user has), the OT fingering kernel by batch
 size, PPO training env steps/s on the reduced piano scene, the dataset loader's samples/s, and
 the flow-matching transformer's training windows/s and evaluation rollout env steps/s per model
@@ -25,11 +26,12 @@ import tempfile
 import jax
 import mujoco
 
-from bench import env_throughput, learning_throughput
+from bench import env_throughput, learning_throughput, levers
 
 QUICK = {"batch": [2], "steps": 2, "repeats": 1, "ppo_envs": 16, "ppo_iterations": 3,
          "loader_batch": [64], "loader_batches": 5, "transformer_sizes": ["tiny"],
-         "transformer_batch": 16, "transformer_steps": 3, "rollout_env": "toy", "rollout_envs": 4}
+         "transformer_batch": 16, "transformer_steps": 3, "rollout_env": "toy", "rollout_envs": 4,
+         "levers": []}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,8 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rollout-env", default="piano", choices=["toy", "piano", "piano-keys"],
                         help="env of the transformer's evaluation rollout")
     parser.add_argument("--rollout-envs", type=int, default=1024)
+    parser.add_argument("--levers", nargs="*", default=list(levers.LEVER_NAMES),
+                        choices=levers.LEVER_NAMES, metavar="LEVER",
+                        help="fast-path levers to measure, each with its parity check (the first "
+                             "is the speed-up's reference; none with --quick); from: "
+                             + ", ".join(levers.LEVER_NAMES))
+    parser.add_argument("--lever-batch", type=int, default=4096, help="envs for the levers")
     parser.add_argument("--skip", nargs="+", default=[],
-                        choices=["env", "ot", "ppo", "loader", "transformer"],
+                        choices=["env", "ot", "ppo", "loader", "transformer", "levers"],
                         help="sections to leave out")
     parser.add_argument("--out", default="runs/bench")
     parser.set_defaults(run=_run)
@@ -78,6 +86,13 @@ def _env_rows(args: argparse.Namespace) -> list[dict]:
                 print(f"  env {_label(rows[-1])}/{mode} x{batch}: {result.env_steps_per_s:,.0f} "
                       f"env steps/s (compile {result.compile_s:.1f} s)", flush=True)
     return rows
+
+
+def _lever_rows(args: argparse.Namespace) -> list[dict]:
+    chosen = [levers.lever_by_name(name) for name in args.levers]
+    return [dataclasses.asdict(result) for impl in args.impl
+            for result in levers.measure_levers(chosen, impl, args.lever_batch, args.steps,
+                                                args.repeats)]
 
 
 def _ot_rows(args: argparse.Namespace) -> list[dict]:
@@ -129,6 +144,10 @@ def _markdown(report: dict) -> str:
                   "| agents | envs | compile (s) | env steps/s |", "|---|---|---|---|",
                   f"| {ppo['agents']} | {ppo['envs']} | {ppo['compile_s']:.1f} | "
                   f"{ppo['env_steps_per_s']:,.0f} |"]
+    if report.get("levers"):
+        lines += ["", "## Fast-path levers (full task step; parity: the scripted player's keys "
+                      "and the hand script against the reference; fidelity: against MuJoCo C)", "",
+                  levers.markdown_table(report["levers"])]
     if report.get("loader") or report.get("transformer"):
         lines += learning_throughput.markdown(report.get("loader", []),
                                               report.get("transformer", []))
@@ -175,9 +194,10 @@ def _run(args: argparse.Namespace) -> int:
                                                           args.quick),
         "transformer": lambda: learning_throughput.transformer_rows(
             args.transformer_sizes, args.transformer_batch, args.transformer_steps,
-            args.rollout_env, args.rollout_envs)}
+            args.rollout_env, args.rollout_envs),
+        "levers": lambda: _lever_rows(args)}
     for name, measure in sections.items():
-        if name not in args.skip:
+        if name not in args.skip and (name != "levers" or args.levers):
             report[name] = measure()
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "bench.json"), "w") as f:

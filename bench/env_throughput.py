@@ -79,9 +79,19 @@ def measure_mjx(impl: str, batch: int, steps: int, repeats: int, mode: str = "ta
         mode: 'task' (the full env step) or 'physics' (the physics substeps alone).
         keys: key dynamics, 'mjx' or 'kernel' (`SceneConfig.key_dynamics`).
     """
+    env = PianoEnv(EnvConfig(scene=SceneConfig(key_dynamics=keys), impl=impl), [default_piece()])
+    compile_s, env_rate = time_rollouts(env, batch, steps, repeats, mode)
+    return Result(impl, mode, batch, compile_s, env_rate, env_rate * env.config.substeps, keys)
+
+
+def time_rollouts(env: PianoEnv, batch: int, steps: int, repeats: int,
+                  mode: str = "task") -> tuple[float, float]:
+    """(seconds of the first call (compile + run), env steps/s over `repeats` timed calls).
+
+    Each call is a jitted rollout of `steps` control steps of `batch` envs (`rollout_fn`).
+    """
     if mode not in ("task", "physics"):
         raise ValueError(f"mode must be 'task' or 'physics', got {mode!r}")
-    env = PianoEnv(EnvConfig(scene=SceneConfig(key_dynamics=keys), impl=impl), [default_piece()])
     # Reset under jit too: its output then has exactly the types the rollout returns.
     states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), batch),
                                           jnp.zeros(batch, jnp.int32))
@@ -93,8 +103,7 @@ def measure_mjx(impl: str, batch: int, steps: int, repeats: int, mode: str = "ta
     for i in range(repeats):
         states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(2 + i)))
     elapsed = time.perf_counter() - start
-    env_rate = batch * steps * repeats / elapsed
-    return Result(impl, mode, batch, compile_s, env_rate, env_rate * env.config.substeps, keys)
+    return compile_s, batch * steps * repeats / elapsed
 
 
 def measure_mujoco_c(steps: int) -> Result:

@@ -76,7 +76,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--distributed", action="store_true",
                         help="many hosts: call jax.distributed.initialize() first (run the same "
-                             "command on every host; the mesh spans all of their devices)")
+                             "command on every host; the mesh spans all of their devices); the "
+                             "cluster (Slurm, Open MPI, TPU) is detected unless the next three "
+                             "flags name it")
+    parser.add_argument("--coordinator", metavar="HOST:PORT",
+                        help="with --distributed: process 0's address and a free port")
+    parser.add_argument("--num-processes", type=int, metavar="N",
+                        help="with --distributed: processes in the run")
+    parser.add_argument("--process-id", type=int, metavar="I",
+                        help="with --distributed: this process, 0..N-1 (0 writes the metrics)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="any config field, e.g. ppo.entropy_cost=0.01 (repeatable)")
     parser.set_defaults(run=run_specialists)
@@ -108,14 +116,44 @@ def config_from_args(args: argparse.Namespace) -> SpecialistConfig:
     return apply_overrides(SpecialistConfig(), overrides)
 
 
+def distributed_arguments(args: argparse.Namespace) -> dict[str, Any] | None:
+    """`jax.distributed.initialize` arguments from the flags; None without --distributed.
+
+    Raises:
+        ValueError: cluster flags without --distributed, only some of them, or a process id
+            outside 0..N-1.
+    """
+    named = {"coordinator_address": args.coordinator, "num_processes": args.num_processes,
+             "process_id": args.process_id}
+    given = [k for k, v in named.items() if v is not None]
+    if not args.distributed:
+        if given:
+            raise ValueError("--coordinator, --num-processes and --process-id need --distributed")
+        return None
+    if not given:
+        return {}
+    if len(given) != len(named):
+        raise ValueError("give all of --coordinator, --num-processes and --process-id, or none "
+                         "(then the cluster is detected)")
+    if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+        raise ValueError(f"--process-id must lie in 0..{args.num_processes - 1}, "
+                         f"got {args.process_id}")
+    return named
+
+
 def run_specialists(args: argparse.Namespace) -> int:
     """Runs `train specialists`; returns the exit code (2 on bad input, 130 if interrupted)."""
     from train.loop import plan_run, train_specialists
 
-    if args.distributed:
+    try:
+        cluster = distributed_arguments(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if cluster is not None:
         import jax
 
-        jax.distributed.initialize()
+        jax.distributed.initialize(**cluster)
     try:
         config = config_from_args(args)
         plan_run(config, args.resume)  # every input check, before anything compiles

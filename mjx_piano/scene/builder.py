@@ -18,6 +18,9 @@ from mjx_piano.scene import hands, piano
 
 HandsChoice = Literal["both", "right", "left", "none"]
 KeyDynamics = Literal["mjx", "kernel"]
+Integrator = Literal["implicitfast", "euler"]
+_INTEGRATORS = {"implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST,
+                "euler": mujoco.mjtIntegrator.mjINT_EULER}
 
 PHYSICS_TIMESTEP = 0.005  # s
 CONTROL_TIMESTEP = 0.05  # s (20 Hz)
@@ -41,10 +44,14 @@ class SceneConfig:
         solver_iterations: constraint solver iterations per physics step.
         ls_iterations: line-search iterations per solver iteration.
         max_contact_pairs: MJX culling: at most this many fingertip-key pairs are
-            narrow-phased per physics step (the nearest ones).
+            narrow-phased per physics step (the nearest ones). 40 = four keys per fingertip:
+            with 20, pressing with a whole hand dropped real contacts and fingers slid off
+            their keys where MuJoCo C (which does not cull) kept them (`bench/levers.py`).
         key_dynamics: who moves the keys: 'mjx' (hinge joints in the MJX solver, fingertip-key
             MJX contacts) or 'kernel' (static key bodies in the MJX model, keys stepped by
             `kernels.piano_keys` with its own fingertip-key contact; the env holds their state).
+        integrator: 'implicitfast' (the default: velocity-implicit actuator and joint damping)
+            or 'euler' (semi-implicit Euler, implicit joint damping only; cheaper per step).
     """
 
     hands: HandsChoice = "both"
@@ -52,10 +59,18 @@ class SceneConfig:
     actuated_keys: bool = False
     solver_iterations: int = 4
     ls_iterations: int = 8
-    max_contact_pairs: int = 20
+    max_contact_pairs: int = 40
     key_dynamics: KeyDynamics = "mjx"
+    integrator: Integrator = "implicitfast"
 
     def __post_init__(self) -> None:
+        if self.integrator not in _INTEGRATORS:
+            raise ValueError(f"SceneConfig.integrator must be one of {sorted(_INTEGRATORS)}, "
+                             f"got {self.integrator!r}")
+        if self.solver_iterations < 1 or self.ls_iterations < 1 or self.max_contact_pairs < 1:
+            raise ValueError("SceneConfig.solver_iterations, ls_iterations and max_contact_pairs "
+                             f"must be >= 1, got {self.solver_iterations}, {self.ls_iterations}, "
+                             f"{self.max_contact_pairs}")
         if self.key_dynamics not in ("mjx", "kernel"):
             raise ValueError(f"SceneConfig.key_dynamics must be 'mjx' or 'kernel', "
                              f"got {self.key_dynamics!r}")
@@ -109,7 +124,7 @@ def _new_spec(config: SceneConfig) -> mujoco.MjSpec:
     spec.option.timestep = PHYSICS_TIMESTEP
     spec.option.iterations = config.solver_iterations
     spec.option.ls_iterations = config.ls_iterations
-    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    spec.option.integrator = _INTEGRATORS[config.integrator]
     spec.compiler.autolimits = True
     spec.compiler.degree = False  # every angle in this project is in radians
     return spec

@@ -1,0 +1,311 @@
+"""The fast-path levers, each measured against the reference scene with a parity check.
+
+    python3 bench/levers.py --batch 4096 --impl jax --out runs/bench/levers.json
+    python3 -m mjx_piano bench --skip env ot ppo loader transformer --lever-batch 4096
+
+A lever is a change of the scene or env settings that may make the full task step faster:
+the piano-key kernel, fewer solver / line-search iterations, fewer contact pairs, another
+integrator, the matmul precision, Warp's contact and constraint capacities. For each lever, in
+the same run and on the same device, this measures
+
+- the full task step's env steps/s at one batch size (compile time apart), and its speed-up
+  over the reference (the first lever of the sweep, normally `reference`: default settings);
+- the task semantics: the scripted perfect player (`mjx_piano.scripted`) plays a piece and
+  must press exactly the reference's keys at every step with the same F1 (`same_keys`);
+- the hands' physics: an open-loop script drives fingers of each hand into the keys
+  (`hand_press_actions`); `hand_agreement` is the F1 of the keys pressed at each step against
+  the reference's (1.0 = the same keys at the same steps). The scripted player holds the hands
+  still, so levers that only touch the hands (solver, integrator, culling, the kernel's
+  contact) show up here;
+- fidelity: `hand_agreement_c`, the same against MuJoCo C running the script on the
+  hinged-key scene (C does not cull contacts and its solver stops on tolerance). On the full
+  scene the reference presses exactly C's keys; with 20 contact pairs (the old default) it did
+  not (0.30), which is why the default is 40.
+
+A lever keeps parity when `same_keys` holds and `hand_agreement` >= `HAND_AGREEMENT_MIN`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from bench.env_throughput import time_rollouts
+from mjx_piano.default_piece import default_piece
+from mjx_piano.env import EnvConfig, PianoEnv
+from mjx_piano.music.roll import PianoRoll
+from mjx_piano.scene import hands
+from mjx_piano.scene.builder import SceneConfig
+from mjx_piano.scripted import play_episode
+
+HAND_AGREEMENT_MIN = 0.9
+STEPS_PER_PHASE = 5
+# Open-loop phases of the hand script: hand actuator targets (rad); others stay at rest.
+# Wrist flexion 0.4 with a finger's MCP at 0.8 drives that fingertip into the key below it.
+# (Not the little finger: it lands on a key boundary, where MJX's capsule-box collision and
+# MuJoCo C pick different keys whatever the settings.)
+HAND_PHASES: tuple[dict[str, float], ...] = (
+    {},
+    {"WRJ1": 0.4, "MFJ3": 0.8},
+    {},
+    {"WRJ1": 0.4, "FFJ3": 0.8, "RFJ3": 0.8},
+    {},
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Lever:
+    """One configuration of the fast path.
+
+    Attributes:
+        name: short name (the table's row).
+        scene: `SceneConfig` fields to change.
+        env: `EnvConfig` fields to change (e.g. Warp's `naconmax`, `njmax`).
+        matmul_precision: `jax.default_matmul_precision` while compiling, or None (default).
+        impls: the MJX backends the lever applies to.
+        note: what it changes.
+    """
+
+    name: str
+    scene: dict[str, Any] = dataclasses.field(default_factory=dict)
+    env: dict[str, Any] = dataclasses.field(default_factory=dict)
+    matmul_precision: str | None = None
+    impls: tuple[str, ...] = ("jax", "warp")
+    note: str = ""
+
+
+_KERNEL = {"key_dynamics": "kernel"}
+LEVERS: tuple[Lever, ...] = (
+    Lever("reference", note="88 key joints in the MJX solver; 4 solver / 8 line-search "
+                            "iterations; 40 contact pairs; implicitfast"),
+    Lever("contact-pairs-20", {"max_contact_pairs": 20},
+          note="MJX culling to 20 fingertip-key pairs"),
+    Lever("contact-pairs-8", {"max_contact_pairs": 8}, note="MJX culling to 8 fingertip-key pairs"),
+    Lever("solver-2", {"solver_iterations": 2, "ls_iterations": 4},
+          note="2 solver / 4 line-search iterations"),
+    Lever("euler", {"integrator": "euler"}, note="semi-implicit Euler integrator"),
+    Lever("kernel", _KERNEL, note="keys stepped by kernels.piano_keys (nv 134 -> 46)"),
+    Lever("kernel+solver-2", {**_KERNEL, "solver_iterations": 2, "ls_iterations": 4},
+          note="kernel keys, 2 solver / 4 line-search iterations"),
+    Lever("kernel+solver-1", {**_KERNEL, "solver_iterations": 1, "ls_iterations": 2},
+          note="kernel keys, 1 solver / 2 line-search iterations"),
+    Lever("kernel+euler", {**_KERNEL, "integrator": "euler"},
+          note="kernel keys, semi-implicit Euler"),
+    Lever("kernel+matmul-highest", _KERNEL, matmul_precision="highest",
+          note="kernel keys, full-precision float32 matmuls"),
+    Lever("kernel+matmul-tf32", _KERNEL, matmul_precision="tensorfloat32",
+          note="kernel keys, TF32 matmuls (tensor cores)"),
+    Lever("kernel+warp-capacity", _KERNEL, env={"naconmax": 8, "njmax": 96}, impls=("warp",),
+          note="kernel keys, Warp sized to the kernel scene's contacts and constraint rows"),
+)
+LEVER_NAMES = tuple(lever.name for lever in LEVERS)
+
+
+@dataclasses.dataclass(frozen=True)
+class LeverResult:
+    """One lever, measured."""
+
+    name: str
+    impl: str
+    batch: int
+    compile_s: float
+    env_steps_per_s: float
+    speedup: float
+    scripted_f1: float
+    same_keys: bool
+    hand_agreement: float
+    hand_agreement_c: float
+    hand_presses: int
+    hand_presses_c: int
+    parity: bool
+    note: str
+
+
+def lever_by_name(name: str) -> Lever:
+    """The lever called `name`. Raises ValueError naming the known levers."""
+    for lever in LEVERS:
+        if lever.name == name:
+            return lever
+    raise ValueError(f"unknown lever {name!r}; choose from {list(LEVER_NAMES)}")
+
+
+def lever_env(lever: Lever, impl: str, piece: PianoRoll, base_scene: SceneConfig) -> PianoEnv:
+    """The env of `lever` (its changes applied to `base_scene` and the default env settings)."""
+    scene = dataclasses.replace(base_scene, **lever.scene)
+    return PianoEnv(EnvConfig(scene=scene, impl=impl, **lever.env), [piece])
+
+
+def hand_press_actions(env: PianoEnv) -> np.ndarray:
+    """The open-loop hand script: `HAND_PHASES`, `STEPS_PER_PHASE` control steps each.
+
+    Every built hand plays the same phases; forearms and sustain stay at rest.
+
+    Returns:
+        float32 [len(HAND_PHASES) * STEPS_PER_PHASE, action_size].
+    """
+    rest = np.clip(np.zeros(env.action_size), env.action_low, env.action_high)
+    per_hand = len(hands.HAND_ACTUATORS) + 2  # the hand's actuators, then forearm tx, ty
+    rows = []
+    for phase in HAND_PHASES:
+        action = rest.copy()
+        for side in range(len(env.config.scene.hand_sides)):
+            for name, target in phase.items():
+                action[side * per_hand + hands.HAND_ACTUATORS.index(name)] = target
+        rows += [np.clip(action, env.action_low, env.action_high)] * STEPS_PER_PHASE
+    return np.asarray(rows, np.float32)
+
+
+def play_parity_scripts(env: PianoEnv) -> tuple[float, np.ndarray, np.ndarray]:
+    """Runs the scripted player over the env's piece 0 and the hand script, in one jit.
+
+    Returns:
+        (scripted player's F1, its pressed keys bool [T, K], the hand script's pressed keys
+        bool [H, K]).
+    """
+    num_steps = int(env.bank.length[0])
+    actions = jnp.asarray(hand_press_actions(env))
+
+    def run(rng):
+        state, scripted = play_episode(env, rng, jnp.int32(0), num_steps)
+
+        def hand_step(s, action):
+            s = env.step(s, action)
+            return s, s.pressed
+
+        _, by_hand = jax.lax.scan(hand_step, env.reset(rng, jnp.int32(0)), actions)
+        return state.last_episode.f1, scripted, by_hand
+
+    f1, scripted, by_hand = jax.jit(run)(jax.random.PRNGKey(0))
+    return float(f1), np.asarray(scripted), np.asarray(by_hand)
+
+
+def play_hand_script_mujoco_c(scene: SceneConfig, piece: PianoRoll) -> np.ndarray:
+    """The hand script in MuJoCo C on `scene` with hinged keys (`key_dynamics='mjx'`).
+
+    Returns:
+        bool [H, K]: the keys pressed after each control step.
+    """
+    env = PianoEnv(EnvConfig(scene=dataclasses.replace(scene, key_dynamics="mjx")), [piece])
+    model, data = env.mj_model, mujoco.MjData(env.mj_model)
+    mujoco.mj_forward(model, data)
+    pressed = []
+    for action in hand_press_actions(env):
+        data.ctrl[:] = action[:-1]
+        for _ in range(env.config.substeps):
+            mujoco.mj_step(model, data)
+        pressed.append(np.asarray(env.pressed_keys(data)))
+    return np.asarray(pressed, bool)
+
+
+def press_agreement(pressed: np.ndarray, reference: np.ndarray) -> float:
+    """F1 of `pressed` against `reference` over every (step, key): 1.0 when both are equal.
+
+    Args:
+        pressed, reference: bool [T, K]. Both empty counts as full agreement.
+    """
+    pressed, reference = np.asarray(pressed, bool), np.asarray(reference, bool)
+    if pressed.shape != reference.shape:
+        raise ValueError(f"shapes differ: {pressed.shape} vs {reference.shape}")
+    total = int(pressed.sum() + reference.sum())
+    return 1.0 if total == 0 else 2.0 * float((pressed & reference).sum()) / total
+
+
+def measure_levers(levers: Sequence[Lever], impl: str, batch: int, steps: int, repeats: int,
+                   piece: PianoRoll | None = None,
+                   base_scene: SceneConfig = SceneConfig()) -> list[LeverResult]:
+    """Measures each lever that applies to `impl`; the first one is the reference.
+
+    Args:
+        levers: the levers, reference first.
+        impl: MJX backend. batch: envs. steps: control steps per timed rollout.
+        repeats: timed rollouts.
+        piece: the scripted player's piece (default: the default etude); its keys must be
+            in `base_scene`.
+        base_scene: the scene the levers change (the full task by default).
+
+    Returns:
+        One result per applicable lever, in order.
+    """
+    piece = default_piece() if piece is None else piece
+    ground_truth = play_hand_script_mujoco_c(base_scene, piece)
+    results: list[LeverResult] = []
+    reference = None
+    for lever in levers:
+        if impl not in lever.impls:
+            continue
+        precision = (jax.default_matmul_precision(lever.matmul_precision)
+                     if lever.matmul_precision else contextlib.nullcontext())
+        with precision:
+            env = lever_env(lever, impl, piece, base_scene)
+            compile_s, rate = time_rollouts(env, batch, steps, repeats)
+            f1, scripted, by_hand = play_parity_scripts(env)
+        if reference is None:
+            reference = (rate, scripted, by_hand)
+        same_keys = bool(np.array_equal(scripted, reference[1]))
+        agreement = press_agreement(by_hand, reference[2])
+        results.append(LeverResult(
+            name=lever.name, impl=impl, batch=batch, compile_s=compile_s, env_steps_per_s=rate,
+            speedup=rate / reference[0], scripted_f1=f1, same_keys=same_keys,
+            hand_agreement=agreement,
+            hand_agreement_c=press_agreement(by_hand, ground_truth),
+            hand_presses=int(by_hand.sum()),
+            hand_presses_c=int(ground_truth.sum()),
+            parity=same_keys and agreement >= HAND_AGREEMENT_MIN, note=lever.note))
+        row = results[-1]
+        print(f"  lever {row.name} ({impl}) x{batch}: {row.env_steps_per_s:,.0f} env steps/s "
+              f"({row.speedup:.2f}x), parity {'yes' if row.parity else 'NO'}", flush=True)
+    return results
+
+
+def markdown_table(results: Sequence[LeverResult | dict]) -> str:
+    """The results as a markdown table."""
+    rows = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in results]
+    lines = ["| lever | impl | envs | compile (s) | env steps/s | speed-up | scripted F1 | "
+             "same keys | hands vs reference | hands vs MuJoCo C | parity |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['impl']} | {r['batch']} | {r['compile_s']:.1f} | "
+              f"{r['env_steps_per_s']:,.0f} | {r['speedup']:.2f}x | {r['scripted_f1']:.3f} | "
+              f"{'yes' if r['same_keys'] else 'no'} | {r['hand_agreement']:.3f} | "
+              f"{r['hand_agreement_c']:.3f} ({r['hand_presses']} / {r['hand_presses_c']} "
+              f"presses) | "
+              f"{'yes' if r['parity'] else 'NO'} |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measures the levers; prints the table and writes JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levers", nargs="+", default=list(LEVER_NAMES), choices=LEVER_NAMES,
+                        help="levers to measure; the first is the reference")
+    parser.add_argument("--impl", nargs="+", default=["jax"], choices=["jax", "warp"])
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--steps", type=int, default=10, help="control steps per timed rollout")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", default="runs/bench/levers.json")
+    args = parser.parse_args(argv)
+    levers = [lever_by_name(n) for n in args.levers]
+    results = [r for impl in args.impl
+               for r in measure_levers(levers, impl, args.batch, args.steps, args.repeats)]
+    print(f"device: {jax.devices()[0].device_kind}; jax {jax.__version__}, "
+          f"mujoco {mujoco.__version__}, python {platform.python_version()}")
+    print(markdown_table(results))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"device": jax.devices()[0].device_kind, "jax": jax.__version__,
+                   "results": [dataclasses.asdict(r) for r in results]}, f, indent=2)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""The fast-path levers bench: its parity checks, and a small sweep on one hand over 20 keys."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import levers
+from mjx_piano.music.roll import PianoRoll
+from mjx_piano.scene import hands
+from mjx_piano.scene.builder import SceneConfig
+
+# One right hand over 20 keys (the hand script presses D#5, then D5 and E5 with it).
+SCENE = SceneConfig(hands="right", keys=tuple(range(36, 56)))
+
+
+def _piece() -> PianoRoll:
+    keys = np.zeros((8, 88), bool)
+    keys[1:3, 39] = keys[3:6, [41, 44]] = keys[6, 54] = True
+    return PianoRoll("levers-test", keys, np.zeros(8, bool))
+
+
+def test_press_agreement_is_one_only_for_the_same_presses():
+    a = np.zeros((4, 3), bool)
+    a[1, 0] = a[2, 0] = a[2, 2] = True
+    assert levers.press_agreement(a, a) == 1.0
+    assert levers.press_agreement(np.zeros((4, 3)), np.zeros((4, 3))) == 1.0
+    late = np.roll(a, 1, axis=0)  # the same keys one step later
+    assert levers.press_agreement(late, a) == pytest.approx(2 * 1 / 6)
+    assert levers.press_agreement(np.zeros_like(a), a) == 0.0
+    with pytest.raises(ValueError, match="shapes differ"):
+        levers.press_agreement(a, a[:3])
+
+
+def test_hand_script_drives_the_same_joints_of_every_hand():
+    from mjx_piano.env import EnvConfig, PianoEnv
+
+    env = PianoEnv(EnvConfig(), [_piece()])
+    actions = levers.hand_press_actions(env)
+    assert actions.shape == (len(levers.HAND_PHASES) * levers.STEPS_PER_PHASE, 39)
+    wrist, middle = hands.HAND_ACTUATORS.index("WRJ1"), hands.HAND_ACTUATORS.index("MFJ3")
+    pressing = levers.STEPS_PER_PHASE  # the first step of the second phase
+    for offset in (0, 19):  # right hand, then left hand
+        assert actions[pressing, offset + wrist] == pytest.approx(0.4)
+        assert actions[pressing, offset + middle] == pytest.approx(0.8)
+    rest = np.clip(np.zeros(39), env.action_low, env.action_high)
+    np.testing.assert_allclose(actions[0], rest)
+
+
+def test_unknown_lever_names_the_known_ones():
+    with pytest.raises(ValueError, match="kernel\\+solver-2"):
+        levers.lever_by_name("turbo")
+
+
+@pytest.mark.slow
+def test_one_hand_sweep_keeps_parity_for_the_reference_and_the_key_kernel():
+    chosen = [levers.lever_by_name(n) for n in ("reference", "kernel", "contact-pairs-8")]
+    results = levers.measure_levers(chosen, "jax", batch=2, steps=2, repeats=1, piece=_piece(),
+                                    base_scene=SCENE)
+    reference, kernel, culled = results
+    assert all(r.env_steps_per_s > 0 and r.compile_s > 0 for r in results)
+    assert reference.speedup == 1.0 and reference.scripted_f1 == pytest.approx(1.0)
+    assert reference.hand_presses > 5 and reference.hand_agreement == 1.0 and reference.parity
+    # MuJoCo C presses the same keys; on this small scene MJX's contacts bounce one press
+    # and are a step late on another (measured: 0.842).
+    assert reference.hand_presses_c > 5 and reference.hand_agreement_c > 0.8
+    # The key kernel: the scripted player's keys unchanged, the fingers' presses as MJX's.
+    assert kernel.same_keys and kernel.scripted_f1 == pytest.approx(1.0)
+    assert kernel.hand_agreement >= levers.HAND_AGREEMENT_MIN and kernel.parity
+    # Culling to 8 pairs (fewer than the hand's fingertips have keys near) loses presses.
+    assert culled.same_keys and culled.hand_agreement < levers.HAND_AGREEMENT_MIN
+    assert not culled.parity
+    table = levers.markdown_table(results)
+    assert "| kernel | jax | 2 |" in table and "| NO |" in table
