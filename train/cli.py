@@ -23,7 +23,9 @@ from train.config import (ENV_NAMES, PRESETS, SPLITS, SpecialistConfig, apply_ov
 
 # Flag -> config field, for the common overrides.
 _FLAG_FIELDS = {
-    "env": "env.name", "split": "env.split", "limit": "env.limit", "keys": "env.keys", "agents": "run.agents", "out": "run.out",
+    "env": "env.name", "split": "env.split", "limit": "env.limit", "keys": "env.keys",
+    "solver_iterations": "env.solver_iterations", "ls_iterations": "env.ls_iterations",
+    "agents": "run.agents", "out": "run.out",
     "iterations": "run.iterations", "envs": "ppo.num_envs", "unroll": "ppo.unroll_length",
     "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs",
     "lr": "ppo.learning_rate", "seed": "run.seed", "eval_every": "run.eval_every",
@@ -52,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keys", choices=("mjx", "kernel"),
                         help="piano env key dynamics: MJX hinge joints (default) or the "
                              "piano-key kernel (kernels/piano_keys.py, the fast path)")
+    parser.add_argument("--solver-iterations", type=int, metavar="N",
+                        help="piano env: MJX solver iterations per physics step (default 4; "
+                             "with --keys kernel, 1 keeps parity and is fastest)")
+    parser.add_argument("--ls-iterations", type=int, metavar="N",
+                        help="piano env: line-search iterations per solver iteration (default 8; "
+                             "2 with --solver-iterations 1)")
     parser.add_argument("--agents", type=int, help="agents (default: one per piece)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a tuned set of defaults")
     parser.add_argument("--out", help="output folder (default runs/specialists)")

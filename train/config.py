@@ -33,6 +33,10 @@ class EnvConfig:
         limit: with a split, take only its first `limit` pieces (0 = all of them).
         keys: key dynamics of the 'piano' env: 'mjx' (hinge joints in the MJX solver) or
             'kernel' (`kernels.piano_keys`, the fast path; see `SceneConfig.key_dynamics`).
+        solver_iterations, ls_iterations: the 'piano' env's MJX constraint solver and line-search
+            iterations per physics step. With kernel keys 1 and 2 keep parity with the
+            reference and are the fastest setting measured (`bench/levers.py`); with MJX keys
+            fewer than 4 change how fingers press keys.
     """
 
     name: str = "toy"
@@ -40,6 +44,8 @@ class EnvConfig:
     split: str = "train"
     limit: int = 0
     keys: str = "mjx"
+    solver_iterations: int = 4
+    ls_iterations: int = 8
 
 
 @dataclasses.dataclass(frozen=True)

@@ -165,21 +165,30 @@ def make_env(config: EnvConfig) -> LoadedEnv:
     if config.keys == "kernel" and config.name != "piano":
         raise ValueError(f"env.keys='kernel' is for the 'piano' env (hands press the keys), "
                          f"not {config.name!r}")
-    return _make_env(config.name, resolve_pieces(config), config.keys)
+    if (config.solver_iterations, config.ls_iterations) != (4, 8) and config.name != "piano":
+        raise ValueError(f"env.solver_iterations and env.ls_iterations are for the 'piano' env "
+                         f"(hands on a physics piano), not {config.name!r}")
+    if config.solver_iterations < 1 or config.ls_iterations < 1:
+        raise ValueError(f"env.solver_iterations and env.ls_iterations must be >= 1, got "
+                         f"{config.solver_iterations} and {config.ls_iterations}")
+    return _make_env(config.name, resolve_pieces(config), config.keys,
+                     (config.solver_iterations, config.ls_iterations))
 
 
 @functools.lru_cache(maxsize=8)
-def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx") -> LoadedEnv:
+def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
+              iterations: tuple[int, int] = (4, 8)) -> LoadedEnv:
     _check_env_name(name)
     if name == "toy":
         env = _toy_env()
         ids = tuple(env.piece_names.index(p) for p in pieces)
         return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
                          episode_length=env.episode_length)
-    return _piano_env(name, pieces, key_dynamics)
+    return _piano_env(name, pieces, key_dynamics, iterations)
 
 
-def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx") -> LoadedEnv:
+def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
+               iterations: tuple[int, int] = (4, 8)) -> LoadedEnv:
     """The piano env over exactly `pieces` (its bank; index i = pieces[i]).
 
     'piano' is the full task (two hands, 88 keys); 'piano-keys' the reduced self-playing
@@ -195,7 +204,9 @@ def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx") ->
         keys = tuple(int(k) for k in used) or (39,)
         config = PianoConfig(scene=SceneConfig(hands="none", actuated_keys=True, keys=keys))
     else:
-        config = PianoConfig(scene=SceneConfig(key_dynamics=key_dynamics))
+        config = PianoConfig(scene=SceneConfig(key_dynamics=key_dynamics,
+                                               solver_iterations=iterations[0],
+                                               ls_iterations=iterations[1]))
     env = PianoEnv(config, rolls)
     return LoadedEnv(env=env, piece_ids=tuple(range(len(pieces))), piece_names=pieces,
                      episode_length=int(max(r.num_steps for r in rolls)))

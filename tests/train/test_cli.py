@@ -60,10 +60,24 @@ def test_unknown_piece_lists_choices_before_compiling(capsys, tmp_path):
     ({"run__agents": 3}, "one must be a multiple of the other"),
     ({"env__name": "tuba"}, "unknown env 'tuba'"),
     ({"env__pieces": (), "env__split": "dev"}, "unknown split 'dev'"),
+    ({"env__solver_iterations": 1}, "are for the 'piano' env"),
 ])
 def test_bad_runs_are_refused_by_the_plan(tmp_path, fields, message):
     with pytest.raises(ValueError, match=message):
         plan_run(smoke(str(tmp_path), **fields))
+
+
+def test_solver_flags_reach_the_piano_scene():
+    from train.envs import make_env
+
+    config = config_from_args(_args("--env", "piano", "--pieces", "etude/c-major-scale-rh",
+                                    "--keys", "kernel", "--solver-iterations", "1",
+                                    "--ls-iterations", "2"))
+    assert (config.env.solver_iterations, config.env.ls_iterations) == (1, 2)
+    model = make_env(config.env).env.mj_model
+    assert (model.opt.iterations, model.opt.ls_iterations) == (1, 2)
+    with pytest.raises(ValueError, match=">= 1"):
+        make_env(dataclasses.replace(config.env, ls_iterations=0))
 
 
 def test_piece_assignment():
