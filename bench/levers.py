@@ -70,7 +70,9 @@ class Lever:
     Attributes:
         name: short name (the table's row).
         scene: `SceneConfig` fields to change.
-        env: `EnvConfig` fields to change (e.g. Warp's `naconmax`, `njmax`).
+        env: `EnvConfig` fields to change (e.g. Warp's `njmax`, constraint rows per env).
+        contacts_per_env: Warp's contact capacity per env; the env gets `naconmax` = this
+            times the batch (MJX's `naconmax` counts the contacts of all envs together).
         matmul_precision: `jax.default_matmul_precision` while compiling, or None (default).
         impls: the MJX backends the lever applies to.
         note: what it changes.
@@ -79,6 +81,7 @@ class Lever:
     name: str
     scene: dict[str, Any] = dataclasses.field(default_factory=dict)
     env: dict[str, Any] = dataclasses.field(default_factory=dict)
+    contacts_per_env: int | None = None
     matmul_precision: str | None = None
     impls: tuple[str, ...] = ("jax", "warp")
     note: str = ""
@@ -105,7 +108,10 @@ LEVERS: tuple[Lever, ...] = (
           note="kernel keys, full-precision float32 matmuls"),
     Lever("kernel+matmul-tf32", _KERNEL, matmul_precision="tensorfloat32",
           note="kernel keys, TF32 matmuls (tensor cores)"),
-    Lever("kernel+warp-capacity", _KERNEL, env={"naconmax": 8, "njmax": 96}, impls=("warp",),
+    # The kernel scene's only MJX contacts are forearm-forearm (box-box: up to 8 points); its
+    # constraint rows: 46 joint limits, tendon limits and those contacts (62 in MJX-JAX).
+    Lever("kernel+warp-capacity", _KERNEL, env={"njmax": 64}, contacts_per_env=8,
+          impls=("warp",),
           note="kernel keys, Warp sized to the kernel scene's contacts and constraint rows"),
 )
 LEVER_NAMES = tuple(lever.name for lever in LEVERS)
@@ -139,10 +145,13 @@ def lever_by_name(name: str) -> Lever:
     raise ValueError(f"unknown lever {name!r}; choose from {list(LEVER_NAMES)}")
 
 
-def lever_env(lever: Lever, impl: str, piece: PianoRoll, base_scene: SceneConfig) -> PianoEnv:
-    """The env of `lever` (its changes applied to `base_scene` and the default env settings)."""
+def lever_env(lever: Lever, impl: str, piece: PianoRoll, base_scene: SceneConfig,
+              batch: int = 1) -> PianoEnv:
+    """The env of `lever` (its changes applied to `base_scene` and the default env settings),
+    sized for `batch` envs."""
     scene = dataclasses.replace(base_scene, **lever.scene)
-    return PianoEnv(EnvConfig(scene=scene, impl=impl, **lever.env), [piece])
+    sizes = {} if lever.contacts_per_env is None else {"naconmax": lever.contacts_per_env * batch}
+    return PianoEnv(EnvConfig(scene=scene, impl=impl, **lever.env, **sizes), [piece])
 
 
 def hand_press_actions(env: PianoEnv) -> np.ndarray:
@@ -246,7 +255,7 @@ def measure_levers(levers: Sequence[Lever], impl: str, batch: int, steps: int, r
         precision = (jax.default_matmul_precision(lever.matmul_precision)
                      if lever.matmul_precision else contextlib.nullcontext())
         with precision:
-            env = lever_env(lever, impl, piece, base_scene)
+            env = lever_env(lever, impl, piece, base_scene, batch)
             compile_s, rate = time_rollouts(env, batch, steps, repeats)
             f1, scripted, by_hand = play_parity_scripts(env)
         if reference is None:

@@ -53,7 +53,10 @@ class EnvConfig:
         fingering: fingering reward solver: 'none' (term = 0), 'exact' or 'sinkhorn'.
         observe_fingering: append the OT assignment of the next goal to the observation
             (per fingertip: vector to its assigned key target, and whether it has one).
-        naconmax, njmax: contact / constraint capacity for impl='warp' (per env).
+        naconmax: impl='warp': contact capacity summed over every env of a batch (MJX's
+            meaning: the number of worlds is not known when the data is made), None = MJX's
+            default. Size it for the largest batch the env will step.
+        njmax: impl='warp': constraint rows per env, None = MJX's default.
     """
 
     scene: SceneConfig = dataclasses.field(default_factory=SceneConfig)

@@ -47,6 +47,15 @@ def test_hand_script_drives_the_same_joints_of_every_hand():
     np.testing.assert_allclose(actions[0], rest)
 
 
+def test_warp_contact_capacity_scales_with_the_batch():
+    # MJX's naconmax counts the contacts of all envs together; njmax is per env.
+    lever = levers.lever_by_name("kernel+warp-capacity")
+    env = levers.lever_env(lever, "jax", _piece(), SCENE, batch=4096)
+    assert env.config.naconmax == lever.contacts_per_env * 4096 and env.config.njmax == 64
+    assert levers.lever_env(levers.lever_by_name("kernel"), "jax", _piece(), SCENE,
+                            batch=4096).config.naconmax is None
+
+
 def test_unknown_lever_names_the_known_ones():
     with pytest.raises(ValueError, match="kernel\\+solver-2"):
         levers.lever_by_name("turbo")
