@@ -180,9 +180,16 @@ def play_parity_scripts(env: PianoEnv) -> tuple[float, np.ndarray, np.ndarray]:
     Returns:
         (scripted player's F1, its pressed keys bool [T, K], the hand script's pressed keys
         bool [H, K]).
+
+    Raises:
+        ValueError: piece 0 is shorter than the hand script (its episode would end, and the
+            env reset the hands, in the middle of the script).
     """
     num_steps = int(env.bank.length[0])
     actions = jnp.asarray(hand_press_actions(env))
+    if num_steps < actions.shape[0]:
+        raise ValueError(f"the parity piece lasts {num_steps} control steps; the hand script "
+                         f"needs at least {actions.shape[0]} (it plays within one episode)")
 
     def run(rng):
         state, scripted = play_episode(env, rng, jnp.int32(0), num_steps)
