@@ -163,13 +163,16 @@ def hand_press_actions(env: PianoEnv) -> np.ndarray:
         float32 [len(HAND_PHASES) * STEPS_PER_PHASE, action_size].
     """
     rest = np.clip(np.zeros(env.action_size), env.action_low, env.action_high)
-    per_hand = len(hands.HAND_ACTUATORS) + 2  # the hand's actuators, then forearm tx, ty
+    # `SceneIndex.hand_actuators`: per hand, its actuators then forearm tx, ty (actuator ids,
+    # which are the action's indices).
+    actuators = np.asarray(env.index.hand_actuators).reshape(
+        len(env.config.scene.hand_sides), len(hands.HAND_ACTUATORS) + 2)
     rows = []
     for phase in HAND_PHASES:
         action = rest.copy()
-        for side in range(len(env.config.scene.hand_sides)):
+        for hand in actuators:
             for name, target in phase.items():
-                action[side * per_hand + hands.HAND_ACTUATORS.index(name)] = target
+                action[hand[hands.HAND_ACTUATORS.index(name)]] = target
         rows += [np.clip(action, env.action_low, env.action_high)] * STEPS_PER_PHASE
     return np.asarray(rows, np.float32)
 
