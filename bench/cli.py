@@ -131,8 +131,9 @@ def _markdown(report: dict) -> str:
                   "| impl | mode | envs | compile (s) | env steps/s | physics steps/s |",
                   "|---|---|---|---|---|---|"]
         lines += [f"| {_label(r)} | {r['mode']} | {r['batch']} | {r['compile_s']:.1f} | "
-                  f"{r['env_steps_per_s']:,.0f} | {r['physics_steps_per_s']:,.0f} |"
-                  for r in report["env"]]
+                  f"{r['env_steps_per_s']:,.0f}"
+                  f"{' (Warp overflow: invalid)' if r.get('overflowed') else ''} | "
+                  f"{r['physics_steps_per_s']:,.0f} |" for r in report["env"]]
     if report.get("ot"):
         lines += ["", "## OT fingering (exact solver, alone)", "",
                   "| envs | compile (s) | ms / call |", "|---|---|---|"]

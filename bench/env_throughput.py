@@ -27,6 +27,7 @@ import mujoco
 import numpy as np
 
 from mjx_piano.default_piece import default_piece
+from mjx_piano import warp_buffers
 from mjx_piano.env import EnvConfig, PianoEnv
 from mjx_piano.scene.builder import SceneConfig
 
@@ -42,6 +43,7 @@ class Result:
     env_steps_per_s: float
     physics_steps_per_s: float
     keys: str = "mjx"
+    overflowed: bool = False
 
 
 def rollout_fn(env: PianoEnv, steps: int, mode: str = "task"):
@@ -79,14 +81,17 @@ def measure_mjx(impl: str, batch: int, steps: int, repeats: int, mode: str = "ta
         mode: 'task' (the full env step) or 'physics' (the physics substeps alone).
         keys: key dynamics, 'mjx' or 'kernel' (`SceneConfig.key_dynamics`).
     """
-    env = PianoEnv(EnvConfig(scene=SceneConfig(key_dynamics=keys), impl=impl), [default_piece()])
-    compile_s, env_rate = time_rollouts(env, batch, steps, repeats, mode)
-    return Result(impl, mode, batch, compile_s, env_rate, env_rate * env.config.substeps, keys)
+    config = EnvConfig(scene=SceneConfig(key_dynamics=keys), impl=impl).for_batch(batch)
+    env = PianoEnv(config, [default_piece()])
+    compile_s, env_rate, overflowed = time_rollouts(env, batch, steps, repeats, mode)
+    return Result(impl, mode, batch, compile_s, env_rate, env_rate * env.config.substeps, keys,
+                  overflowed)
 
 
 def time_rollouts(env: PianoEnv, batch: int, steps: int, repeats: int,
-                  mode: str = "task") -> tuple[float, float]:
-    """(seconds of the first call (compile + run), env steps/s over `repeats` timed calls).
+                  mode: str = "task") -> tuple[float, float, bool]:
+    """(seconds of the first call (compile + run), env steps/s over `repeats` timed calls,
+    whether Warp dropped contacts or constraint rows: the figures of such a run are not valid).
 
     Each call is a jitted rollout of `steps` control steps of `batch` envs (`rollout_fn`).
     """
@@ -103,7 +108,11 @@ def time_rollouts(env: PianoEnv, batch: int, steps: int, repeats: int,
     for i in range(repeats):
         states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(2 + i)))
     elapsed = time.perf_counter() - start
-    return compile_s, batch * steps * repeats / elapsed
+    overflowed = bool(jnp.any(jax.jit(jax.vmap(warp_buffers.overflowed))(states.data)))
+    if overflowed:
+        print(f"WARNING: Warp's buffers overflowed (naconmax {env.config.naconmax}, njmax "
+              f"{env.config.njmax}): contacts or constraint rows were dropped", flush=True)
+    return compile_s, batch * steps * repeats / elapsed, overflowed
 
 
 def measure_mujoco_c(steps: int) -> Result:
@@ -128,7 +137,8 @@ def markdown_table(results: list[Result]) -> str:
     lines = ["| impl | keys | mode | envs | compile (s) | env steps/s | physics steps/s |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r.impl} | {r.keys} | {r.mode} | {r.batch} | {r.compile_s:.1f} | "
-              f"{r.env_steps_per_s:,.0f} | {r.physics_steps_per_s:,.0f} |" for r in results]
+              f"{r.env_steps_per_s:,.0f}{' (Warp OVERFLOW: invalid)' if r.overflowed else ''} | "
+              f"{r.physics_steps_per_s:,.0f} |" for r in results]
     return "\n".join(lines)
 
 

@@ -121,7 +121,8 @@ def env_rollout(fingering_solver: str, batch: int, bench: BenchConfig):
     from mjx_piano.default_piece import default_piece
     from mjx_piano.env import EnvConfig, PianoEnv
 
-    env = PianoEnv(EnvConfig(impl=bench.impl, fingering=fingering_solver), [default_piece()])
+    config = EnvConfig(impl=bench.impl, fingering=fingering_solver).for_batch(batch)
+    env = PianoEnv(config, [default_piece()])
     rollout = rollout_fn(env, bench.env_steps)
     states = jax.jit(jax.vmap(env.reset))(
         jax.random.split(jax.random.PRNGKey(0), batch), jnp.zeros(batch, jnp.int32)

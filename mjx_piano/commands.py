@@ -62,7 +62,8 @@ def _run_play(args: argparse.Namespace) -> int:
         print("--envs must be >= 1", file=sys.stderr)
         return 2
     roll = load_piece(args.piece)
-    env = PianoEnv(EnvConfig(scene=SceneConfig(key_dynamics=args.keys), impl=args.impl), [roll])
+    config = EnvConfig(scene=SceneConfig(key_dynamics=args.keys), impl=args.impl)
+    env = PianoEnv(config.for_batch(args.envs), [roll])
     steps = roll.num_steps
     play = jax.jit(jax.vmap(lambda rng: play_episode(env, rng, jnp.int32(0), steps)))
     rngs = jax.random.split(jax.random.PRNGKey(0), args.envs)

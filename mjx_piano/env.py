@@ -30,7 +30,7 @@ from flax import struct
 from mujoco import mjx
 
 from kernels import piano_keys
-from mjx_piano import metrics, rewards
+from mjx_piano import metrics, rewards, warp_buffers
 from mjx_piano.music.roll import PianoRoll
 from mjx_piano.observation import ObservationLayout
 from mjx_piano.pieces import PieceBank, make_piece_bank
@@ -53,10 +53,12 @@ class EnvConfig:
         fingering: fingering reward solver: 'none' (term = 0), 'exact' or 'sinkhorn'.
         observe_fingering: append the OT assignment of the next goal to the observation
             (per fingertip: vector to its assigned key target, and whether it has one).
-        naconmax: impl='warp': contact capacity summed over every env of a batch (MJX's
-            meaning: the number of worlds is not known when the data is made), None = MJX's
-            default. Size it for the largest batch the env will step.
-        njmax: impl='warp': constraint rows per env, None = MJX's default.
+        naconmax: impl='warp': contact slots shared by every env of a batch (MJX's meaning:
+            the number of worlds is not known when the data is made). Required with
+            impl='warp': `for_batch` sizes it (`warp_buffers.CONTACTS_PER_ENV` per env).
+        njmax: impl='warp': constraint rows per env; None = every limit and
+            `CONTACTS_PER_ENV` contacts (`warp_buffers.constraint_rows`), not MJX's default,
+            which drops rows of this scene.
     """
 
     scene: SceneConfig = dataclasses.field(default_factory=SceneConfig)
@@ -67,6 +69,16 @@ class EnvConfig:
     observe_fingering: bool = False
     naconmax: int | None = None
     njmax: int | None = None
+
+    def for_batch(self, batch: int) -> "EnvConfig":
+        """These settings with Warp's contact slots sized for `batch` envs stepped together.
+
+        Unchanged for impl='jax' or when `naconmax` is already set.
+        """
+        if self.impl != "warp" or self.naconmax is not None:
+            return self
+        per_env = warp_buffers.CONTACTS_PER_ENV[self.scene.key_dynamics]
+        return dataclasses.replace(self, naconmax=per_env * batch)
 
 
 @struct.dataclass
@@ -169,16 +181,22 @@ class PianoEnv:
     def __init__(self, config: EnvConfig, pieces: Sequence[PianoRoll]):
         if config.substeps < 1 or config.lookahead < 0:
             raise ValueError(f"substeps must be >= 1 and lookahead >= 0, got {config}")
+        if config.impl not in ("jax", "warp"):
+            raise ValueError(f"impl must be 'jax' or 'warp', got {config.impl!r}")
+        if config.impl == "warp" and config.naconmax is None:
+            raise ValueError("impl='warp' needs EnvConfig.naconmax, the contact slots shared by "
+                             "all envs of a batch (MJX's default, 48 in all, drops contacts): "
+                             "use config.for_batch(num_envs)")
         if config.fingering not in ("none", "exact", "sinkhorn"):
             raise ValueError(f"fingering must be 'none', 'exact' or 'sinkhorn', got {config.fingering!r}")
         self.config = config
         self.mj_model: mujoco.MjModel = build_spec(config.scene).compile()
         self.index: SceneIndex = index_scene(self.mj_model, config.scene)
-        self.model = mjx.put_model(self.mj_model, impl=config.impl)
+        self.model = warp_buffers.quiet_model(mjx.put_model(self.mj_model, impl=config.impl))
         mj_data = mujoco.MjData(self.mj_model)
         mujoco.mj_forward(self.mj_model, mj_data)
-        sizes = {k: v for k, v in (("naconmax", config.naconmax), ("njmax", config.njmax)) if v}
-        self.initial_data = mjx.put_data(self.mj_model, mj_data, impl=config.impl, **sizes)
+        self.initial_data = mjx.put_data(self.mj_model, mj_data, impl=config.impl,
+                                         **_warp_sizes(config, self.mj_model))
         self.bank: PieceBank = make_piece_bank(pieces, config.scene.keys, config.lookahead)
         has_hands = len(self.index.fingertip_site) > 0
         if config.observe_fingering and (config.fingering == "none" or not has_hands):
@@ -281,7 +299,11 @@ class PianoEnv:
         )
         fresh = self.reset(reset_rng, state.piece)
         fresh = fresh.replace(last_episode=episode.mean(diverged))
-        next_state = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), fresh, stepped)
+        next_state = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b),
+                                            fresh.replace(data=None), stepped.replace(data=None))
+        # MJX's own merge: under impl='warp' the contact buffers are shared by every env of
+        # the batch (naconmax), and a plain jnp.where would give each env a copy of them.
+        next_state = next_state.replace(data=stepped.data.where(done, fresh.data))
         return next_state.replace(
             reward=terms.total(), done=done, truncated=truncated, reward_terms=terms,
             pressed=pressed, num_diverged=state.num_diverged + diverged.astype(jnp.int32),
@@ -430,6 +452,15 @@ def forearms_overlap(index: SceneIndex, geom_xpos: jax.Array) -> jax.Array:
         return jnp.zeros((), bool)
     offset = geom_xpos[geoms[0]] - geom_xpos[geoms[1]]
     return jnp.all(jnp.abs(jnp.asarray(index.forearm_axes) @ offset) < index.forearm_reach)
+
+
+def _warp_sizes(config: EnvConfig, model: mujoco.MjModel) -> dict[str, int]:
+    """`put_data`'s Warp buffer sizes for `config` (none for impl='jax')."""
+    if config.impl != "warp":
+        return {}
+    per_env = warp_buffers.CONTACTS_PER_ENV[config.scene.key_dynamics]
+    njmax = config.njmax or warp_buffers.constraint_rows(model, per_env)
+    return {"naconmax": config.naconmax, "njmax": njmax}
 
 
 def _make_fingering(solver: str):

@@ -25,6 +25,7 @@ from train.config import (ENV_NAMES, PRESETS, SPLITS, SpecialistConfig, apply_ov
 _FLAG_FIELDS = {
     "env": "env.name", "split": "env.split", "limit": "env.limit", "keys": "env.keys",
     "solver_iterations": "env.solver_iterations", "ls_iterations": "env.ls_iterations",
+    "impl": "env.impl",
     "agents": "run.agents", "out": "run.out",
     "iterations": "run.iterations", "envs": "ppo.num_envs", "unroll": "ppo.unroll_length",
     "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs",
@@ -60,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ls-iterations", type=int, metavar="N",
                         help="piano env: line-search iterations per solver iteration (default 8; "
                              "2 with --solver-iterations 1)")
+    parser.add_argument("--impl", choices=("jax", "warp"),
+                        help="piano envs' MJX backend: jax (default, any devices) or warp "
+                             "(MJX-Warp, NVIDIA's fast path; one device)")
     parser.add_argument("--agents", type=int, help="agents (default: one per piece)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a tuned set of defaults")
     parser.add_argument("--out", help="output folder (default runs/specialists)")

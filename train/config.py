@@ -37,6 +37,10 @@ class EnvConfig:
             iterations per physics step. With kernel keys 1 and 2 keep parity with the
             reference and are the fastest setting measured (`bench/levers.py`); with MJX keys
             fewer than 4 change how fingers press keys.
+        impl: the piano envs' MJX backend: 'jax' (any device) or 'warp' (MJX-Warp, the fast
+            path on NVIDIA GPUs; also runs, slowly, on CPU). 'warp' trains on one device.
+        naconmax: impl='warp': contact slots shared by all envs of the run (MJX's meaning);
+            0 = `mjx_piano.warp_buffers.CONTACTS_PER_ENV` x agents x envs, set by `plan_run`.
     """
 
     name: str = "toy"
@@ -46,6 +50,8 @@ class EnvConfig:
     keys: str = "mjx"
     solver_iterations: int = 4
     ls_iterations: int = 8
+    impl: str = "jax"
+    naconmax: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

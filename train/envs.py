@@ -171,24 +171,34 @@ def make_env(config: EnvConfig) -> LoadedEnv:
     if config.solver_iterations < 1 or config.ls_iterations < 1:
         raise ValueError(f"env.solver_iterations and env.ls_iterations must be >= 1, got "
                          f"{config.solver_iterations} and {config.ls_iterations}")
+    if config.impl not in ("jax", "warp"):
+        raise ValueError(f"env.impl must be 'jax' or 'warp', got {config.impl!r}")
+    if config.impl == "warp" and config.name == "toy":
+        raise ValueError("env.impl='warp' is for the piano envs (MJX physics), not 'toy'")
+    if config.impl == "warp" and config.naconmax < 1:
+        raise ValueError("env.impl='warp' needs env.naconmax, the contact slots of all envs of "
+                         "the run together (plan_run sizes it)")
     return _make_env(config.name, resolve_pieces(config), config.keys,
-                     (config.solver_iterations, config.ls_iterations))
+                     (config.solver_iterations, config.ls_iterations),
+                     config.impl, config.naconmax)
 
 
 @functools.lru_cache(maxsize=8)
 def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
-              iterations: tuple[int, int] = (4, 8)) -> LoadedEnv:
+              iterations: tuple[int, int] = (4, 8), impl: str = "jax",
+              naconmax: int = 0) -> LoadedEnv:
     _check_env_name(name)
     if name == "toy":
         env = _toy_env()
         ids = tuple(env.piece_names.index(p) for p in pieces)
         return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
                          episode_length=env.episode_length)
-    return _piano_env(name, pieces, key_dynamics, iterations)
+    return _piano_env(name, pieces, key_dynamics, iterations, impl, naconmax)
 
 
 def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
-               iterations: tuple[int, int] = (4, 8)) -> LoadedEnv:
+               iterations: tuple[int, int] = (4, 8), impl: str = "jax",
+               naconmax: int = 0) -> LoadedEnv:
     """The piano env over exactly `pieces` (its bank; index i = pieces[i]).
 
     'piano' is the full task (two hands, 88 keys); 'piano-keys' the reduced self-playing
@@ -202,12 +212,11 @@ def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
     if name == "piano-keys":
         used = np.nonzero(np.any([r.keys.any(0) for r in rolls], axis=0))[0]
         keys = tuple(int(k) for k in used) or (39,)
-        config = PianoConfig(scene=SceneConfig(hands="none", actuated_keys=True, keys=keys))
+        scene = SceneConfig(hands="none", actuated_keys=True, keys=keys)
     else:
-        config = PianoConfig(scene=SceneConfig(key_dynamics=key_dynamics,
-                                               solver_iterations=iterations[0],
-                                               ls_iterations=iterations[1]))
-    env = PianoEnv(config, rolls)
+        scene = SceneConfig(key_dynamics=key_dynamics, solver_iterations=iterations[0],
+                            ls_iterations=iterations[1])
+    env = PianoEnv(PianoConfig(scene=scene, impl=impl, naconmax=naconmax or None), rolls)
     return LoadedEnv(env=env, piece_ids=tuple(range(len(pieces))), piece_names=pieces,
                      episode_length=int(max(r.num_steps for r in rolls)))
 

@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from mjx_piano import warp_buffers
 from train import envs
 from train.checkpoint import Checkpointer, check_resumable
 from train.config import SpecialistConfig, to_dict
@@ -137,6 +138,8 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
         raise ValueError(f"num_envs * unroll_length = {ppo.num_envs * ppo.unroll_length} is not "
                          f"divisible by num_minibatches = {ppo.num_minibatches}")
     shape = mesh_shape(len(jax.devices()), agents, ppo.num_envs, config.run.mesh)
+    if config.env.impl == "warp":
+        resolved = _size_warp_contacts(resolved, shape)
     checkpointer = Checkpointer(config.run.out, config.run.keep_checkpoints)
     try:
         if resume:
@@ -153,6 +156,24 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
     return RunPlan(config=resolved, loaded=loaded, agent_pieces=agent_pieces, piece_table=table,
                    seeds=tuple(config.run.seed + i for i in range(agents)), mesh_shape=shape,
                    resume_from=resume_from)
+
+
+def _size_warp_contacts(config: SpecialistConfig, shape: tuple[int, int]) -> SpecialistConfig:
+    """`config` with MJX-Warp's contact slots sized for every env of the run.
+
+    Raises:
+        ValueError: the mesh has more than one device (MJX-Warp's contact buffer is shared by
+            all envs of a call, which one device steps).
+    """
+    if shape != (1, 1):
+        raise ValueError(f"env.impl='warp' trains on one device (MJX-Warp's contact buffer is "
+                         f"shared by all envs of a call); this run's mesh is {shape}: use "
+                         "env.impl='jax' to shard over devices")
+    if config.env.naconmax:
+        return config
+    per_env = warp_buffers.CONTACTS_PER_ENV["kernel" if config.env.keys == "kernel" else "mjx"]
+    total = per_env * config.run.agents * config.ppo.num_envs
+    return dataclasses.replace(config, env=dataclasses.replace(config.env, naconmax=total))
 
 
 def build_trainer(plan: RunPlan) -> Trainer:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -67,17 +67,34 @@ def make_mesh(shape: tuple[int, int], devices: Sequence[jax.Device] | None = Non
     return Mesh(np.asarray(devices).reshape(shape), AXES)
 
 
-def state_shardings(mesh: Mesh, state: TrainState) -> TrainState:
-    """A `NamedSharding` per leaf of a batched `state` (or of its `jax.eval_shape`)."""
+def state_shardings(mesh: Mesh, state: TrainState, env_batched: Any = True) -> TrainState:
+    """A `NamedSharding` per leaf of a batched `state` (or of its `jax.eval_shape`).
+
+    Args:
+        mesh: the device mesh.
+        state: the (abstract) state.
+        env_batched: per leaf of `state.env_state`, whether it has the agent and env axes
+            (a bool for all of them). MJX-Warp keeps some buffers (its contacts) shared by all
+            envs of a call: those have neither axis and are replicated.
+    """
     per_agent = NamedSharding(mesh, P("agents"))
     per_env = NamedSharding(mesh, P("agents", "envs"))
+    replicated = NamedSharding(mesh, P())
     shard = lambda spec: (lambda _: spec)  # noqa: E731
+    if isinstance(env_batched, bool):
+        env_batched = jax.tree_util.tree_map(shard(env_batched), state.env_state)
     return TrainState(
         params=jax.tree_util.tree_map(shard(per_agent), state.params),
         opt_state=jax.tree_util.tree_map(shard(per_agent), state.opt_state),
         normalizer=jax.tree_util.tree_map(shard(per_agent), state.normalizer),
-        env_state=jax.tree_util.tree_map(shard(per_env), state.env_state),
+        env_state=jax.tree_util.tree_map(lambda b: per_env if b else replicated, env_batched),
         pieces=per_env, rng=per_agent, iteration=per_agent)
+
+
+def batched_leaves(one: Any, two: Any) -> Any:
+    """Per leaf: whether its shape differs between two (abstract) trees, i.e. whether it has
+    the axis whose size differs between them."""
+    return jax.tree_util.tree_map(lambda a, b: a.shape != b.shape, one, two)
 
 
 class Trainer:
@@ -101,7 +118,9 @@ class Trainer:
         self.eval_steps = eval_steps
         self.per_agent = NamedSharding(mesh, P("agents"))
         self.per_env = NamedSharding(mesh, P("agents", "envs"))
-        self.state_sharding = state_shardings(mesh, self._abstract_init(1))
+        one, two = self._abstract_init(1), self._abstract_init(2)
+        self.state_sharding = state_shardings(mesh, one,
+                                              batched_leaves(one.env_state, two.env_state))
         self._init = jax.jit(jax.vmap(self.ppo.init), in_shardings=(self.per_agent, self.per_env),
                              out_shardings=self.state_sharding)
         self._iteration = jax.jit(jax.vmap(self.ppo.iteration),

@@ -269,12 +269,14 @@ def load_policy(checkpoint: str, piece_name: str | None) -> LoadedPolicy:
                          f"{list(loaded.piece_names)}")
     piece = loaded.piece_ids[loaded.piece_names.index(name)]
     agent = int(np.flatnonzero((agent_pieces == piece).any(axis=1))[0])
-    one = jax.device_get(jax.tree_util.tree_map(lambda x: x[agent], state))
+    # The agent's policy alone (MJX-Warp env states hold buffers without an agent axis).
+    params, normalizer = jax.device_get(jax.tree_util.tree_map(
+        lambda x: x[agent], (state.params.policy, state.normalizer)))
     ppo = trainer.ppo
     policy = ppo.networks.policy_network
 
     def action_fn(obs: jax.Array) -> jax.Array:
-        logits = policy.apply(one.normalizer, one.params.policy, obs)
+        logits = policy.apply(normalizer, params, obs)
         return ppo.to_physical(ppo.distribution.mode(logits))
 
     return LoadedPolicy(env=loaded.env, piece=int(piece), piece_name=name, action_fn=action_fn,

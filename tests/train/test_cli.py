@@ -61,6 +61,8 @@ def test_unknown_piece_lists_choices_before_compiling(capsys, tmp_path):
     ({"env__name": "tuba"}, "unknown env 'tuba'"),
     ({"env__pieces": (), "env__split": "dev"}, "unknown split 'dev'"),
     ({"env__solver_iterations": 1}, "are for the 'piano' env"),
+    ({"env__impl": "warp"}, "is for the piano envs"),
+    ({"env__impl": "cuda"}, "must be 'jax' or 'warp'"),
 ])
 def test_bad_runs_are_refused_by_the_plan(tmp_path, fields, message):
     with pytest.raises(ValueError, match=message):

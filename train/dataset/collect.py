@@ -317,11 +317,18 @@ def collect(config: CollectConfig) -> CollectResult:
 
     Raises:
         ValueError: the store holds a collection with other settings, a learner whose
-            observation/action sizes differ, or sizes that do not divide across the devices.
+            observation/action sizes differ, sizes that do not divide across the devices, or
+            chunks larger than an MJX-Warp run's envs per agent (its contact slots).
     """
     if config.rollouts < 1 or config.chunk_envs < 1:
         raise ValueError("rollouts and chunk_envs must be >= 1")
     specialists = load_specialists(config.run)
+    trained_envs = specialists.config.ppo.num_envs
+    if specialists.config.env.impl == "warp" and min(config.chunk_envs,
+                                                     config.rollouts) > trained_envs:
+        raise ValueError(f"the specialists trained on MJX-Warp, whose contact slots hold "
+                         f"{trained_envs} envs per agent: collect with chunk_envs <= "
+                         f"{trained_envs}")
     learner = load_specialists(config.relabel_learner) if config.relabel_learner else None
     env = specialists.ppo.env
     if learner is not None and (learner.ppo.env.observation_size, learner.ppo.env.action_size
