@@ -128,12 +128,14 @@ def _markdown(report: dict) -> str:
              f"python {report['python']}"]
     if report.get("env"):
         lines += ["", "## Env step", "",
-                  "| impl | mode | envs | compile (s) | env steps/s | physics steps/s |",
-                  "|---|---|---|---|---|---|"]
+                  "| impl | mode | envs | compile (s) | env steps/s | physics steps/s | "
+                  "diverged (random actions) |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {_label(r)} | {r['mode']} | {r['batch']} | {r['compile_s']:.1f} | "
                   f"{r['env_steps_per_s']:,.0f}"
                   f"{' (Warp overflow: invalid)' if r.get('overflowed') else ''} | "
-                  f"{r['physics_steps_per_s']:,.0f} |" for r in report["env"]]
+                  f"{r['physics_steps_per_s']:,.0f} | "
+                  f"{env_throughput.fraction_text(r.get('diverged_random', float('nan')))} |"
+                  for r in report["env"]]
     if report.get("ot"):
         lines += ["", "## OT fingering (exact solver, alone)", "",
                   "| envs | compile (s) | ms / call |", "|---|---|---|"]

@@ -44,13 +44,34 @@ class Result:
     physics_steps_per_s: float
     keys: str = "mjx"
     overflowed: bool = False
+    diverged_random: float = float("nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """What `time_rollouts` measured.
+
+    Attributes:
+        compile_s: seconds of the first call (compile + run).
+        env_steps_per_s: over the timed calls.
+        overflowed: Warp dropped contacts or constraint rows (the figures are then not valid).
+        diverged_random: fraction of the envs that diverged under full-range random actions
+            (mode 'task'; NaN for 'physics', which does not check).
+    """
+
+    compile_s: float
+    env_steps_per_s: float
+    overflowed: bool
+    diverged_random: float
 
 
 def rollout_fn(env: PianoEnv, steps: int, mode: str = "task"):
-    """jit((states [B], rng) -> states): `steps` control steps of a batch of envs.
+    """jit((states [B], rng, spread=0.1) -> states): `steps` control steps of a batch of envs.
 
-    Actions are random, within 10% of each range around the rest pose; `mode` is 'task' (the
-    full `env.step`) or 'physics' (the physics substeps alone, `env.simulate`).
+    Actions are random around the rest pose, uniform within `spread` of each range on either
+    side (0.1: gentle, for timing; 1.0: anywhere in the range, for the stability check), then
+    clipped to it; `mode` is 'task' (the full `env.step`) or 'physics' (the physics substeps
+    alone, `env.simulate`).
     """
     low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
     rest = jnp.clip(0.0, low, high)
@@ -61,9 +82,10 @@ def rollout_fn(env: PianoEnv, steps: int, mode: str = "task"):
 
     step = env.step if mode == "task" else physics_step
 
-    def rollout(states, rng):
+    def rollout(states, rng, spread=0.1):
         def body(carry, key):
-            noise = jax.random.uniform(key, carry.obs.shape[:1] + low.shape, minval=-0.1, maxval=0.1)
+            noise = spread * jax.random.uniform(key, carry.obs.shape[:1] + low.shape,
+                                                minval=-1.0, maxval=1.0)
             actions = jnp.clip(rest + noise * (high - low), low, high)
             return jax.vmap(step)(carry, actions), None
 
@@ -83,36 +105,43 @@ def measure_mjx(impl: str, batch: int, steps: int, repeats: int, mode: str = "ta
     """
     config = EnvConfig(scene=SceneConfig(key_dynamics=keys), impl=impl).for_batch(batch)
     env = PianoEnv(config, [default_piece()])
-    compile_s, env_rate, overflowed = time_rollouts(env, batch, steps, repeats, mode)
-    return Result(impl, mode, batch, compile_s, env_rate, env_rate * env.config.substeps, keys,
-                  overflowed)
+    timing = time_rollouts(env, batch, steps, repeats, mode)
+    return Result(impl, mode, batch, timing.compile_s, timing.env_steps_per_s,
+                  timing.env_steps_per_s * env.config.substeps, keys, timing.overflowed,
+                  timing.diverged_random)
 
 
 def time_rollouts(env: PianoEnv, batch: int, steps: int, repeats: int,
-                  mode: str = "task") -> tuple[float, float, bool]:
-    """(seconds of the first call (compile + run), env steps/s over `repeats` timed calls,
-    whether Warp dropped contacts or constraint rows: the figures of such a run are not valid).
-
-    Each call is a jitted rollout of `steps` control steps of `batch` envs (`rollout_fn`).
+                  mode: str = "task") -> Timing:
+    """Times `repeats` jitted rollouts of `steps` control steps of `batch` envs (`rollout_fn`,
+    gentle actions) after a first, compiling call; then, with the same compiled rollout, runs
+    fresh envs under full-range random actions and counts the envs that diverged.
     """
     if mode not in ("task", "physics"):
         raise ValueError(f"mode must be 'task' or 'physics', got {mode!r}")
     # Reset under jit too: its output then has exactly the types the rollout returns.
     states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), batch),
                                           jnp.zeros(batch, jnp.int32))
+    fresh = states
     rollout = rollout_fn(env, steps, mode)
     start = time.perf_counter()
-    states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(1)))
+    # The spread goes in as an array every time, so the stability run reuses this compile.
+    gentle = jnp.float32(0.1)
+    states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(1), gentle))
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
     for i in range(repeats):
-        states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(2 + i)))
+        states = jax.block_until_ready(rollout(states, jax.random.PRNGKey(2 + i), gentle))
     elapsed = time.perf_counter() - start
     overflowed = bool(jnp.any(jax.jit(jax.vmap(warp_buffers.overflowed))(states.data)))
     if overflowed:
         print(f"WARNING: Warp's buffers overflowed (naconmax {env.config.naconmax}, njmax "
               f"{env.config.njmax}): contacts or constraint rows were dropped", flush=True)
-    return compile_s, batch * steps * repeats / elapsed, overflowed
+    diverged = float("nan")
+    if mode == "task":
+        shaken = jax.block_until_ready(rollout(fresh, jax.random.PRNGKey(99), jnp.float32(1.0)))
+        diverged = float(np.mean(np.asarray(shaken.num_diverged) > 0))
+    return Timing(compile_s, batch * steps * repeats / elapsed, overflowed, diverged)
 
 
 def measure_mujoco_c(steps: int) -> Result:
@@ -132,13 +161,19 @@ def measure_mujoco_c(steps: int) -> Result:
                   steps * env.config.substeps / elapsed)
 
 
+def fraction_text(fraction: float) -> str:
+    """A fraction as a percentage for the tables; '-' for NaN (not measured)."""
+    return "-" if fraction != fraction else f"{fraction:.0%}"
+
+
 def markdown_table(results: list[Result]) -> str:
     """The results as a markdown table."""
-    lines = ["| impl | keys | mode | envs | compile (s) | env steps/s | physics steps/s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| impl | keys | mode | envs | compile (s) | env steps/s | physics steps/s | "
+             "diverged (random actions) |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.impl} | {r.keys} | {r.mode} | {r.batch} | {r.compile_s:.1f} | "
               f"{r.env_steps_per_s:,.0f}{' (Warp OVERFLOW: invalid)' if r.overflowed else ''} | "
-              f"{r.physics_steps_per_s:,.0f} |" for r in results]
+              f"{r.physics_steps_per_s:,.0f} | {fraction_text(r.diverged_random)} |"
+              for r in results]
     return "\n".join(lines)
 
 

@@ -22,8 +22,14 @@ the same run and on the same device, this measures
   scene the reference presses exactly C's keys; with 20 contact pairs (the old default) it did
   not (0.30), which is why the default is 40.
 
-A lever keeps parity when `same_keys` holds, `hand_agreement` >= `HAND_AGREEMENT_MIN`, and
-under impl='warp' no buffer overflowed (`mjx_piano.warp_buffers`: Warp drops what does not fit).
+- stability: `diverged_random`, the fraction of the batch that diverged (non-finite, or
+  speeds beyond `mjx_piano.env.DIVERGED_SPEED`) in a rollout of full-range random actions,
+  what a fresh PPO policy explores. The scripts are gentle; a solver budget that is too short
+  can pass them and still blow up here (1 solver iteration did in MuJoCo C).
+
+A lever keeps parity when `same_keys` holds, `hand_agreement` >= `HAND_AGREEMENT_MIN`, no env
+diverged under random actions, and under impl='warp' no buffer overflowed
+(`mjx_piano.warp_buffers`: Warp drops what does not fit).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from bench.env_throughput import time_rollouts
+from bench.env_throughput import fraction_text, time_rollouts
 from mjx_piano import warp_buffers
 from mjx_piano.default_piece import default_piece
 from mjx_piano.env import EnvConfig, PianoEnv
@@ -140,6 +146,7 @@ class LeverResult:
     hand_presses: int
     hand_presses_c: int
     overflowed: bool
+    diverged_random: float
     parity: bool
     note: str
 
@@ -275,21 +282,24 @@ def measure_levers(levers: Sequence[Lever], impl: str, batch: int, steps: int, r
                      if lever.matmul_precision else contextlib.nullcontext())
         with precision:
             env = lever_env(lever, impl, piece, base_scene, batch)
-            compile_s, rate, overflowed = time_rollouts(env, batch, steps, repeats)
+            timing = time_rollouts(env, batch, steps, repeats)
             f1, scripted, by_hand, script_overflowed = play_parity_scripts(env)
-            overflowed = overflowed or script_overflowed
+            rate, overflowed = timing.env_steps_per_s, timing.overflowed or script_overflowed
         if reference is None:
             reference = (rate, scripted, by_hand)
         same_keys = bool(np.array_equal(scripted, reference[1]))
         agreement = press_agreement(by_hand, reference[2])
         results.append(LeverResult(
-            name=lever.name, impl=impl, batch=batch, compile_s=compile_s, env_steps_per_s=rate,
+            name=lever.name, impl=impl, batch=batch, compile_s=timing.compile_s,
+            env_steps_per_s=rate,
             speedup=rate / reference[0], scripted_f1=f1, same_keys=same_keys,
             hand_agreement=agreement,
             hand_agreement_c=press_agreement(by_hand, ground_truth),
             hand_presses=int(by_hand.sum()),
             hand_presses_c=int(ground_truth.sum()), overflowed=overflowed,
-            parity=same_keys and agreement >= HAND_AGREEMENT_MIN and not overflowed,
+            diverged_random=timing.diverged_random,
+            parity=(same_keys and agreement >= HAND_AGREEMENT_MIN and not overflowed
+                    and timing.diverged_random == 0.0),
             note=lever.note))
         row = results[-1]
         print(f"  lever {row.name} ({impl}) x{batch}: {row.env_steps_per_s:,.0f} env steps/s "
@@ -301,13 +311,13 @@ def markdown_table(results: Sequence[LeverResult | dict]) -> str:
     """The results as a markdown table."""
     rows = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in results]
     lines = ["| lever | impl | envs | compile (s) | env steps/s | speed-up | scripted F1 | "
-             "same keys | hands vs reference | hands vs MuJoCo C | parity |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "same keys | hands vs reference | hands vs MuJoCo C | diverged (random) | parity |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['name']} | {r['impl']} | {r['batch']} | {r['compile_s']:.1f} | "
               f"{r['env_steps_per_s']:,.0f} | {r['speedup']:.2f}x | {r['scripted_f1']:.3f} | "
               f"{'yes' if r['same_keys'] else 'no'} | {r['hand_agreement']:.3f} | "
               f"{r['hand_agreement_c']:.3f} ({r['hand_presses']} / {r['hand_presses_c']} "
-              f"presses) | "
+              f"presses) | {fraction_text(r.get('diverged_random', float('nan')))} | "
               f"{'yes' if r['parity'] else 'NO'}"
               f"{' (Warp overflow)' if r.get('overflowed') else ''} |" for r in rows]
     return "\n".join(lines)

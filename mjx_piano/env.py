@@ -39,6 +39,12 @@ from mjx_piano.scene.builder import SceneConfig, build_spec
 from mjx_piano.scene.index import SceneIndex, index_scene, kernel_key_params
 
 SUSTAIN_THRESHOLD = 0.5
+# Joint and key speeds (rad/s, m/s) beyond this count as a divergence, as non-finite values do.
+# Playing stays far below it (fingers and keys < ~50 rad/s). A solver that loses hold of the
+# constraints (one solver iteration under random actions) first grows speeds to 1e6 and beyond
+# while still finite: PPO on the full scene saw episode energy terms of -1e12 to -1e22 before
+# this bound, which would swamp the learner's batch.
+DIVERGED_SPEED = 1e3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,9 +281,12 @@ class PianoEnv:
         action = self._clean_action(action)
         data, keys = self.simulate(state.data.replace(ctrl=action[:-1]), state.keys)
         finite = [jnp.all(jnp.isfinite(x)) for x in (data.qpos, data.qvel)]
+        speeds = [data.qvel]
         if keys is not None:
             finite += [jnp.all(jnp.isfinite(keys.angle)), jnp.all(jnp.isfinite(keys.velocity))]
-        diverged = ~jnp.all(jnp.stack(finite))
+            speeds.append(keys.velocity)
+        bounded = [jnp.all(jnp.abs(v) <= DIVERGED_SPEED) for v in speeds]
+        diverged = ~jnp.all(jnp.stack(finite + bounded))
         sustain = action[-1] >= SUSTAIN_THRESHOLD
         goal = self.bank.goal_keys[state.piece, state.t]
         goal_sustain = self.bank.goal_sustain[state.piece, state.t]

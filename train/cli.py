@@ -57,10 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "piano-key kernel (kernels/piano_keys.py, the fast path)")
     parser.add_argument("--solver-iterations", type=int, metavar="N",
                         help="piano env: MJX solver iterations per physics step (default 4; "
-                             "with --keys kernel, 1 keeps parity and is fastest)")
+                             "with --keys kernel, 2 is the fastest that trains stably)")
     parser.add_argument("--ls-iterations", type=int, metavar="N",
                         help="piano env: line-search iterations per solver iteration (default 8; "
-                             "2 with --solver-iterations 1)")
+                             "4 with --solver-iterations 2)")
     parser.add_argument("--impl", choices=("jax", "warp"),
                         help="piano envs' MJX backend: jax (default, any devices) or warp "
                              "(MJX-Warp, NVIDIA's fast path; one device)")

@@ -34,9 +34,10 @@ class EnvConfig:
         keys: key dynamics of the 'piano' env: 'mjx' (hinge joints in the MJX solver) or
             'kernel' (`kernels.piano_keys`, the fast path; see `SceneConfig.key_dynamics`).
         solver_iterations, ls_iterations: the 'piano' env's MJX constraint solver and line-search
-            iterations per physics step. With kernel keys 1 and 2 keep parity with the
-            reference and are the fastest setting measured (`bench/levers.py`); with MJX keys
-            fewer than 4 change how fingers press keys.
+            iterations per physics step. With kernel keys, 2 / 4 is the fastest setting that
+            keeps parity (`bench/levers.py`) and stays stable under PPO's exploration; 1 / 2
+            keeps parity too but lets some envs diverge in training (`bench/RESULTS.md`).
+            With MJX keys, fewer than 4 change how fingers press keys.
         impl: the piano envs' MJX backend: 'jax' (any device) or 'warp' (MJX-Warp, the fast
             path on NVIDIA GPUs; also runs, slowly, on CPU). 'warp' trains on one device.
         naconmax: impl='warp': contact slots shared by all envs of the run (MJX's meaning);

@@ -76,6 +76,8 @@ def test_one_hand_sweep_keeps_parity_for_the_reference_and_the_key_kernel():
     assert all(r.env_steps_per_s > 0 and r.compile_s > 0 for r in results)
     assert reference.speedup == 1.0 and reference.scripted_f1 == pytest.approx(1.0)
     assert reference.hand_presses > 5 and reference.hand_agreement == 1.0 and reference.parity
+    # Full-range random actions (the stability run) diverge no env of the reference.
+    assert reference.diverged_random == 0.0 and not reference.overflowed
     # MuJoCo C, which does not cull contacts, presses the same keys at the same steps.
     assert reference.hand_presses_c > 5 and reference.hand_agreement_c == 1.0
     # The key kernel: the scripted player's keys unchanged, the fingers' presses as MJX's.

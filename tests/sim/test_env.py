@@ -110,12 +110,14 @@ def test_actions_are_clipped_and_nan_actions_do_not_spread(env, batched_reset, b
     assert np.all(np.isfinite(np.asarray(states.obs))) and np.all(np.isfinite(np.asarray(states.reward)))
 
 
-def test_diverged_env_is_reset_counted_and_isolated(env, batched_reset, batched_step):
+# NaN, and a finite speed far beyond any played motion (a solver losing the constraints).
+@pytest.mark.parametrize("bad_speed", [float("nan"), 1e6])
+def test_diverged_env_is_reset_counted_and_isolated(env, batched_reset, batched_step, bad_speed):
     states = batched_reset(jax.random.split(jax.random.PRNGKey(0), NUM_ENVS), jnp.zeros(NUM_ENVS, jnp.int32))
     hold = jnp.tile(jnp.clip(jnp.zeros(env.action_size), env.action_low, env.action_high), (NUM_ENVS, 1))
     states = batched_step(states, hold)
     before = np.asarray(states.data.qpos)
-    poisoned = states.data.replace(qvel=states.data.qvel.at[2, 0].set(jnp.nan))
+    poisoned = states.data.replace(qvel=states.data.qvel.at[2, 0].set(bad_speed))
     after = batched_step(states.replace(data=poisoned), hold)
     assert np.asarray(after.done).tolist() == [False, False, True, False, False]
     assert int(after.num_diverged[2]) == 1 and int(after.last_episode.diverged[2]) == 1
