@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from mjx_piano.default_piece import default_piece
 from mjx_piano import warp_buffers
+from mjx_piano.default_piece import default_piece
 from mjx_piano.env import EnvConfig, PianoEnv
 from mjx_piano.scene.builder import SceneConfig
 
