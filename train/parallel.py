@@ -67,22 +67,20 @@ def make_mesh(shape: tuple[int, int], devices: Sequence[jax.Device] | None = Non
     return Mesh(np.asarray(devices).reshape(shape), AXES)
 
 
-def state_shardings(mesh: Mesh, state: TrainState, env_batched: Any = True) -> TrainState:
+def state_shardings(mesh: Mesh, state: TrainState, env_batched: Any) -> TrainState:
     """A `NamedSharding` per leaf of a batched `state` (or of its `jax.eval_shape`).
 
     Args:
         mesh: the device mesh.
         state: the (abstract) state.
         env_batched: per leaf of `state.env_state`, whether it has the agent and env axes
-            (a bool for all of them). MJX-Warp keeps some buffers (its contacts) shared by all
+            (`batched_leaves`). MJX-Warp keeps some buffers (its contacts) shared by all
             envs of a call: those have neither axis and are replicated.
     """
     per_agent = NamedSharding(mesh, P("agents"))
     per_env = NamedSharding(mesh, P("agents", "envs"))
     replicated = NamedSharding(mesh, P())
     shard = lambda spec: (lambda _: spec)  # noqa: E731
-    if isinstance(env_batched, bool):
-        env_batched = jax.tree_util.tree_map(shard(env_batched), state.env_state)
     return TrainState(
         params=jax.tree_util.tree_map(shard(per_agent), state.params),
         opt_state=jax.tree_util.tree_map(shard(per_agent), state.opt_state),
