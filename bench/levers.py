@@ -4,9 +4,9 @@
     python3 -m mjx_piano bench --skip env ot ppo loader transformer --lever-batch 4096
 
 A lever is a change of the scene or env settings that may make the full task step faster:
-the piano-key kernel, fewer solver / line-search iterations, fewer contact pairs, another
-integrator, the matmul precision, Warp's contact and constraint capacities. For each lever, in
-the same run and on the same device, this measures
+the piano-key kernel, fewer solver / line-search iterations, an earlier solver stop (tolerance),
+fewer contact pairs, another integrator, the matmul precision, Warp's contact and constraint
+capacities. For each lever, in the same run and on the same device, this measures
 
 - the full task step's env steps/s at one batch size (compile time apart), and its speed-up
   over the reference (the first lever of the sweep, normally `reference`: default settings);
@@ -104,12 +104,16 @@ LEVERS: tuple[Lever, ...] = (
     Lever("contact-pairs-8", {"max_contact_pairs": 8}, note="MJX culling to 8 fingertip-key pairs"),
     Lever("solver-2", {"solver_iterations": 2, "ls_iterations": 4},
           note="2 solver / 4 line-search iterations"),
+    Lever("tolerance-1e-3", {"solver_tolerance": 1e-3},
+          note="solver stops early at tolerance 1e-3 (MuJoCo's default: 1e-8)"),
     Lever("euler", {"integrator": "euler"}, note="semi-implicit Euler integrator"),
     Lever("kernel", _KERNEL, note="keys stepped by kernels.piano_keys (nv 134 -> 46)"),
     Lever("kernel+solver-2", {**_KERNEL, "solver_iterations": 2, "ls_iterations": 4},
           note="kernel keys, 2 solver / 4 line-search iterations"),
     Lever("kernel+solver-1", {**_KERNEL, "solver_iterations": 1, "ls_iterations": 2},
           note="kernel keys, 1 solver / 2 line-search iterations"),
+    Lever("kernel+tolerance-1e-3", {**_KERNEL, "solver_tolerance": 1e-3},
+          note="kernel keys, solver stops early at tolerance 1e-3"),
     Lever("kernel+euler", {**_KERNEL, "integrator": "euler"},
           note="kernel keys, semi-implicit Euler"),
     Lever("kernel+matmul-highest", _KERNEL, matmul_precision="highest",

@@ -83,8 +83,8 @@ class EnvConfig:
         """
         if self.impl != "warp" or self.naconmax is not None:
             return self
-        per_env = warp_buffers.CONTACTS_PER_ENV[self.scene.key_dynamics]
-        return dataclasses.replace(self, naconmax=per_env * batch)
+        naconmax = warp_buffers.contact_slots(self.scene.key_dynamics, batch)
+        return dataclasses.replace(self, naconmax=naconmax)
 
 
 @struct.dataclass

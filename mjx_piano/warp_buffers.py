@@ -33,6 +33,16 @@ CONTACTS_PER_ENV = {"mjx": 48, "kernel": 16}
 CAPACITY_OVERFLOW_BITS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 7) | (1 << 8)
 
 
+def contact_slots(key_dynamics: str, envs: int) -> int:
+    """`naconmax` for `envs` envs stepped in one call: `CONTACTS_PER_ENV[key_dynamics]` each.
+
+    Args:
+        key_dynamics: 'mjx' (hinged keys) or 'kernel' (`SceneConfig.key_dynamics`).
+        envs: envs that share the buffer (every env of the batch, over all agents).
+    """
+    return CONTACTS_PER_ENV[key_dynamics] * envs
+
+
 def constraint_rows(model: mujoco.MjModel, contacts_per_env: int) -> int:
     """Constraint rows per env (`njmax`) that hold every limit and `contacts_per_env` contacts.
 

@@ -171,8 +171,7 @@ def _size_warp_contacts(config: SpecialistConfig, shape: tuple[int, int]) -> Spe
                          "env.impl='jax' to shard over devices")
     if config.env.naconmax:
         return config
-    per_env = warp_buffers.CONTACTS_PER_ENV["kernel" if config.env.keys == "kernel" else "mjx"]
-    total = per_env * config.run.agents * config.ppo.num_envs
+    total = warp_buffers.contact_slots(config.env.keys, config.run.agents * config.ppo.num_envs)
     return dataclasses.replace(config, env=dataclasses.replace(config.env, naconmax=total))
 
 

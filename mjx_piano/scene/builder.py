@@ -43,6 +43,9 @@ class SceneConfig:
         actuated_keys: give every key its own actuator (the self-playing variant).
         solver_iterations: constraint solver iterations per physics step.
         ls_iterations: line-search iterations per solver iteration.
+        solver_tolerance: the solver stops early once its cost improvement and gradient fall
+            below this (MuJoCo's `opt.tolerance`; 1e-8 is MuJoCo's default). Under `vmap`,
+            MJX-JAX's solver loop runs until every env of the batch is done.
         max_contact_pairs: MJX culling: at most this many fingertip-key pairs are
             narrow-phased per physics step (the nearest ones). 40 = four keys per fingertip:
             with 20, pressing with a whole hand dropped real contacts and fingers slid off
@@ -59,6 +62,7 @@ class SceneConfig:
     actuated_keys: bool = False
     solver_iterations: int = 4
     ls_iterations: int = 8
+    solver_tolerance: float = 1e-8
     max_contact_pairs: int = 40
     key_dynamics: KeyDynamics = "mjx"
     integrator: Integrator = "implicitfast"
@@ -71,6 +75,9 @@ class SceneConfig:
             raise ValueError("SceneConfig.solver_iterations, ls_iterations and max_contact_pairs "
                              f"must be >= 1, got {self.solver_iterations}, {self.ls_iterations}, "
                              f"{self.max_contact_pairs}")
+        if not self.solver_tolerance >= 0:
+            raise ValueError(f"SceneConfig.solver_tolerance must be >= 0, "
+                             f"got {self.solver_tolerance}")
         if self.key_dynamics not in ("mjx", "kernel"):
             raise ValueError(f"SceneConfig.key_dynamics must be 'mjx' or 'kernel', "
                              f"got {self.key_dynamics!r}")
@@ -106,7 +113,8 @@ def _add_hand(spec: mujoco.MjSpec, side: str, keyboard_half_width: float) -> Non
     frame = mount.add_frame(quat=quat)
     hand_spec = hands.build_hand(side)
     # The scene's options win; copying them keeps MjSpec.attach from warning about them.
-    for option in ("timestep", "iterations", "ls_iterations", "impratio", "integrator"):
+    for option in ("timestep", "iterations", "ls_iterations", "tolerance", "impratio",
+                   "integrator"):
         setattr(hand_spec.option, option, getattr(spec.option, option))
     frame.attach_body(hand_spec.body("forearm"), prefix, "")
     for slide in ("forearm_tx", "forearm_ty"):
@@ -124,6 +132,7 @@ def _new_spec(config: SceneConfig) -> mujoco.MjSpec:
     spec.option.timestep = PHYSICS_TIMESTEP
     spec.option.iterations = config.solver_iterations
     spec.option.ls_iterations = config.ls_iterations
+    spec.option.tolerance = config.solver_tolerance
     spec.option.integrator = _INTEGRATORS[config.integrator]
     spec.compiler.autolimits = True
     spec.compiler.degree = False  # every angle in this project is in radians

@@ -48,6 +48,15 @@ def test_one_hand_scene_has_nineteen_actuators_and_its_own_fingertips():
     assert model.site("lh/th_tip").id >= 0
 
 
+def test_solver_settings_reach_the_model_of_every_hand():
+    scene = SceneConfig(hands="both", keys=(40,), solver_iterations=3, ls_iterations=5,
+                        solver_tolerance=1e-3)
+    model = build_spec(scene).compile()
+    assert (model.opt.iterations, model.opt.ls_iterations) == (3, 5)
+    assert model.opt.tolerance == pytest.approx(1e-3)
+    assert build_spec(SceneConfig(keys=(40,))).compile().opt.tolerance == pytest.approx(1e-8)
+
+
 def test_a_piece_needing_a_missing_key_is_rejected_by_name():
     roll = make_roll("too-wide", 4, {0: [60]})
     scene = SceneConfig(hands="none", keys=(39, 40, 41), actuated_keys=True)
@@ -56,7 +65,8 @@ def test_a_piece_needing_a_missing_key_is_rejected_by_name():
 
 
 @pytest.mark.parametrize("bad", [dict(keys=()), dict(keys=(3, 3)), dict(keys=(88,)),
-                                 dict(hands="none")])
+                                 dict(hands="none"), dict(solver_tolerance=-1.0),
+                                 dict(solver_tolerance=float("nan"))])
 def test_bad_scene_configs_are_clear_errors(bad):
     with pytest.raises(ValueError, match="SceneConfig|actuated_keys"):
         SceneConfig(**bad)
