@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from train.config import (ENV_NAMES, PRESETS, SPLITS, SpecialistConfig, apply_overrides,
                           parse_set_items)
+
+if TYPE_CHECKING:
+    from train.loop import RunResult
 
 # Flag -> config field, for the common overrides.
 _FLAG_FIELDS = {
@@ -175,12 +178,23 @@ def run_specialists(args: argparse.Namespace) -> int:
     result = train_specialists(config, args.resume)
     run = result.plan.config.run
     print(result.summary)
-    print(f"{len(result.plan.seeds)} agent(s), {result.iterations} iterations; first call "
-          f"(compile + 1 iteration) {result.compile_s:.1f} s, then {result.train_s:.1f} s at "
-          f"{result.env_steps_per_s:,.0f} env steps/s over all agents")
+    print(_timing_line(result))
     if result.out_of_time:
         print(f"stopped at the time limit ({run.time_limit_s:g} s) after {result.iterations} "
               "iterations; --resume with a larger --time-limit continues")
     print(f"wrote {run.out}/: train.csv eval.csv tensorboard/ checkpoints/ summary.txt "
           "learning_curve.png")
     return 130 if result.interrupted else 0
+
+
+def _timing_line(result: RunResult) -> str:
+    """What this call ran and how fast: compile apart from the steady iterations."""
+    ran = result.iterations - (result.plan.resume_from or 0)
+    head = f"{len(result.plan.seeds)} agent(s), {result.iterations} iterations"
+    if ran == 0:
+        return f"{head}; the run was already there, nothing ran (raise --iterations to go on)"
+    line = f"{head}; first call of this process (compile + 1 iteration) {result.compile_s:.1f} s"
+    if ran > 1:
+        line += (f", then {result.train_s:.1f} s at {result.env_steps_per_s:,.0f} env steps/s "
+                 "over all agents")
+    return line

@@ -110,6 +110,10 @@ def test_cli_trains_end_to_end(tmp_path, capsys):
     assert "reward/key_press" in open(os.path.join(out, "train.csv")).readline()
     printed = capsys.readouterr().out
     assert "toy-01" in printed and "env steps/s" in printed
-    assert main(["train", "specialists", "--env", "toy", "--preset", "cpu-smoke", "--pieces",
-                 "toy-00,toy-01", "--iterations", "4", "--out", out, "--no-progress",
-                 "--resume"]) == 0
+    resume = ["train", "specialists", "--env", "toy", "--preset", "cpu-smoke", "--pieces",
+              "toy-00,toy-01", "--iterations", "4", "--out", out, "--no-progress", "--resume"]
+    assert main(resume) == 0
+    printed = capsys.readouterr().out  # one iteration: its time is the compile's, no rate
+    assert "4 iterations; first call" in printed and "env steps/s" not in printed
+    assert main(resume) == 0
+    assert "nothing ran" in capsys.readouterr().out
