@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 _FLAG_FIELDS = {
     "env": "env.name", "split": "env.split", "limit": "env.limit", "keys": "env.keys",
     "solver_iterations": "env.solver_iterations", "ls_iterations": "env.ls_iterations",
+    "solver_tolerance": "env.solver_tolerance",
     "impl": "env.impl",
     "agents": "run.agents", "out": "run.out",
     "iterations": "run.iterations", "envs": "ppo.num_envs", "unroll": "ppo.unroll_length",
@@ -64,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ls-iterations", type=int, metavar="N",
                         help="piano env: line-search iterations per solver iteration (default 8; "
                              "4 with --solver-iterations 2)")
+    parser.add_argument("--solver-tolerance", type=float, metavar="TOL",
+                        help="piano env: the solver stops early below this (default 1e-8, "
+                             "MuJoCo's; the levers bench measures 1e-3)")
     parser.add_argument("--impl", choices=("jax", "warp"),
                         help="piano envs' MJX backend: jax (default, any devices) or warp "
                              "(MJX-Warp, NVIDIA's fast path; one device)")

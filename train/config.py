@@ -38,6 +38,8 @@ class EnvConfig:
             keeps parity (`bench/levers.py`) and stays stable under PPO's exploration; 1 / 2
             keeps parity too but lets some envs diverge in training (`bench/RESULTS.md`).
             With MJX keys, fewer than 4 change how fingers press keys.
+        solver_tolerance: the 'piano' env's solver stops early below this (MuJoCo's
+            `opt.tolerance`, default 1e-8; `bench/levers.py` measures 1e-3).
         impl: the piano envs' MJX backend: 'jax' (any device) or 'warp' (MJX-Warp, the fast
             path on NVIDIA GPUs; also runs, slowly, on CPU). 'warp' trains on one device.
         naconmax: impl='warp': contact slots shared by all envs of the run (MJX's meaning);
@@ -51,6 +53,7 @@ class EnvConfig:
     keys: str = "mjx"
     solver_iterations: int = 4
     ls_iterations: int = 8
+    solver_tolerance: float = 1e-8
     impl: str = "jax"
     naconmax: int = 0
 

@@ -165,12 +165,15 @@ def make_env(config: EnvConfig) -> LoadedEnv:
     if config.keys == "kernel" and config.name != "piano":
         raise ValueError(f"env.keys='kernel' is for the 'piano' env (hands press the keys), "
                          f"not {config.name!r}")
-    if (config.solver_iterations, config.ls_iterations) != (4, 8) and config.name != "piano":
-        raise ValueError(f"env.solver_iterations and env.ls_iterations are for the 'piano' env "
-                         f"(hands on a physics piano), not {config.name!r}")
+    solver = (config.solver_iterations, config.ls_iterations, config.solver_tolerance)
+    if solver != (4, 8, 1e-8) and config.name != "piano":
+        raise ValueError(f"env.solver_iterations, env.ls_iterations and env.solver_tolerance are "
+                         f"for the 'piano' env (hands on a physics piano), not {config.name!r}")
     if config.solver_iterations < 1 or config.ls_iterations < 1:
         raise ValueError(f"env.solver_iterations and env.ls_iterations must be >= 1, got "
                          f"{config.solver_iterations} and {config.ls_iterations}")
+    if not config.solver_tolerance >= 0:
+        raise ValueError(f"env.solver_tolerance must be >= 0, got {config.solver_tolerance}")
     if config.impl not in ("jax", "warp"):
         raise ValueError(f"env.impl must be 'jax' or 'warp', got {config.impl!r}")
     if config.impl == "warp" and config.name == "toy":
@@ -178,14 +181,13 @@ def make_env(config: EnvConfig) -> LoadedEnv:
     if config.impl == "warp" and config.naconmax < 1:
         raise ValueError("env.impl='warp' needs env.naconmax, the contact slots of all envs of "
                          "the run together (plan_run sizes it)")
-    return _make_env(config.name, resolve_pieces(config), config.keys,
-                     (config.solver_iterations, config.ls_iterations),
-                     config.impl, config.naconmax)
+    return _make_env(config.name, resolve_pieces(config), config.keys, solver, config.impl,
+                     config.naconmax)
 
 
 @functools.lru_cache(maxsize=8)
 def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
-              iterations: tuple[int, int] = (4, 8), impl: str = "jax",
+              solver: tuple[int, int, float] = (4, 8, 1e-8), impl: str = "jax",
               naconmax: int = 0) -> LoadedEnv:
     _check_env_name(name)
     if name == "toy":
@@ -193,13 +195,15 @@ def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
         ids = tuple(env.piece_names.index(p) for p in pieces)
         return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
                          episode_length=env.episode_length)
-    return _piano_env(name, pieces, key_dynamics, iterations, impl, naconmax)
+    return _piano_env(name, pieces, key_dynamics, solver, impl, naconmax)
 
 
 def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
-               iterations: tuple[int, int] = (4, 8), impl: str = "jax",
+               solver: tuple[int, int, float] = (4, 8, 1e-8), impl: str = "jax",
                naconmax: int = 0) -> LoadedEnv:
     """The piano env over exactly `pieces` (its bank; index i = pieces[i]).
+
+    `solver` is (solver iterations, line-search iterations, tolerance) of the 'piano' scene.
 
     'piano' is the full task (two hands, 88 keys); 'piano-keys' the reduced self-playing
     variant from the same scene builder: no hands, only the keys the pieces use, one actuator
@@ -214,8 +218,8 @@ def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
         keys = tuple(int(k) for k in used) or (39,)
         scene = SceneConfig(hands="none", actuated_keys=True, keys=keys)
     else:
-        scene = SceneConfig(key_dynamics=key_dynamics, solver_iterations=iterations[0],
-                            ls_iterations=iterations[1])
+        scene = SceneConfig(key_dynamics=key_dynamics, solver_iterations=solver[0],
+                            ls_iterations=solver[1], solver_tolerance=solver[2])
     env = PianoEnv(PianoConfig(scene=scene, impl=impl, naconmax=naconmax or None), rolls)
     return LoadedEnv(env=env, piece_ids=tuple(range(len(pieces))), piece_names=pieces,
                      episode_length=int(max(r.num_steps for r in rolls)))

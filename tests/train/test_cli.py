@@ -61,6 +61,7 @@ def test_unknown_piece_lists_choices_before_compiling(capsys, tmp_path):
     ({"env__name": "tuba"}, "unknown env 'tuba'"),
     ({"env__pieces": (), "env__split": "dev"}, "unknown split 'dev'"),
     ({"env__solver_iterations": 1}, "are for the 'piano' env"),
+    ({"env__solver_tolerance": 1e-3}, "are for the 'piano' env"),
     ({"env__impl": "warp"}, "is for the piano envs"),
     ({"env__impl": "cuda"}, "must be 'jax' or 'warp'"),
 ])
@@ -74,12 +75,15 @@ def test_solver_flags_reach_the_piano_scene():
 
     config = config_from_args(_args("--env", "piano", "--pieces", "etude/c-major-scale-rh",
                                     "--keys", "kernel", "--solver-iterations", "1",
-                                    "--ls-iterations", "2"))
+                                    "--ls-iterations", "2", "--solver-tolerance", "1e-3"))
     assert (config.env.solver_iterations, config.env.ls_iterations) == (1, 2)
     model = make_env(config.env).env.mj_model
     assert (model.opt.iterations, model.opt.ls_iterations) == (1, 2)
+    assert model.opt.tolerance == pytest.approx(1e-3)
     with pytest.raises(ValueError, match=">= 1"):
         make_env(dataclasses.replace(config.env, ls_iterations=0))
+    with pytest.raises(ValueError, match="solver_tolerance must be >= 0"):
+        make_env(dataclasses.replace(config.env, solver_tolerance=-1.0))
 
 
 def test_piece_assignment():
