@@ -196,7 +196,7 @@ def _timing_line(result: RunResult) -> str:
     ran = result.iterations - (result.plan.resume_from or 0)
     head = f"{len(result.plan.seeds)} agent(s), {result.iterations} iterations"
     if ran == 0:
-        return f"{head}; the run was already there, nothing ran (raise --iterations to go on)"
+        return f"{head}; the checkpoint already had them, nothing ran (raise --iterations to go on)"
     line = f"{head}; first call of this process (compile + 1 iteration) {result.compile_s:.1f} s"
     if ran > 1:
         line += (f", then {result.train_s:.1f} s at {result.env_steps_per_s:,.0f} env steps/s "
