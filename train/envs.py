@@ -155,6 +155,14 @@ def _close_matches(name: str, catalogue: Sequence[str], env: str) -> str:
            f"({len(catalogue)} in all{listing})"
 
 
+def _solver(config: EnvConfig) -> tuple[int, int, float]:
+    """(solver iterations, line-search iterations, tolerance) of the 'piano' scene."""
+    return config.solver_iterations, config.ls_iterations, config.solver_tolerance
+
+
+_DEFAULT_SOLVER = _solver(EnvConfig())
+
+
 def make_env(config: EnvConfig) -> LoadedEnv:
     """Builds the env for `config` (pieces must already be resolved, see `resolve_pieces`).
 
@@ -165,8 +173,8 @@ def make_env(config: EnvConfig) -> LoadedEnv:
     if config.keys == "kernel" and config.name != "piano":
         raise ValueError(f"env.keys='kernel' is for the 'piano' env (hands press the keys), "
                          f"not {config.name!r}")
-    solver = (config.solver_iterations, config.ls_iterations, config.solver_tolerance)
-    if solver != (4, 8, 1e-8) and config.name != "piano":
+    solver = _solver(config)
+    if solver != _DEFAULT_SOLVER and config.name != "piano":
         raise ValueError(f"env.solver_iterations, env.ls_iterations and env.solver_tolerance are "
                          f"for the 'piano' env (hands on a physics piano), not {config.name!r}")
     if config.solver_iterations < 1 or config.ls_iterations < 1:
@@ -187,7 +195,7 @@ def make_env(config: EnvConfig) -> LoadedEnv:
 
 @functools.lru_cache(maxsize=8)
 def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
-              solver: tuple[int, int, float] = (4, 8, 1e-8), impl: str = "jax",
+              solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
               naconmax: int = 0) -> LoadedEnv:
     _check_env_name(name)
     if name == "toy":
@@ -199,11 +207,11 @@ def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
 
 
 def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
-               solver: tuple[int, int, float] = (4, 8, 1e-8), impl: str = "jax",
+               solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
                naconmax: int = 0) -> LoadedEnv:
     """The piano env over exactly `pieces` (its bank; index i = pieces[i]).
 
-    `solver` is (solver iterations, line-search iterations, tolerance) of the 'piano' scene.
+    `solver` is `_solver(config)`: used by the 'piano' scene only.
 
     'piano' is the full task (two hands, 88 keys); 'piano-keys' the reduced self-playing
     variant from the same scene builder: no hands, only the keys the pieces use, one actuator
