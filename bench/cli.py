@@ -2,6 +2,7 @@
 
     python3 -m mjx_piano bench --quick                      # CPU smoke run, under 2 minutes
     python3 -m mjx_piano bench --batch 256 1024 4096 16384 --impl jax warp --out runs/bench
+    python3 -m mjx_piano bench gpu --budget-s 480 --out runs/gpu   # the GPU suite (gpu_suite.py)
 
 Measures: the full task step and physics alone by batch size, MJX backend and key dynamics,
 the fast-path levers at one batch size with their parity checks (`bench/levers.py`),
@@ -26,7 +27,7 @@ import tempfile
 import jax
 import mujoco
 
-from bench import env_throughput, learning_throughput, levers
+from bench import env_throughput, gpu_suite, learning_throughput, levers
 
 QUICK = {"batch": [2], "steps": 2, "repeats": 1, "ppo_envs": 16, "ppo_iterations": 3,
          "loader_batch": [64], "loader_batches": 5, "transformer_sizes": ["tiny"],
@@ -68,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="sections to leave out")
     parser.add_argument("--out", default="runs/bench")
     parser.set_defaults(run=_run)
+    suites = parser.add_subparsers(dest="suite", metavar="SUITE",
+                                   help="`gpu`: the GPU figures in one budgeted run")
+    gpu_suite.register(suites)
 
 
 def _label(row: dict) -> str:

@@ -144,9 +144,14 @@ def time_rollouts(env: PianoEnv, batch: int, steps: int, repeats: int,
     return Timing(compile_s, batch * steps * repeats / elapsed, overflowed, diverged)
 
 
-def measure_mujoco_c(steps: int) -> Result:
-    """MuJoCo C, one env, same scene and substeps: what a RoboPianist-style user has per core."""
-    env = PianoEnv(EnvConfig(), [default_piece()])
+def measure_mujoco_c(steps: int, env: PianoEnv | None = None) -> Result:
+    """MuJoCo C, one env, same scene and substeps: what a RoboPianist-style user has per core.
+
+    Args:
+        steps: control steps to time. env: whose compiled MuJoCo model to step (hinged keys;
+            default: the full two-hand scene).
+    """
+    env = PianoEnv(EnvConfig(), [default_piece()]) if env is None else env
     model, data = env.mj_model, mujoco.MjData(env.mj_model)
     rng = np.random.default_rng(0)
     rest = np.clip(0.0, env.action_low, env.action_high)

@@ -40,7 +40,7 @@ import dataclasses
 import json
 import os
 import platform
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -261,7 +261,9 @@ def press_agreement(pressed: np.ndarray, reference: np.ndarray) -> float:
 
 def measure_levers(levers: Sequence[Lever], impl: str, batch: int, steps: int, repeats: int,
                    piece: PianoRoll | None = None,
-                   base_scene: SceneConfig = SceneConfig()) -> list[LeverResult]:
+                   base_scene: SceneConfig = SceneConfig(),
+                   wanted: Callable[[Lever], bool] | None = None,
+                   on_result: Callable[[LeverResult], None] | None = None) -> list[LeverResult]:
     """Measures each lever that applies to `impl`; the first one is the reference.
 
     Args:
@@ -271,16 +273,20 @@ def measure_levers(levers: Sequence[Lever], impl: str, batch: int, steps: int, r
         piece: the scripted player's piece (default: the default etude); its keys must be
             in `base_scene`.
         base_scene: the scene the levers change (the full task by default).
+        wanted: asked before each lever after the reference (which is always measured: the
+            others are compared with it); False leaves that lever out (a budget, a resume).
+        on_result: called with each result as soon as it is measured.
 
     Returns:
-        One result per applicable lever, in order.
+        One result per applicable lever measured, in order.
     """
     piece = default_piece() if piece is None else piece
     ground_truth = play_hand_script_mujoco_c(base_scene, piece)
     results: list[LeverResult] = []
     reference = None
     for lever in levers:
-        if impl not in lever.impls:
+        if impl not in lever.impls or (reference is not None and wanted is not None
+                                       and not wanted(lever)):
             continue
         precision = (jax.default_matmul_precision(lever.matmul_precision)
                      if lever.matmul_precision else contextlib.nullcontext())
@@ -306,6 +312,8 @@ def measure_levers(levers: Sequence[Lever], impl: str, batch: int, steps: int, r
                     and timing.diverged_random == 0.0),
             note=lever.note))
         row = results[-1]
+        if on_result is not None:
+            on_result(row)
         print(f"  lever {row.name} ({impl}) x{batch}: {row.env_steps_per_s:,.0f} env steps/s "
               f"({row.speedup:.2f}x), parity {'yes' if row.parity else 'NO'}", flush=True)
     return results
