@@ -11,8 +11,7 @@ import dataclasses
 import os
 from typing import Any
 
-from bench.gpu_suite import SPECIALIST_SHARE, GROWTH, TARGET_F1, Suite, missing_impl, \
-    remove_tree, tiny_scene
+from bench.gpu_suite import GROWTH, TARGET_F1, Suite, missing_impl, remove_tree, tiny_scene
 
 
 def _scene(suite: Suite):
@@ -123,7 +122,7 @@ def _eval_curve(run_dir: str) -> list[dict[str, float]]:
 
 
 def specialist_section(suite: Suite) -> None:
-    """One specialist on the clip, for `SPECIALIST_SHARE` of the budget (or what is left)."""
+    """One specialist on the clip, for its share of the budget (or what is left)."""
     from train.config import SpecialistConfig, apply_overrides
     from train.loop import train_specialists
 
@@ -134,7 +133,7 @@ def specialist_section(suite: Suite) -> None:
     if sizes.specialist["env.name"] == "piano-keys":
         impl = "jax"  # the self-playing scene of --tiny: which backend matters not
     piece = sizes.specialist["env.pieces"][0]
-    time_limit = max(1.0, min(SPECIALIST_SHARE * suite.budget.seconds, suite.budget.left()))
+    time_limit = suite.budget.slice_s("specialist")
     run_dir = os.path.join(suite.out, "specialist")
 
     def train() -> dict[str, Any]:
@@ -215,8 +214,12 @@ def levers_section(suite: Suite) -> None:
             return  # the reference, measured again only to compare the others with
         row = dataclasses.asdict(result)
         row["what"] = row.pop("note")
+        lost = [why for why, lost in (("Warp overflow", result.overflowed),
+                                      ("keys differ", not result.same_keys),
+                                      ("diverged", result.diverged_random > 0)) if lost]
         suite.log.add({"section": "levers", "id": record_id(result.name),
-                       "status": "ok" if result.parity else "no parity", "note": "", **row})
+                       "status": "ok" if result.parity else "no parity",
+                       "note": ", ".join(lost), **row})
 
     try:
         levers.measure_levers(chosen, impl, batch, suite.sizes.steps, suite.sizes.repeats,

@@ -13,15 +13,15 @@ limit still returns everything measured before the kill:
    stop rising by 5%; then physics alone at each impl's best batch; then the hinged-key
    reference once;
 3. a specialist on a 550-step two-hand repertoire clip for a fixed slice of the budget
-   (`SPECIALIST_SHARE`), with the best impl of section 2: eval F1 against wall seconds and env
+   (its share of `WEIGHTS`), with the best impl of section 2: eval F1 against wall seconds and env
    steps, and `time_to_f1_0.8_s` when it gets there;
 4. the flow transformer (`omnipianist` size) training windows/s at batch 1024 and the
    generalist's batched rollout env steps/s;
 5. with what time is left, the fast-path levers (`bench/levers.py`) at the best impl and batch.
 
 The budget: a section starts its first measurement while any budget is left; its further
-ones only before the section's share of the budget is used up (`DEADLINES`, cumulative), so
-one slow section cannot starve the ones after it. What was not measured is recorded as 'cut'.
+ones only before the section's cumulative share of the budget is used up (`WEIGHTS`, scaled
+over the sections the run chooses), so one slow section cannot starve the ones after it. What was not measured is recorded as 'cut'.
 A row that raised is recorded as 'error' with its message, and the suite goes on.
 
 Resume: the same `--out` again skips every result already final there ('cut' and 'skipped'
@@ -47,9 +47,10 @@ from typing import Any, Callable
 
 from bench.gpu_report import SECTIONS, SuiteLog
 
-DEADLINES = {"device": 0.05, "env": 0.45, "specialist": 0.75, "transformer": 0.85,
-             "levers": 1.0}
-SPECIALIST_SHARE = 0.3  # of the budget, compile and evaluations included
+# Each section's share of the budget; the shares of the sections a run chooses are scaled
+# to fill it. The specialist trains for its share (compile and evaluations included).
+WEIGHTS = {"device": 0.05, "env": 0.40, "specialist": 0.30, "transformer": 0.10,
+           "levers": 0.15}
 GROWTH = 1.05  # a batch grows while env steps/s rise by at least this factor
 TARGET_F1 = 0.8
 DEFAULT_PIECE = "bach/bwv112.5/00"
@@ -135,16 +136,25 @@ def tiny_scene():
 
 
 class Budget:
-    """Wall seconds of the suite, split into cumulative section deadlines (`DEADLINES`).
+    """Wall seconds of the suite, split into cumulative section deadlines (`WEIGHTS`).
 
     Args:
-        seconds: the whole budget. clock: seconds now (injectable for tests).
+        seconds: the whole budget.
+        sections: the sections this run measures (their weights are scaled to fill it).
+        clock: seconds now (injectable for tests).
     """
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.perf_counter):
+    def __init__(self, seconds: float, sections: tuple[str, ...] = SECTIONS,
+                 clock: Callable[[], float] = time.perf_counter):
         self.seconds = seconds
         self.clock = clock
         self.origin = clock()
+        total = sum(WEIGHTS[s] for s in sections)
+        self.share = {s: WEIGHTS[s] / total for s in sections}
+        self.deadline, done = {}, 0.0
+        for section in SECTIONS:
+            done += self.share.get(section, 0.0)
+            self.deadline[section] = done
 
     def elapsed(self) -> float:
         """Seconds since the suite started."""
@@ -157,7 +167,12 @@ class Budget:
     def may_start(self, section: str, first: bool) -> bool:
         """Whether a measurement of `section` may start now (`first`: its first one)."""
         elapsed = self.elapsed()
-        return elapsed < self.seconds and (first or elapsed < DEADLINES[section] * self.seconds)
+        return elapsed < self.seconds and (first or
+                                           elapsed < self.deadline[section] * self.seconds)
+
+    def slice_s(self, section: str) -> float:
+        """`section`'s share of the budget, at most what is left (>= 1 s)."""
+        return max(1.0, min(self.share.get(section, 0.0) * self.seconds, self.left()))
 
 
 def missing_impl(impl: str) -> str | None:
@@ -297,8 +312,8 @@ def main(args: argparse.Namespace) -> int:
         "budget_s": args.budget_s,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     sizes = tiny_sizes() if args.tiny else gpu_sizes(args.piece)
-    suite = Suite(SuiteLog(args.out, header), Budget(args.budget_s), sizes, tuple(args.impl),
-                  args.out)
+    suite = Suite(SuiteLog(args.out, header), Budget(args.budget_s, tuple(args.sections)), sizes,
+                  tuple(args.impl), args.out)
     print(f"bench gpu on {header['device']} ({header['versions']}), budget {args.budget_s:.0f} s,"
           f" report in {args.out}", flush=True)
     run_suite(suite, tuple(args.sections))

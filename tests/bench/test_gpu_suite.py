@@ -98,7 +98,7 @@ def _fake_suite(tmp_path, monkeypatch, rates, seconds_per_row=30.0, budget=100.0
     sizes = dataclasses.replace(tiny_sizes(), batches=(1, 2, 4, 8))
     out = tmp_path / "fake"
     suite = Suite(SuiteLog(str(out), {**HEADER, "budget_s": budget}, plot=False),
-                  Budget(budget, clock), sizes, impls, str(out))
+                  Budget(budget, clock=clock), sizes, impls, str(out))
     return suite, out, calls
 
 
@@ -126,9 +126,18 @@ def test_first_row_of_a_section_runs_past_its_deadline_but_not_past_the_budget(t
     suite.budget.clock.now = 80.0  # past the env section's 45 s, inside the 100 s budget
     run_suite(suite, ("env",))
     assert [c[3] for c in calls] == [1]
-    budget = Budget(10.0, FakeClock())
+    budget = Budget(10.0, clock=FakeClock())
     budget.clock.now = 10.0
     assert not budget.may_start("device", first=True)
+
+
+def test_sections_a_run_leaves_out_give_their_share_to_the_others():
+    alone = Budget(100.0, ("device", "env"), clock=FakeClock())
+    assert alone.deadline["env"] == pytest.approx(1.0)
+    assert alone.deadline["device"] == pytest.approx(0.05 / 0.45)
+    full = Budget(100.0, clock=FakeClock())
+    assert full.deadline["env"] == pytest.approx(0.45) and full.deadline["levers"] == 1.0
+    assert full.slice_s("specialist") == pytest.approx(30.0)
 
 
 def test_batch_stops_growing_when_env_steps_per_s_stop_rising(tmp_path, monkeypatch):
@@ -169,7 +178,7 @@ def test_missing_warp_is_skipped_then_measured_on_resume(tmp_path, monkeypatch):
     # The next call has warp-lang: the skipped rows are measured, the jax rows are kept.
     monkeypatch.setattr(gpu_sections, "missing_impl", lambda impl: None)
     monkeypatch.setattr(gpu_suite, "missing_impl", lambda impl: None)
-    resumed = Suite(SuiteLog(str(out), HEADER, plot=False), Budget(100, FakeClock()),
+    resumed = Suite(SuiteLog(str(out), HEADER, plot=False), Budget(100, clock=FakeClock()),
                     suite.sizes, ("warp", "jax"), str(out))
     calls.clear()
     run_suite(resumed, ("env",))
