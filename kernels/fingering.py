@@ -253,7 +253,8 @@ def _scatter_to_keys(problem: CompressedProblem, finger_of: jax.Array, num_keys:
 
 
 def assign(
-    fingertips: jax.Array, key_points: jax.Array, active: jax.Array, config: FingeringConfig
+    fingertips: jax.Array, key_points: jax.Array, active: jax.Array, config: FingeringConfig,
+    bias: jax.Array | None = None,
 ) -> jax.Array:
     """Assign the active keys to fingertips at minimum total distance (one env, unbatched).
 
@@ -262,6 +263,9 @@ def assign(
         key_points: key target points, float [K, 3] (m); K = 88 for the full piano.
         active: bool [K], keys the goal says are down.
         config: static settings (solver choice).
+        bias: float [K, F] added to the distances (m), or None: a controller's preferences
+            (keep a finger on the key it holds). With a bias the slots keep the same keys;
+            only the cost they are fingered by changes.
 
     Returns:
         int32 [K]: the finger index (0..F-1) assigned to each key, -1 for inactive keys and
@@ -269,6 +273,10 @@ def assign(
         module docstring). Each finger appears at most once.
     """
     problem = compress(fingertips, key_points, active, config.max_keys)
+    if bias is not None:
+        slot_bias = bias.astype(jnp.float32)[jnp.clip(problem.keys, 0, bias.shape[0] - 1)]
+        cost = jnp.maximum(problem.cost + slot_bias, 0.0)
+        problem = dataclasses.replace(problem, cost=jnp.where(problem.active[:, None], cost, 0.0))
     finger_of = _solve_slots(problem, config)
     return _scatter_to_keys(problem, finger_of, key_points.shape[0])
 

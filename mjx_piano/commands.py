@@ -1,8 +1,10 @@
-"""Simulator commands: `mjx-piano scene` (write the MJCF) and `mjx-piano play` (scripted run)."""
+"""Simulator commands: `mjx-piano scene` (write the MJCF) and `mjx-piano play` (scripted run:
+invisible fingers, or the IK pianist's hands)."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -21,7 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scene.set_defaults(run=_run_scene)
 
     play = subparsers.add_parser(
-        "play", help="play a piece with the scripted perfect player; print F1 and steps/s")
+        "play", help="play a piece with a scripted player (invisible fingers or IK hands); "
+                     "print F1 and steps/s")
+    play.add_argument("--policy", choices=("keys", "ik"), default="keys",
+                      help="keys: invisible fingers push the goal keys (the task's upper bound); "
+                           "ik: the hands play, by OT fingering and inverse kinematics")
     play.add_argument("--piece", default=None, help="piece name (default: the bundled etude)")
     play.add_argument("--envs", type=int, default=2, help="parallel envs (vmap)")
     play.add_argument("--impl", choices=("jax", "warp"), default="jax")
@@ -65,7 +71,14 @@ def _run_play(args: argparse.Namespace) -> int:
     config = EnvConfig(scene=SceneConfig(key_dynamics=args.keys), impl=args.impl)
     env = PianoEnv(config.for_batch(args.envs), [roll])
     steps = roll.num_steps
-    play = jax.jit(jax.vmap(lambda rng: play_episode(env, rng, jnp.int32(0), steps)))
+    if args.policy == "ik":
+        from mjx_piano import ik_pianist
+
+        pianist = ik_pianist.IKPianist(env)
+        episode = functools.partial(ik_pianist.play_episode, pianist)
+    else:
+        episode = functools.partial(play_episode, env)
+    play = jax.jit(jax.vmap(lambda rng: episode(rng, jnp.int32(0), steps)))
     rngs = jax.random.split(jax.random.PRNGKey(0), args.envs)
     start = time.perf_counter()
     jax.block_until_ready(play(rngs))
@@ -75,7 +88,8 @@ def _run_play(args: argparse.Namespace) -> int:
     run_s = time.perf_counter() - start
     episode = states.last_episode
     print(f"piece {roll.name!r}: {steps} control steps x {args.envs} envs on "
-          f"{jax.devices()[0].platform} (impl={args.impl}, keys={args.keys})")
+          f"{jax.devices()[0].platform} (policy={args.policy}, impl={args.impl}, "
+          f"keys={args.keys})")
     print(f"  F1 {float(episode.f1.mean()):.3f}  precision {float(episode.precision.mean()):.3f}  "
           f"recall {float(episode.recall.mean()):.3f}  sustain F1 {float(episode.sustain_f1.mean()):.3f}")
     print(f"  compile {compile_s:.1f} s; {steps * args.envs / run_s:.1f} env steps/s, "

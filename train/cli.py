@@ -29,7 +29,7 @@ _FLAG_FIELDS = {
     "env": "env.name", "split": "env.split", "limit": "env.limit", "keys": "env.keys",
     "solver_iterations": "env.solver_iterations", "ls_iterations": "env.ls_iterations",
     "solver_tolerance": "env.solver_tolerance",
-    "impl": "env.impl",
+    "impl": "env.impl", "residual_scale": "env.residual_scale",
     "agents": "run.agents", "out": "run.out",
     "iterations": "run.iterations", "envs": "ppo.num_envs", "unroll": "ppo.unroll_length",
     "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs",
@@ -71,6 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--impl", choices=("jax", "warp"),
                         help="piano envs' MJX backend: jax (default, any devices) or warp "
                              "(MJX-Warp, NVIDIA's fast path; one device)")
+    parser.add_argument("--residual-scale", type=float, metavar="S",
+                        help="piano env: the policy corrects the IK pianist's action by at most "
+                             "S of each control range (mjx_piano/residual.py; default 0: off)")
     parser.add_argument("--agents", type=int, help="agents (default: one per piece)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a tuned set of defaults")
     parser.add_argument("--out", help="output folder (default runs/specialists)")

@@ -44,6 +44,9 @@ class EnvConfig:
             path on NVIDIA GPUs; also runs, slowly, on CPU). 'warp' trains on one device.
         naconmax: impl='warp': contact slots shared by all envs of the run (MJX's meaning);
             0 = `mjx_piano.warp_buffers.CONTACTS_PER_ENV` x agents x envs, set by `plan_run`.
+        residual_scale: the 'piano' env's action becomes a correction in [-1, 1] to the IK
+            pianist's action, reaching this fraction of each control range
+            (`mjx_piano.residual`); 0 = the plain action space.
     """
 
     name: str = "toy"
@@ -56,6 +59,7 @@ class EnvConfig:
     solver_tolerance: float = 1e-8
     impl: str = "jax"
     naconmax: int = 0
+    residual_scale: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

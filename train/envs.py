@@ -186,24 +186,34 @@ def make_env(config: EnvConfig) -> LoadedEnv:
         raise ValueError(f"env.impl must be 'jax' or 'warp', got {config.impl!r}")
     if config.impl == "warp" and config.name == "toy":
         raise ValueError("env.impl='warp' is for the piano envs (MJX physics), not 'toy'")
+    if not config.residual_scale >= 0:
+        raise ValueError(f"env.residual_scale must be >= 0, got {config.residual_scale}")
+    if config.residual_scale and config.name != "piano":
+        raise ValueError(f"env.residual_scale is for the 'piano' env (the IK pianist's hands), "
+                         f"not {config.name!r}")
     if config.impl == "warp" and config.naconmax < 1:
         raise ValueError("env.impl='warp' needs env.naconmax, the contact slots of all envs of "
                          "the run together (plan_run sizes it)")
     return _make_env(config.name, resolve_pieces(config), config.keys, solver, config.impl,
-                     config.naconmax)
+                     config.naconmax, config.residual_scale)
 
 
 @functools.lru_cache(maxsize=8)
 def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
               solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
-              naconmax: int = 0) -> LoadedEnv:
+              naconmax: int = 0, residual_scale: float = 0.0) -> LoadedEnv:
     _check_env_name(name)
     if name == "toy":
         env = _toy_env()
         ids = tuple(env.piece_names.index(p) for p in pieces)
         return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
                          episode_length=env.episode_length)
-    return _piano_env(name, pieces, key_dynamics, solver, impl, naconmax)
+    loaded = _piano_env(name, pieces, key_dynamics, solver, impl, naconmax)
+    if residual_scale:
+        from mjx_piano.residual import ResidualIKEnv
+
+        loaded = dataclasses.replace(loaded, env=ResidualIKEnv(loaded.env, residual_scale))
+    return loaded
 
 
 def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",

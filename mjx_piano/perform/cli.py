@@ -2,7 +2,8 @@
 looks and sounds like.
 
 ```
-mjx-piano perform --policy scripted --piece etude/c-major-chords --out perf/
+mjx-piano perform --policy ik --piece etude/c-major-chords --out perf/     # the hands play
+mjx-piano perform --policy keys --piece etude/c-major-chords --out perf/   # invisible fingers
 mjx-piano perform --policy runs/specialists --piece etude/c-major-chords --out perf/
 ```
 
@@ -27,8 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "perform", help="play a piece (scripted or trained policy); write video, audio, MIDI "
                         "and piano roll")
-    parser.add_argument("--policy", default="scripted",
-                        help="'scripted' (perfect player) or a training run's checkpoint folder")
+    parser.add_argument("--policy", default="ik",
+                        help="'ik' (the hands play: OT fingering + inverse kinematics; the "
+                             "default), 'keys' (invisible fingers push the goal keys: the "
+                             "task's upper bound; 'scripted' is the same) or a training run's "
+                             "checkpoint folder")
     parser.add_argument("--piece", default=None,
                         help="piece name (default: the bundled etude, or the run's first piece)")
     parser.add_argument("--out", required=True, help="output folder")
@@ -39,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="always use the built-in synthesizer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keys", choices=("mjx", "kernel"), default="mjx",
-                        help="key dynamics of the scripted player's env (a trained policy "
+                        help="key dynamics of the ik / keys players' env (a trained policy "
                              "plays in the env it was trained in)")
     parser.set_defaults(run=run_perform)
 
@@ -51,7 +55,8 @@ def run_perform(args: argparse.Namespace) -> int:
     from mjx_piano.perform.rollout import load_policy, perform
 
     start = time.perf_counter()
-    if args.policy == "scripted":
+    state_policy = None
+    if args.policy in ("ik", "keys", "scripted"):
         from mjx_piano.default_piece import load_piece
         from mjx_piano.env import EnvConfig, PianoEnv
 
@@ -60,6 +65,10 @@ def run_perform(args: argparse.Namespace) -> int:
         roll = load_piece(args.piece)
         config = EnvConfig(scene=SceneConfig(key_dynamics=args.keys))
         env, piece, name, action_fn = PianoEnv(config, [roll]), 0, roll.name, None
+        if args.policy == "ik":
+            from mjx_piano.ik_pianist import IKPianist
+
+            state_policy = IKPianist(env).action
     else:
         try:
             loaded = load_policy(args.policy, args.piece)
@@ -67,7 +76,7 @@ def run_perform(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         env, piece, name, action_fn = loaded.env, loaded.piece, loaded.piece_name, loaded.action_fn
-    performance = perform(env, piece, name, args.steps, action_fn, args.seed)
+    performance = perform(env, piece, name, args.steps, action_fn, args.seed, state_policy)
     rollout_s = time.perf_counter() - start
     start = time.perf_counter()
     outputs = write_outputs(performance, render_model(env), args.out, video=not args.no_video,

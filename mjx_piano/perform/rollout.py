@@ -34,6 +34,7 @@ from mjx_piano.scripted import scripted_step
 
 # obs [observation_size] -> physical action [action_size]; must be jittable.
 ActionFn = Callable[[jax.Array], jax.Array]
+StatePolicy = Callable[[EnvState], jax.Array]
 
 
 @struct.dataclass
@@ -98,7 +99,8 @@ class Performance:
         return self.num_steps / self.control_hz
 
 
-def make_rollout(env: PianoEnv, num_steps: int, action_fn: ActionFn | None = None
+def make_rollout(env: PianoEnv, num_steps: int, action_fn: ActionFn | None = None,
+                 state_policy: StatePolicy | None = None
                  ) -> Callable[[jax.Array, jax.Array], RolloutTrace]:
     """A pure `(rng, piece) -> RolloutTrace` over `num_steps` control steps (jit it once).
 
@@ -107,12 +109,16 @@ def make_rollout(env: PianoEnv, num_steps: int, action_fn: ActionFn | None = Non
         num_steps: control steps (static); use the piece's length for one episode.
         action_fn: policy `obs [O] -> action [action_size]` (physical units), or None for the
             scripted perfect player.
+        state_policy: a controller that reads the whole state, `EnvState -> action` (the IK
+            pianist, `mjx_piano.ik_pianist`); takes precedence over `action_fn`.
 
     Returns:
         The rollout function: rng (PRNG key), piece (int32 [] bank index) -> trace.
     """
 
     def advance(state: EnvState) -> EnvState:
+        if state_policy is not None:
+            return env.step(state, state_policy(state))
         if action_fn is None:
             return scripted_step(env, state)
         return env.step(state, action_fn(state.obs))
@@ -173,7 +179,8 @@ def to_performance(env: PianoEnv, trace: RolloutTrace, name: str) -> Performance
 
 
 def perform(env: PianoEnv, piece: int, name: str, num_steps: int | None = None,
-            action_fn: ActionFn | None = None, seed: int = 0) -> Performance:
+            action_fn: ActionFn | None = None, seed: int = 0,
+            state_policy: StatePolicy | None = None) -> Performance:
     """Compiles and runs one rollout of bank piece `piece` (convenience for the CLI).
 
     Args:
@@ -183,12 +190,13 @@ def perform(env: PianoEnv, piece: int, name: str, num_steps: int | None = None,
         num_steps: control steps; default the piece's length (one episode).
         action_fn: policy or None for the scripted player (see `make_rollout`).
         seed: PRNG seed of the reset.
+        state_policy: a controller of the whole state (see `make_rollout`), or None.
 
     Returns:
         The `Performance`.
     """
     steps = int(env.bank.length[piece]) if num_steps is None else num_steps
-    rollout = jax.jit(make_rollout(env, steps, action_fn))
+    rollout = jax.jit(make_rollout(env, steps, action_fn, state_policy))
     trace = rollout(jax.random.PRNGKey(seed), jnp.int32(piece))
     return to_performance(env, trace, name)
 

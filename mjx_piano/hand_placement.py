@@ -1,0 +1,89 @@
+"""Where each hand goes: split the coming keys between the hands and centre each hand on its own.
+
+The hands hang on forearm slides along the keyboard (y). Over a window of coming goal rows,
+the keys to play are split at one point of the keyboard: the left hand takes the keys below
+it, the right hand those above. Every split point between two neighbouring keys is scored (all
+at once, `vmap`-free masked reductions over [C candidates, K keys]) by how far each side's keys
+spread beyond one hand's reach and how far the hands would travel; the cheapest wins. Each
+hand then centres its reach on its keys, and the two hands are kept at least
+`min_separation` apart so that the forearms never touch and the hands never cross.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Fingertips relative to the right forearm's slide position (y, m): th, ff, mf, rf, lf span
+# -0.103 .. +0.033 at rest, so the middle of the hand's reach lies 0.035 below its slide
+# position (above it for the mirrored left hand).
+REACH_CENTRE = 0.035
+REACH = 0.14  # m of keyboard one hand covers without moving (thumb to little finger, spread)
+TRAVEL_COST = 0.2  # per m the hands travel, against per m of keys out of reach
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Static geometry of the hand placement.
+
+    Attributes:
+        key_y: y of every key's target point, float32 [K].
+        start_y: the forearms' slide origins (left, right), float32 [2].
+        low, high: slide ranges (left, right), float32 [2] each, relative to `start_y`.
+        min_separation: closest the two slide positions may come (m).
+    """
+
+    key_y: np.ndarray
+    start_y: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    min_separation: float
+
+
+def _split_candidates(key_y: np.ndarray) -> np.ndarray:
+    """Split points: below every key, between each two neighbours, above every key [K + 1]."""
+    ys = np.sort(key_y)
+    return np.concatenate([[ys[0] - 1.0], (ys[1:] + ys[:-1]) / 2, [ys[-1] + 1.0]])
+
+
+def place_hands(placement: Placement, window: jax.Array, current: jax.Array
+                ) -> tuple[jax.Array, jax.Array]:
+    """The slide positions that cover the coming keys, and which keys each hand plays.
+
+    Args:
+        placement: static geometry.
+        window: bool [K], keys the goal holds anywhere in the coming rows.
+        current: float [2], the slides' positions now (left, right), relative to `start_y`.
+
+    Returns:
+        (target float32 [2] slide positions relative to `start_y`, clipped to their ranges;
+        right_hand bool [K]: keys of the right hand, the others being the left hand's).
+    """
+    key_y = jnp.asarray(placement.key_y)
+    start = jnp.asarray(placement.start_y)
+    now = current + start  # absolute slide positions
+    cuts = jnp.asarray(_split_candidates(placement.key_y))  # [C]
+    right = key_y[None, :] > cuts[:, None]  # [C, K]
+    sides = jnp.stack([window[None] & ~right, window[None] & right])  # [2 hands, C, K]
+    big = 10.0
+    lo = jnp.min(jnp.where(sides, key_y, big), axis=-1)  # [2, C]
+    hi = jnp.max(jnp.where(sides, key_y, -big), axis=-1)
+    empty = ~jnp.any(sides, axis=-1)
+    offset = jnp.array([-REACH_CENTRE, REACH_CENTRE])[:, None]  # left hand mirrored
+    wanted = jnp.where(empty, now[:, None], (lo + hi) / 2 + offset)
+    spread = jnp.where(empty, 0.0, jnp.maximum(hi - lo - REACH, 0.0))
+    cost = jnp.sum(spread + TRAVEL_COST * jnp.abs(wanted - now[:, None]), axis=0)  # [C]
+    best = jnp.argmin(cost)
+    target = _separate(wanted[:, best], placement.min_separation)
+    target = jnp.clip(target - start, placement.low, placement.high)
+    return target.astype(jnp.float32), right[best]
+
+
+def _separate(target: jax.Array, min_separation: float) -> jax.Array:
+    """Pushes (left, right) apart symmetrically until right - left >= min_separation."""
+    gap = target[1] - target[0]
+    push = jnp.maximum(min_separation - gap, 0.0) / 2
+    return target + jnp.array([-push, push])

@@ -1,0 +1,281 @@
+"""A kinematic pianist: OT fingering + damped-least-squares inverse kinematics, batched in JAX.
+
+`IKPianist(env).action(state) -> float32 [action_size]` plays one control step of one env
+(`vmap` for a batch; jit it, or call it inside a jitted rollout). No learning: it reads the
+goal rows the observation shows and the fingertips' positions, and returns the env's own
+action (position-actuator targets in physical units, coupled J1+J2 tendons, forearm slides,
+sustain).
+
+Per control step:
+1. Hands (`hand_placement`): the keys of the coming `PLACEMENT_ROWS` goal rows are split
+   between the hands and each forearm slide is sent where its hand covers its keys.
+2. Fingering: the keys sounding now and those starting within `ANTICIPATION` rows are
+   assigned to the fingertips of the hand that plays them by the env's exact OT solver
+   (`kernels.fingering.assign`, minimum total distance), with the fingertips where they will
+   be once the forearms have moved. A finger that holds a key is nearest to it, so held notes
+   keep their finger.
+3. Fingertip targets: over a sounding key, below its top (the position servos need the
+   overshoot to push against the key's spring); over a coming key, hovering just above it;
+   a finger with no key lifts where it is.
+4. Joint targets: `IK_ITERATIONS` damped-least-squares steps in the hand actuators' own
+   coordinates (joint angles, J1+J2 tendon lengths, the forearm slides) on MJX site
+   Jacobians, each followed by the forward kinematics of the new pose, clipped to the control
+   ranges. The keyboard slides are held near step 1's plan (`SLIDE_HOLD`) and commanded
+   past it (`SLIDE_LEAD`), since their servo lags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from mujoco import mjx
+
+from kernels import fingering
+from mjx_piano import hand_placement
+from mjx_piano.env import EnvState, PianoEnv
+from mjx_piano.scene import hands
+from mjx_piano.scene.builder import HAND_START
+
+PLACEMENT_ROWS = 8  # goal rows (0.4 s) the forearms prepare for
+ANTICIPATION = 2  # a finger goes over its key this many rows before the note
+PRESS_LEAD = 1  # rows ahead whose keys the fingers press now (the servos lag)
+IK_ITERATIONS = 4  # stage 1: the whole hand over the keys
+PRESS_ITERATIONS = 2  # stage 2: the pressing fingers alone
+ARM_HOLD = 0.0  # stage 2's pull of the arm (slides, wrist) toward stage 1's pose; 3e-3
+# (the arm nearly held) scored lower on the etudes than 0 (the arm helps press)
+DAMPING = 1e-4  # lambda^2 of the damped least squares (m^2 per rad^2)
+POSTURE = 3e-5  # pull toward the rest pose, keeps the redundant joints tame
+FREE_WEIGHT = 0.3  # weight of a finger with no key (it only needs to stay lifted)
+RELEASE_WEIGHT = 1.0  # weight of a finger lifting off a key it held
+SLIDE_HOLD = 3e-3  # pull of a keyboard slide toward its planned position
+SLIDE_LEAD = 1.0  # the slide command overshoots its target by this times the distance left
+HOLD_BOX = (0.05, 0.0115)  # m along the key (x) and the keyboard (y): a fingertip this close
+# to a pressed key's target point holds it
+KEEP_BONUS = 0.05  # m taken off the cost of keeping a held, still sounding key
+RELEASE_PENALTY = 0.05  # m added to every key for a finger releasing its key
+THUMB_PENALTY = 0.0  # m added to the thumbs' costs (the Shadow thumb presses from the side)
+PRESS_DEPTH = 0.03  # m below the key top: the servo's overshoot presses the key down
+HOVER = 0.012  # m above a coming key's top
+LIFT = 0.03  # m above the white keys' tops for a finger with no key
+TIP_RADIUS = hands.FINGERTIP_RADIUS
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Targets:
+    """Fingertip targets of one env step.
+
+    Attributes:
+        position: float32 [F, 3] (m).
+        weight: float32 [F], 1 for a finger with a key, `FREE_WEIGHT` otherwise.
+        hover_z: float32 [F], the height each fingertip hovers at before it presses (m).
+        finger_of_key: int32 [K], the fingertip (0..F-1) assigned to each key, -1 if none.
+        slides: float32 [2], keyboard-slide targets (left, right).
+    """
+
+    position: jax.Array
+    weight: jax.Array
+    hover_z: jax.Array
+    finger_of_key: jax.Array
+    slides: jax.Array
+
+
+class IKPianist:
+    """The controller for one `PianoEnv` with both hands (static data resolved here once).
+
+    Args:
+        env: the env it plays (any key dynamics and backend; its own kinematics run on an
+            MJX-JAX copy of the model).
+    """
+
+    def __init__(self, env: PianoEnv):
+        sides = env.config.scene.hand_sides
+        if tuple(sides) != ("right", "left"):
+            raise ValueError(f"the IK pianist plays with both hands; this scene has {sides}")
+        model = env.mj_model
+        if model.nq != model.nv:
+            raise ValueError("the IK pianist needs hinge and slide joints only (nq == nv)")
+        self.env = env
+        self.model = mjx.put_model(model, impl="jax")
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)
+        self.data = mjx.put_data(model, data, impl="jax")
+        index = env.index
+        self.actuators = np.asarray(index.hand_actuators)  # action order [U]
+        moment = np.asarray(index.actuator_velocity_map, np.float64)  # [U, nv]
+        # q = B u: each actuator's coordinate spread over its joints (J1 = J2 = tendon / 2).
+        self.spread = (moment / np.sum(moment**2, axis=1, keepdims=True)).T.astype(np.float32)
+        self.moment = moment.astype(np.float32)
+        self.low = index.ctrl_low[self.actuators]
+        self.high = index.ctrl_high[self.actuators]
+        self.rest = np.clip(0.0, self.low, self.high).astype(np.float32)
+        names = [model.actuator(int(a)).name for a in self.actuators]
+        self.slide_actuator = np.array([names.index(f"{p}/forearm_ty") for p in ("lh", "rh")])
+        slide = np.zeros(len(names), np.float32)
+        slide[self.slide_actuator] = 1.0
+        self.is_slide = slide
+        # The arm: forearm slides and wrist; stage 2 (pressing) moves the fingers alone.
+        arm = ("forearm_tx", "forearm_ty", "WRJ2", "WRJ1")
+        self.is_arm = np.array([n.split("/")[-1] in arm for n in names], np.float32)
+        self.tip_site = np.asarray(index.fingertip_site)
+        self.tip_body = np.asarray(index.fingertip_body)
+        self.key_points = data.site_xpos[index.key_target_site].astype(np.float32)  # [K, 3]
+        self.white_top = float(np.min(self.key_points[:, 2]))
+        self.placement = hand_placement.Placement(
+            key_y=self.key_points[:, 1],
+            start_y=np.array([HAND_START["left"][1], HAND_START["right"][1]], np.float32),
+            low=index.ctrl_low[self.actuators[self.slide_actuator]],
+            high=index.ctrl_high[self.actuators[self.slide_actuator]],
+            min_separation=_forearm_clearance(index))
+        self.fingering = fingering.FingeringConfig(solver="exact")
+
+    def action(self, state: EnvState) -> jax.Array:
+        """The action for one env's next control step, float32 [action_size]."""
+        return self.plan(state)[0]
+
+    def plan(self, state: EnvState) -> tuple[jax.Array, Targets]:
+        """The action and the fingertip targets behind it (for tests and performances)."""
+        env = self.env
+        rows = jax.lax.dynamic_slice_in_dim(env.bank.goal_keys[state.piece], state.t,
+                                            env.config.lookahead + 1, axis=0)
+        u_now = jnp.asarray(self.moment) @ state.data.qpos
+        slides_now = u_now[self.slide_actuator]
+        window = jnp.any(rows[:PLACEMENT_ROWS], axis=0)
+        slides, right_keys = hand_placement.place_hands(self.placement, window, slides_now)
+        u = u_now.at[self.slide_actuator].set(slides)
+        tips, _ = self._kinematics(self._pose(u, state.data.qpos))
+        holding = self._holding(state.data.site_xpos[self.tip_site], state.pressed)
+        targets = self._targets(rows, tips, right_keys, slides, holding)
+        # Stage 1: the arm holds the hand where every finger can hover over its key; stage 2:
+        # the pressing fingers go down with their own joints, so their neighbours stay up.
+        hovering = targets.position.at[:, 2].max(targets.hover_z)
+        u = self._solve(u, state.data.qpos, hovering, targets.weight, jnp.zeros_like(u),
+                        IK_ITERATIONS)
+        u = self._solve(u, state.data.qpos, targets.position, targets.weight,
+                        ARM_HOLD * jnp.asarray(self.is_arm), PRESS_ITERATIONS)
+        # The slides lag their servo (~0.2 s for the hand's mass): command past the target.
+        lead = u[self.slide_actuator] + SLIDE_LEAD * (u[self.slide_actuator] - slides_now)
+        u = jnp.clip(u.at[self.slide_actuator].set(lead), self.low, self.high)
+        sustain = env.bank.goal_sustain[state.piece, state.t].astype(jnp.float32)
+        action = jnp.zeros(env.action_size, jnp.float32).at[self.actuators].set(u)
+        return action.at[-1].set(sustain), targets
+
+    def _pose(self, u: jax.Array, qpos: jax.Array) -> jax.Array:
+        """qpos with the hand joints set from actuator coordinates u [U]."""
+        hand_dofs = jnp.asarray(self.spread) @ u  # [nv], zero off the hands
+        on_hand = jnp.asarray(np.any(self.moment != 0, axis=0))
+        return jnp.where(on_hand, hand_dofs, qpos)
+
+    def _kinematics(self, qpos: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Fingertip positions [F, 3] and their Jacobians in actuator coordinates [F, 3, U]."""
+        data = mjx.com_pos(self.model, mjx.kinematics(self.model, self.data.replace(qpos=qpos)))
+        tips = data.site_xpos[self.tip_site]
+        jacp = jax.vmap(lambda p, b: mjx.jac(self.model, data, p, b)[0])(
+            tips, jnp.asarray(self.tip_body))  # [F, nv, 3]
+        return tips, jnp.einsum("fvx,vu->fxu", jacp, jnp.asarray(self.spread))
+
+    def _holding(self, tips: jax.Array, pressed: jax.Array) -> jax.Array:
+        """bool [K, F]: fingertip f rests on key k, which is down (within `HOLD_BOX` of its
+        target point along the keyboard and along the key)."""
+        offset = jnp.abs(jnp.asarray(self.key_points)[:, None, :2] - tips[None, :, :2])
+        near = (offset[..., 0] < HOLD_BOX[0]) & (offset[..., 1] < HOLD_BOX[1])
+        return pressed[:, None] & near
+
+    def _targets(self, rows: jax.Array, tips: jax.Array, right_keys: jax.Array,
+                 slides: jax.Array, holding: jax.Array) -> Targets:
+        """Fingertip targets from the goal rows [L + 1, K], the planned fingertips [F, 3] and
+        which finger holds which key [K, F]."""
+        lead = int(PRESS_LEAD)
+        now = rows[lead]
+        coming = jnp.any(rows[lead + 1:lead + 1 + int(ANTICIPATION)], axis=0) & ~now
+        wanted = now | coming
+        # A finger keeps a held key that still sounds; one releasing a key takes no new one.
+        releasing = jnp.any(holding & ~now[:, None], axis=0)  # [F]
+        thumb = (jnp.arange(tips.shape[0]) % len(hands.FINGERTIPS)) == 0
+        bias = (RELEASE_PENALTY * releasing[None, :].astype(jnp.float32)
+                + THUMB_PENALTY * thumb[None, :].astype(jnp.float32)
+                - KEEP_BONUS * (holding & now[:, None]).astype(jnp.float32))
+        per_hand = (len(hands.FINGERTIPS),)
+        finger_of_key = jnp.full(rows.shape[1:], -1, jnp.int32)
+        key_points = jnp.asarray(self.key_points)
+        # Fingertips: right hand first (th..lf), then left; `right_keys` splits the keys.
+        for hand, mine in ((0, right_keys), (1, ~right_keys)):
+            first = hand * per_hand[0]
+            fingers = slice(first, first + per_hand[0])
+            local = fingering.assign(tips[fingers], key_points, wanted & mine, self.fingering,
+                                     bias[:, fingers])
+            finger_of_key = jnp.where(local >= 0, local + first, finger_of_key)
+        one_hot = (finger_of_key[:, None] == jnp.arange(tips.shape[0])).astype(jnp.float32)
+        has_key = jnp.sum(one_hot, axis=0) > 0  # [F]
+        key_xyz = one_hot.T @ key_points  # [F, 3]
+        pressing = (one_hot.T @ now.astype(jnp.float32)) > 0
+        key_z = jnp.where(pressing, key_xyz[:, 2] - PRESS_DEPTH, key_xyz[:, 2] + HOVER)
+        on_key = key_xyz.at[:, 2].set(key_z + TIP_RADIUS)
+        lifted = tips.at[:, 2].set(self.white_top + LIFT + TIP_RADIUS)
+        position = jnp.where(has_key[:, None], on_key, lifted)
+        # A finger letting a key go lifts with full weight: else the others drag it along.
+        weight = jnp.where(has_key, 1.0, jnp.where(releasing, RELEASE_WEIGHT, FREE_WEIGHT))
+        hover_z = jnp.where(has_key, key_xyz[:, 2] + HOVER, lifted[:, 2]) + TIP_RADIUS
+        return Targets(position=position.astype(jnp.float32), weight=weight.astype(jnp.float32),
+                       hover_z=hover_z.astype(jnp.float32), finger_of_key=finger_of_key,
+                       slides=slides)
+
+    def _solve(self, u: jax.Array, qpos: jax.Array, position: jax.Array, weight: jax.Array,
+               hold: jax.Array, iterations: int) -> jax.Array:
+        """Damped-least-squares steps from actuator coordinates u [U] toward fingertip
+        `position` [F, 3] (weights [F]); `hold` [U] pulls variables toward their start."""
+        low, high = jnp.asarray(self.low), jnp.asarray(self.high)
+        slide = jnp.asarray(self.is_slide)
+        # The slides are pulled toward the placement's plan, the joints toward the rest pose,
+        # held variables toward where they start.
+        held = (slide > 0) | (hold > 0)
+        rest = jnp.where(held, u, jnp.asarray(self.rest))
+        pull = POSTURE + (SLIDE_HOLD - POSTURE) * slide + hold
+        regular = DAMPING + pull
+        weight = jnp.repeat(weight, 3)
+
+        def iteration(u: jax.Array, _: None) -> tuple[jax.Array, None]:
+            tips, jac = self._kinematics(self._pose(u, qpos))
+            error = (position - tips).reshape(-1)  # [3F]
+            jac = jac.reshape(-1, u.shape[0])  # [3F, U]
+            normal = jac.T @ (weight[:, None] * jac) + jnp.diag(regular)
+            gradient = jac.T @ (weight * error) - pull * (u - rest)
+            step = jnp.linalg.solve(normal, gradient)
+            return jnp.clip(u + step, low, high), None
+
+        u, _ = jax.lax.scan(iteration, u, None, length=iterations)
+        return u
+
+
+def _forearm_clearance(index) -> float:
+    """Closest the two forearm slides may come along y without their boxes touching (m)."""
+    axes, reach = np.asarray(index.forearm_axes), np.asarray(index.forearm_reach)
+    along_y = np.abs(axes[:, 1])
+    usable = along_y > 1e-6
+    # Boxes apart along y by s are separated when some axis a has |a_y| s >= reach_a.
+    return float(np.min(reach[usable] / along_y[usable]) + 0.01) if usable.any() else 0.12
+
+
+def play_episode(pianist: IKPianist, rng: jax.Array, piece: jax.Array,
+                 num_steps: int) -> tuple[EnvState, jax.Array]:
+    """`num_steps` control steps of the IK pianist from a reset (jit/vmap friendly).
+
+    Args:
+        pianist: the controller (its env is played). rng: PRNG key.
+        piece: int32 [], the piece. num_steps: control steps (static).
+
+    Returns:
+        (final state, pressed keys per step bool [num_steps, K]).
+    """
+    env = pianist.env
+
+    def body(state: EnvState, _: None) -> tuple[EnvState, jax.Array]:
+        state = env.step(state, pianist.action(state))
+        return state, state.pressed
+
+    return jax.lax.scan(body, env.reset(rng, piece), None, length=num_steps)
+
