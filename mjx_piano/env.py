@@ -374,7 +374,7 @@ class PianoEnv:
         angle = self.key_angles(data, keys)
         return angle >= self.index.key_travel - piano.PRESS_THRESHOLD
 
-    def _key_points(self, data: mjx.Data, keys: piano_keys.KeyState | None) -> jax.Array:
+    def key_points(self, data: mjx.Data, keys: piano_keys.KeyState | None) -> jax.Array:
         """The keys' target points, world frame [K, 3]."""
         if keys is None:
             return data.site_xpos[self.index.key_target_site]
@@ -405,7 +405,7 @@ class PianoEnv:
         fingering = jnp.zeros((), jnp.float32)
         if self._fingering is not None:
             fingertips = data.site_xpos[index.fingertip_site]
-            fingering, _ = self._fingering(fingertips, self._key_points(data, keys), goal)
+            fingering, _ = self._fingering(fingertips, self.key_points(data, keys), goal)
         return rewards.RewardTerms(
             key_press=rewards.key_press_reward(key_position, goal, pressed),
             sustain=rewards.sustain_reward(sustain, goal_sustain),
@@ -429,7 +429,7 @@ class PianoEnv:
             data.qpos[self.index.hand_qpos],
         ]
         if self.config.observe_fingering:
-            parts.append(self._fingering_targets(self._key_points(data, keys), fingertips, goal[0]))
+            parts.append(self._fingering_targets(self.key_points(data, keys), fingertips, goal[0]))
         return jnp.concatenate([p.astype(jnp.float32) for p in parts])
 
     def _fingering_targets(self, key_points: jax.Array, fingertips: jax.Array,

@@ -84,6 +84,7 @@ def run_perform(args: argparse.Namespace) -> int:
     write_s = time.perf_counter() - start
     summary = dict(piece=name, policy=args.policy, steps=performance.num_steps, f1=performance.f1,
                    rollout_s=round(rollout_s, 2), outputs_s=round(write_s, 2),
+                   notes_by_finger=_notes_by_finger(performance),
                    **dataclasses.asdict(outputs))
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -95,3 +96,17 @@ def run_perform(args: argparse.Namespace) -> int:
         if path:
             print(f"  wrote {path}")
     return 0
+
+
+def _notes_by_finger(performance) -> dict[str, int]:
+    """How many played notes each finger struck ('R1' right thumb ... 'L5')."""
+    from collections import Counter
+
+    from mjx_piano.perform.sound import onset_fingers
+
+    if performance.fingers is None:
+        return {}
+    counts = Counter(label for _, _, label in onset_fingers(performance.pressed,
+                                                           performance.fingers))
+    return dict(sorted(counts.items()))
+

@@ -28,8 +28,8 @@ from matplotlib.patches import Patch  # noqa: E402
 from mjx_piano.music.roll import LOWEST_MIDI  # noqa: E402
 from mjx_piano.perform import video as video_module  # noqa: E402
 from mjx_piano.perform.rollout import Performance  # noqa: E402
-from mjx_piano.perform.sound import (SAMPLE_RATE, performance_audio, write_midi,  # noqa: E402
-                                     write_wav)
+from mjx_piano.perform.sound import (SAMPLE_RATE, onset_fingers,  # noqa: E402
+                                     performance_audio, write_midi, write_wav)
 
 # Cell classes, in colour-map order.
 EMPTY, CORRECT, WRONG, MISSED = 0, 1, 2, 3
@@ -80,8 +80,10 @@ def _note_name(key: int) -> str:
 
 
 def plot_roll(path: str, name: str, pressed: np.ndarray, goal: np.ndarray, sustain: np.ndarray,
-              goal_sustain: np.ndarray, f1: float, control_hz: float, margin: int = 3) -> str:
-    """Draws the goal-vs-played piano roll and saves it as a PNG.
+              goal_sustain: np.ndarray, f1: float, control_hz: float, margin: int = 3,
+              fingers: np.ndarray | None = None) -> str:
+    """Draws the goal-vs-played piano roll and saves it as a PNG (with each played note's
+    finger, 'R1' = right thumb ... 'L5' = left little finger, written at its onset).
 
     Args:
         path: the .png to write.
@@ -91,6 +93,7 @@ def plot_roll(path: str, name: str, pressed: np.ndarray, goal: np.ndarray, susta
         f1: the performance's F1 (shown in the title).
         control_hz: control steps per second (x axis in seconds).
         margin: keys shown beyond the lowest and highest used key.
+        fingers: int [steps, 88], fingertip per pressed key (-1 none), or None.
 
     Returns:
         The title written on the figure.
@@ -116,6 +119,11 @@ def plot_roll(path: str, name: str, pressed: np.ndarray, goal: np.ndarray, susta
     keys_ax.set_ylabel("key")
     keys_ax.set_title(text)
     keys_ax.grid(axis="y", alpha=0.2)
+    if fingers is not None:
+        for step, key, label in onset_fingers(pressed, fingers):
+            if low <= key <= high:
+                keys_ax.text((step + 0.5) / control_hz, key, label, fontsize=5, ha="left",
+                             va="center", color="black")
     pedal_ax.imshow(pedal, cmap=cmap, vmin=0, vmax=3, aspect="auto", interpolation="nearest",
                     extent=(*extent_x, 0, 1))
     pedal_ax.set_yticks([0.5], ["pedal"])
@@ -175,9 +183,9 @@ def write_outputs(performance: Performance, model, out: str, video: bool = True,
     samples, synthesizer = performance_audio(p.pressed, p.sustain, p.control_hz, TAIL_S,
                                              use_soundfont)
     write_wav(paths["wav"], samples, SAMPLE_RATE)
-    write_midi(paths["midi"], p.pressed, p.sustain, p.control_hz)
+    write_midi(paths["midi"], p.pressed, p.sustain, p.control_hz, p.fingers)
     title = plot_roll(paths["png"], p.name, p.pressed, p.goal, p.sustain, p.goal_sustain, p.f1,
-                      p.control_hz)
+                      p.control_hz, fingers=p.fingers)
     mp4, renderer, fps = None, "disabled", 0.0
     if video:
         try:

@@ -50,6 +50,9 @@ class RolloutTrace:
         goal: bool [steps, K], keys the piece wanted at each step.
         goal_sustain: bool [steps], pedal the piece wanted at each step.
         done: bool [steps], the step ended the episode.
+        fingers: int32 [steps, K], the fingertip on each pressed key after each step (0-4 right
+            thumb to little finger, 5-9 left; -1 for keys up, scenes without hands and the
+            episode's last step, whose state is already the reset one).
         f1: float32 [], mean F1 of the first finished episode (of the run if none finished).
     """
 
@@ -60,6 +63,7 @@ class RolloutTrace:
     goal: jax.Array
     goal_sustain: jax.Array
     done: jax.Array
+    fingers: jax.Array
     f1: jax.Array
 
 
@@ -77,6 +81,8 @@ class Performance:
         goal_sustain: bool [steps], the piece's pedal per step.
         f1: mean per-step key F1 of the episode (the env's own score).
         control_hz: control steps per second.
+        fingers: int [steps, 88], the fingertip on each pressed key (see `RolloutTrace`), or
+            None when not recorded.
     """
 
     name: str
@@ -87,6 +93,7 @@ class Performance:
     goal_sustain: np.ndarray
     f1: float
     control_hz: float = CONTROL_HZ
+    fingers: np.ndarray | None = None
 
     @property
     def num_steps(self) -> int:
@@ -135,7 +142,9 @@ def make_rollout(env: PianoEnv, num_steps: int, action_fn: ActionFn | None = Non
                         zip(previous, (state.data.qpos, env.key_angles(state.data, state.keys))))
         first = state.done & ~finished
         f1 = jnp.where(first, state.last_episode.f1, f1)
-        record = (qpos, angles, state.pressed, state.sustain, goal, goal_sustain, state.done)
+        fingers = jnp.where(state.done, -1, played_fingers(env, state))
+        record = (qpos, angles, state.pressed, state.sustain, goal, goal_sustain, state.done,
+                  fingers)
         return (state, f1, finished | state.done), record
 
     def rollout(rng: jax.Array, piece: jax.Array) -> RolloutTrace:
@@ -144,12 +153,24 @@ def make_rollout(env: PianoEnv, num_steps: int, action_fn: ActionFn | None = Non
         (state, f1, finished), records = jax.lax.scan(body, carry, None, length=num_steps)
         # Unfinished run: score the steps played so far.
         partial = state.episode.f1 / jnp.maximum(state.episode.length, 1).astype(jnp.float32)
-        qpos, angles, pressed, sustain, goal, goal_sustain, done = records
+        qpos, angles, pressed, sustain, goal, goal_sustain, done, fingers = records
         return RolloutTrace(qpos=qpos, key_angles=angles, pressed=pressed, sustain=sustain,
-                            goal=goal, goal_sustain=goal_sustain, done=done,
+                            goal=goal, goal_sustain=goal_sustain, done=done, fingers=fingers,
                             f1=jnp.where(finished, f1, partial))
 
     return rollout
+
+
+def played_fingers(env: PianoEnv, state: EnvState) -> jax.Array:
+    """Which fingertip is on each pressed key: the exact OT assignment of the pressed keys to
+    the fingertips where they are, int32 [K] (-1: key up, or a scene without hands)."""
+    if len(env.index.fingertip_site) == 0:
+        return jnp.full(state.pressed.shape, -1, jnp.int32)
+    from kernels import fingering
+
+    tips = state.data.site_xpos[env.index.fingertip_site]
+    return fingering.assign(tips, env.key_points(state.data, state.keys), state.pressed,
+                            fingering.FingeringConfig(solver="exact"))
 
 
 def to_performance(env: PianoEnv, trace: RolloutTrace, name: str) -> Performance:
@@ -166,8 +187,8 @@ def to_performance(env: PianoEnv, trace: RolloutTrace, name: str) -> Performance
     trace = jax.device_get(trace)
     keys = np.asarray(env.index.keys)
 
-    def widen(x: np.ndarray) -> np.ndarray:
-        full = np.zeros((x.shape[0], NUM_KEYS), bool)
+    def widen(x: np.ndarray, fill=False) -> np.ndarray:
+        full = np.full((x.shape[0], NUM_KEYS), fill, np.asarray(x).dtype)
         full[:, keys] = x
         return full
 
@@ -175,7 +196,8 @@ def to_performance(env: PianoEnv, trace: RolloutTrace, name: str) -> Performance
         name=name, qpos=render_qpos(env, trace.qpos, trace.key_angles),
         pressed=widen(trace.pressed),
         sustain=np.asarray(trace.sustain, bool), goal=widen(trace.goal),
-        goal_sustain=np.asarray(trace.goal_sustain, bool), f1=float(trace.f1))
+        goal_sustain=np.asarray(trace.goal_sustain, bool), f1=float(trace.f1),
+        fingers=widen(np.asarray(trace.fingers, np.int32), -1))
 
 
 def perform(env: PianoEnv, piece: int, name: str, num_steps: int | None = None,

@@ -85,8 +85,29 @@ def pedal_spans(sustain: np.ndarray, control_hz: float) -> list[tuple[float, flo
     return [(a / control_hz, b / control_hz) for a, b in _runs(sustain)]
 
 
+# Pianists' finger numbers: 1 = thumb ... 5 = little finger, R / L for the hand; index = the
+# env's fingertip order (right th..lf, then left).
+FINGER_LABELS = tuple(f"{hand}{finger}" for hand in "RL" for finger in range(1, 6))
+
+
+def onset_fingers(pressed: np.ndarray, fingers: np.ndarray) -> list[tuple[int, int, str]]:
+    """(step, key, finger label) of every played note's first step that has a finger.
+
+    Args:
+        pressed: bool [steps, 88]. fingers: int [steps, 88], fingertip per pressed key (-1 none).
+    """
+    found = []
+    for key in range(pressed.shape[1]):
+        for a, b in _runs(pressed[:, key]):
+            named = [t for t in range(a, b) if fingers[t, key] >= 0]
+            if named:
+                found.append((named[0], key, FINGER_LABELS[int(fingers[named[0], key])]))
+    return sorted(found)
+
+
 def to_pretty_midi(pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
-                   program: int = PIANO_PROGRAM) -> pretty_midi.PrettyMIDI:
+                   program: int = PIANO_PROGRAM,
+                   fingers: np.ndarray | None = None) -> pretty_midi.PrettyMIDI:
     """A one-instrument piano MIDI of the played keys and pedal.
 
     Args:
@@ -94,6 +115,8 @@ def to_pretty_midi(pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
         sustain: bool [steps].
         control_hz: control steps per second.
         program: General MIDI program.
+        fingers: int [steps, 88], the fingertip on each pressed key (-1 none), or None: each
+            note's finger becomes a lyric event 'R2 C4' at its onset.
 
     Returns:
         The `PrettyMIDI` object (write it with `.write(path)`).
@@ -102,6 +125,10 @@ def to_pretty_midi(pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
     piano = pretty_midi.Instrument(program=program, name="piano")
     for note in notes_from_keys(pressed, control_hz):
         piano.notes.append(pretty_midi.Note(VELOCITY, note.pitch, note.start, note.end))
+    if fingers is not None:
+        for step, key, label in onset_fingers(pressed, fingers):
+            name = pretty_midi.note_number_to_name(LOWEST_MIDI + key)
+            midi.lyrics.append(pretty_midi.Lyric(f"{label} {name}", step / control_hz))
     for down, up in pedal_spans(sustain, control_hz):
         piano.control_changes.append(pretty_midi.ControlChange(SUSTAIN_CC, 127, down))
         piano.control_changes.append(pretty_midi.ControlChange(SUSTAIN_CC, 0, up))
@@ -109,9 +136,11 @@ def to_pretty_midi(pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
     return midi
 
 
-def write_midi(path: str, pressed: np.ndarray, sustain: np.ndarray, control_hz: float) -> None:
-    """Writes the played keys and pedal as a MIDI file at `path` (see `to_pretty_midi`)."""
-    to_pretty_midi(pressed, sustain, control_hz).write(path)
+def write_midi(path: str, pressed: np.ndarray, sustain: np.ndarray, control_hz: float,
+               fingers: np.ndarray | None = None) -> None:
+    """Writes the played keys and pedal (and fingers) as a MIDI file at `path` (see
+    `to_pretty_midi`)."""
+    to_pretty_midi(pressed, sustain, control_hz, fingers=fingers).write(path)
 
 
 def read_notes(path: str) -> tuple[list[Note], list[tuple[float, float]]]:

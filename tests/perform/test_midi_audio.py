@@ -98,3 +98,21 @@ def test_fluidsynth_renders_when_a_soundfont_is_installed(performance):
     assert synthesizer == f"fluidsynth:{font}"
     assert samples.size == round((STEPS / performance.control_hz + 0.5) * sound.SAMPLE_RATE)
     assert np.abs(samples).max() > 0.01
+
+
+def test_midi_and_roll_carry_each_notes_finger(tmp_path):
+    import pretty_midi
+
+    from mjx_piano.perform.outputs import plot_roll
+
+    pressed = np.zeros((10, 88), bool)
+    fingers = np.full((10, 88), -1)
+    pressed[2:6, 39], fingers[2:6, 39] = True, 1  # C4, right index (R2)
+    pressed[4:8, 27], fingers[5:8, 27] = True, 9  # C3, left little finger from its 2nd step
+    path = str(tmp_path / "f.mid")
+    write_midi(path, pressed, np.zeros(10, bool), 20.0, fingers)
+    lyrics = sorted((round(l.time, 3), l.text) for l in pretty_midi.PrettyMIDI(path).lyrics)
+    assert lyrics == [(0.1, "R2 C4"), (0.25, "L5 C3")]
+    plot_roll(str(tmp_path / "roll.png"), "x", pressed, pressed, np.zeros(10, bool),
+              np.zeros(10, bool), 1.0, 20.0, fingers=fingers)
+    assert (tmp_path / "roll.png").stat().st_size > 5000

@@ -98,3 +98,16 @@ def test_a_failing_backend_falls_back_to_the_next(env, performance):
     except video.RendererUnavailable as error:
         pytest.skip(f"no headless OpenGL backend loads here: {error}")
     assert result.backend in video.BACKENDS and result.frames == 2
+
+
+def test_trace_names_the_finger_on_every_pressed_key(performance):
+    fingers = performance.fingers
+    assert fingers.shape == performance.pressed.shape
+    assert np.all(fingers[~performance.pressed] == -1)
+    # Every pressed key but those of the episode's last step (already reset) has a fingertip,
+    # and no fingertip holds two keys at once.
+    played = performance.pressed[:-1]
+    assert np.all(fingers[:-1][played] >= 0)
+    for row in fingers[:-1]:
+        used = row[row >= 0]
+        assert len(set(used.tolist())) == len(used) and np.all(used < 10)
