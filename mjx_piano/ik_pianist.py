@@ -90,9 +90,11 @@ class IKPianist:
     Args:
         env: the env it plays (any key dynamics and backend; its own kinematics run on an
             MJX-JAX copy of the model).
+        keep_held: a finger keeps a key it holds while the key still sounds (no finger swaps
+            on held notes); False leaves each step's fingering to distance alone.
     """
 
-    def __init__(self, env: PianoEnv):
+    def __init__(self, env: PianoEnv, keep_held: bool = True):
         sides = env.config.scene.hand_sides
         if tuple(sides) != ("right", "left"):
             raise ValueError(f"the IK pianist plays with both hands; this scene has {sides}")
@@ -100,6 +102,7 @@ class IKPianist:
         if model.nq != model.nv:
             raise ValueError("the IK pianist needs hinge and slide joints only (nq == nv)")
         self.env = env
+        self.keep_held = keep_held
         self.model = mjx.put_model(model, impl="jax")
         data = mujoco.MjData(model)
         mujoco.mj_forward(model, data)
@@ -198,7 +201,7 @@ class IKPianist:
         thumb = (jnp.arange(tips.shape[0]) % len(hands.FINGERTIPS)) == 0
         bias = (RELEASE_PENALTY * releasing[None, :].astype(jnp.float32)
                 + THUMB_PENALTY * thumb[None, :].astype(jnp.float32)
-                - KEEP_BONUS * (holding & now[:, None]).astype(jnp.float32))
+                - KEEP_BONUS * self.keep_held * (holding & now[:, None]).astype(jnp.float32))
         per_hand = (len(hands.FINGERTIPS),)
         finger_of_key = jnp.full(rows.shape[1:], -1, jnp.int32)
         key_points = jnp.asarray(self.key_points)
