@@ -17,11 +17,15 @@ Per control step:
 3. Fingertip targets: over a sounding key, below its top (the position servos need the
    overshoot to push against the key's spring); over a coming key, hovering just above it;
    a finger with no key lifts where it is.
-4. Joint targets: `IK_ITERATIONS` damped-least-squares steps in the hand actuators' own
-   coordinates (joint angles, J1+J2 tendon lengths, the forearm slides) on MJX site
-   Jacobians, each followed by the forward kinematics of the new pose, clipped to the control
-   ranges. The keyboard slides are held near step 1's plan (`SLIDE_HOLD`) and commanded
-   past it (`SLIDE_LEAD`), since their servo lags.
+4. Joint targets: damped-least-squares steps in the hand actuators' own coordinates (joint
+   angles, J1+J2 tendon lengths, the forearm slides) on MJX site Jacobians, each followed by
+   the forward kinematics of the new pose, clipped to the control ranges: `IK_ITERATIONS`
+   with every finger hovering, then `PRESS_ITERATIONS` with the pressing fingers below their
+   keys. The keyboard slides are held near step 1's plan (`SLIDE_HOLD`) and commanded past
+   it (`SLIDE_LEAD`), since their servo lags.
+
+Measured on CPU (`bench/RESULTS.md`): median F1 0.20 on the 192 etudes and 0.32 on 50
+repertoire clips; the thumb, pressing from the side, is its weakest finger.
 """
 
 from __future__ import annotations
@@ -43,8 +47,8 @@ from mjx_piano.scene.builder import HAND_START
 PLACEMENT_ROWS = 8  # goal rows (0.4 s) the forearms prepare for
 ANTICIPATION = 2  # a finger goes over its key this many rows before the note
 PRESS_LEAD = 1  # rows ahead whose keys the fingers press now (the servos lag)
-IK_ITERATIONS = 4  # stage 1: the whole hand over the keys
-PRESS_ITERATIONS = 2  # stage 2: the pressing fingers alone
+IK_ITERATIONS = 4  # stage 1: every finger over its key
+PRESS_ITERATIONS = 2  # stage 2: from there, the pressing fingers down
 ARM_HOLD = 0.0  # stage 2's pull of the arm (slides, wrist) toward stage 1's pose; 3e-3
 # (the arm nearly held) scored lower on the etudes than 0 (the arm helps press)
 DAMPING = 1e-4  # lambda^2 of the damped least squares (m^2 per rad^2)
@@ -121,7 +125,7 @@ class IKPianist:
         slide = np.zeros(len(names), np.float32)
         slide[self.slide_actuator] = 1.0
         self.is_slide = slide
-        # The arm: forearm slides and wrist; stage 2 (pressing) moves the fingers alone.
+        # The arm: forearm slides and wrist (what `ARM_HOLD` holds in stage 2).
         arm = ("forearm_tx", "forearm_ty", "WRJ2", "WRJ1")
         self.is_arm = np.array([n.split("/")[-1] in arm for n in names], np.float32)
         self.tip_site = np.asarray(index.fingertip_site)
@@ -153,8 +157,9 @@ class IKPianist:
         tips, _ = self._kinematics(self._pose(u, state.data.qpos))
         holding = self._holding(state.data.site_xpos[self.tip_site], state.pressed)
         targets = self._targets(rows, tips, right_keys, slides, holding)
-        # Stage 1: the arm holds the hand where every finger can hover over its key; stage 2:
-        # the pressing fingers go down with their own joints, so their neighbours stay up.
+        # Stage 1 brings every finger over its key (hovering); stage 2 starts from there and
+        # sends the pressing fingers down (`ARM_HOLD` > 0 would leave that to the fingers'
+        # own joints; 0 measured best: the arm's servos are the strong ones).
         hovering = targets.position.at[:, 2].max(targets.hover_z)
         u = self._solve(u, state.data.qpos, hovering, targets.weight, jnp.zeros_like(u),
                         IK_ITERATIONS)
@@ -192,9 +197,8 @@ class IKPianist:
                  slides: jax.Array, holding: jax.Array) -> Targets:
         """Fingertip targets from the goal rows [L + 1, K], the planned fingertips [F, 3] and
         which finger holds which key [K, F]."""
-        lead = int(PRESS_LEAD)
-        now = rows[lead]
-        coming = jnp.any(rows[lead + 1:lead + 1 + int(ANTICIPATION)], axis=0) & ~now
+        now = rows[PRESS_LEAD]
+        coming = jnp.any(rows[PRESS_LEAD + 1:PRESS_LEAD + 1 + ANTICIPATION], axis=0) & ~now
         wanted = now | coming
         # A finger keeps a held key that still sounds; one releasing a key takes no new one.
         releasing = jnp.any(holding & ~now[:, None], axis=0)  # [F]
@@ -202,13 +206,13 @@ class IKPianist:
         bias = (RELEASE_PENALTY * releasing[None, :].astype(jnp.float32)
                 + THUMB_PENALTY * thumb[None, :].astype(jnp.float32)
                 - KEEP_BONUS * self.keep_held * (holding & now[:, None]).astype(jnp.float32))
-        per_hand = (len(hands.FINGERTIPS),)
+        per_hand = len(hands.FINGERTIPS)
         finger_of_key = jnp.full(rows.shape[1:], -1, jnp.int32)
         key_points = jnp.asarray(self.key_points)
         # Fingertips: right hand first (th..lf), then left; `right_keys` splits the keys.
         for hand, mine in ((0, right_keys), (1, ~right_keys)):
-            first = hand * per_hand[0]
-            fingers = slice(first, first + per_hand[0])
+            first = hand * per_hand
+            fingers = slice(first, first + per_hand)
             local = fingering.assign(tips[fingers], key_points, wanted & mine, self.fingering,
                                      bias[:, fingers])
             finger_of_key = jnp.where(local >= 0, local + first, finger_of_key)
@@ -222,7 +226,7 @@ class IKPianist:
         position = jnp.where(has_key[:, None], on_key, lifted)
         # A finger letting a key go lifts with full weight: else the others drag it along.
         weight = jnp.where(has_key, 1.0, jnp.where(releasing, RELEASE_WEIGHT, FREE_WEIGHT))
-        hover_z = jnp.where(has_key, key_xyz[:, 2] + HOVER, lifted[:, 2]) + TIP_RADIUS
+        hover_z = jnp.where(has_key, key_xyz[:, 2] + HOVER + TIP_RADIUS, lifted[:, 2])
         return Targets(position=position.astype(jnp.float32), weight=weight.astype(jnp.float32),
                        hover_z=hover_z.astype(jnp.float32), finger_of_key=finger_of_key,
                        slides=slides)

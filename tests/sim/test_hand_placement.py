@@ -1,0 +1,55 @@
+"""Hand placement: which hand takes which coming keys, and where the forearm slides go
+(numbers worked out by hand on a toy keyboard of evenly spaced keys)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from mjx_piano.hand_placement import REACH_CENTRE, Placement, place_hands
+
+KEYS = 40
+PLACEMENT = Placement(key_y=np.linspace(-0.46, 0.46, KEYS).astype(np.float32),  # 2.36 cm apart
+                      start_y=np.array([-0.15, 0.15], np.float32),
+                      low=np.array([-0.45, -0.75], np.float32),
+                      high=np.array([0.75, 0.45], np.float32), min_separation=0.11)
+
+
+def _window(*keys: int) -> jnp.ndarray:
+    return jnp.zeros(KEYS, bool).at[jnp.array(keys)].set(True)
+
+
+def _absolute(target) -> np.ndarray:
+    return np.asarray(target) + PLACEMENT.start_y
+
+
+def test_no_coming_keys_leaves_the_hands_where_they_are():
+    current = jnp.array([0.02, -0.03])
+    target, _ = place_hands(PLACEMENT, jnp.zeros(KEYS, bool), current)
+    np.testing.assert_allclose(target, current, atol=1e-6)
+
+
+def test_keys_at_both_ends_are_split_and_each_hand_centres_on_its_own():
+    low, high = (2, 3, 4), (35, 36, 37)
+    target, right = place_hands(PLACEMENT, _window(*low, *high), jnp.zeros(2))
+    assert not np.asarray(right)[list(low)].any() and np.asarray(right)[list(high)].all()
+    y = PLACEMENT.key_y
+    # The left hand's reach is centred REACH_CENTRE above its slide, the right's below.
+    np.testing.assert_allclose(_absolute(target), [y[3] - REACH_CENTRE, y[36] + REACH_CENTRE],
+                               atol=1e-6)
+
+
+def test_a_few_keys_near_one_hand_go_to_that_hand_and_the_other_stays():
+    current = jnp.zeros(2)
+    target, right = place_hands(PLACEMENT, _window(24, 25), current)  # y ~ +0.11, +0.13
+    assert np.asarray(right)[[24, 25]].all()
+    assert abs(float(target[0])) < 1e-6  # the left hand does not move
+
+
+def test_hands_keep_their_forearms_apart_when_the_keys_crowd_together():
+    # Keys in the middle, hands already close: whatever the split, the slides end at least
+    # the forearms' clearance apart.
+    for keys in ((19, 20), (16, 18, 21, 23), (10, 29)):
+        target, _ = place_hands(PLACEMENT, _window(*keys), jnp.array([0.12, -0.12]))
+        left_y, right_y = _absolute(target)
+        assert right_y - left_y >= PLACEMENT.min_separation - 1e-6, keys
