@@ -285,4 +285,3 @@ def play_episode(pianist: IKPianist, rng: jax.Array, piece: jax.Array,
         return state, state.pressed
 
     return jax.lax.scan(body, env.reset(rng, piece), None, length=num_steps)
-

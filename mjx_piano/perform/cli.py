@@ -21,6 +21,10 @@ import json
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mjx_piano.perform.rollout import Performance
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -98,7 +102,7 @@ def run_perform(args: argparse.Namespace) -> int:
     return 0
 
 
-def _notes_by_finger(performance) -> dict[str, int]:
+def _notes_by_finger(performance: Performance) -> dict[str, int]:
     """How many played notes each finger struck ('R1' right thumb ... 'L5')."""
     from collections import Counter
 
@@ -109,4 +113,3 @@ def _notes_by_finger(performance) -> dict[str, int]:
     counts = Counter(label for _, _, label in onset_fingers(performance.pressed,
                                                            performance.fingers))
     return dict(sorted(counts.items()))
-
