@@ -126,8 +126,8 @@ def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
     checked against the catalogue.
 
     Raises:
-        ValueError: unknown names (the message lists close matches), a negative limit or an
-            empty selection.
+        ValueError: unknown names (the message lists close matches), a malformed window
+            (`NAME@START:STOP`), a negative limit or an empty selection.
     """
     if config.limit < 0:
         raise ValueError(f"limit must be >= 0 (0 = the whole split), got {config.limit}")
@@ -135,16 +135,26 @@ def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
         names = tuple(config.pieces)
         catalogue = piece_catalogue(config.name)
         known = set(catalogue)
-        unknown = [n for n in names if n not in known]
+        unknown = [n for n in names if _base_name(n, config.name) not in known]
         if unknown:
             raise ValueError(f"unknown piece(s) {unknown} for env {config.name!r}"
-                             f"{_close_matches(unknown[0], catalogue, config.name)}")
+                             f"{_close_matches(_base_name(unknown[0], config.name), catalogue, config.name)}")
     else:
         names = split_pieces(config.name, config.split)
         names = names[:config.limit] if config.limit else names
     if not names:
         raise ValueError(f"no pieces selected for env {config.name!r} (split {config.split!r})")
     return names
+
+
+def _base_name(name: str, env: str) -> str:
+    """A piano piece's clip name without its window (`NAME@START:STOP`, see
+    `mjx_piano.music.clip_window`); toy pieces have no windows."""
+    if env == "toy":
+        return name
+    from mjx_piano.music.clip_window import parse_window
+
+    return parse_window(name).base
 
 
 def _close_matches(name: str, catalogue: Sequence[str], env: str) -> str:
@@ -247,8 +257,8 @@ def _load_roll(name: str):
     from mjx_piano.default_piece import load_piece
     from mjx_piano.music.etudes import get_etude
 
-    return get_etude(name) if name.startswith("etude/") and "two-hands" not in name \
-        else load_piece(name)
+    plain_etude = name.startswith("etude/") and "two-hands" not in name and "@" not in name
+    return get_etude(name) if plain_etude else load_piece(name)
 
 
 @functools.lru_cache(maxsize=1)

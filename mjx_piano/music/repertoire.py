@@ -13,6 +13,7 @@ import difflib
 import os
 from typing import Any
 
+from mjx_piano.music.clip_window import ClipWindow, cut, parse_window
 from mjx_piano.music.etudes import etude_names, get_etude
 from mjx_piano.music.pianoroll import MAX_CLIP_STEPS, split_clips, to_piano_roll
 from mjx_piano.music.readers import read_music
@@ -95,14 +96,19 @@ def clip_info(name: str, path: str | os.PathLike[str] | None = None) -> dict[str
 
 
 def load_clip(name: str, path: str | os.PathLike[str] | None = None) -> PianoRoll:
-    """The named clip: an etude, else a clip of the built repertoire.
+    """The named clip: an etude, else a clip of the built repertoire; `NAME@START:STOP` is
+    control steps [START, STOP) of clip NAME (`clip_window`).
 
     Returns:
         PianoRoll with keys [steps, 88], sustain [steps] and the hand split.
 
     Raises:
         KeyError: unknown name; the message lists close matches (and says if nothing is built).
+        ValueError: a malformed window, or one past the clip's end.
     """
+    window = parse_window(name)
+    if window != ClipWindow(name):
+        return cut(load_clip(window.base, path), window, name)
     if name in set(etude_names()):
         return get_etude(name)
     try:
