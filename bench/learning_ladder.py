@@ -52,6 +52,13 @@ PPO_TODAY = {"preset": "gpu", "ppo.num_envs": 64, "ppo.unroll_length": 32,
              "ppo.num_minibatches": 4}
 
 
+# The off-policy learner as it learned the reduced-scene etude in 31k env steps
+# (tests/train/test_sac.py): update-to-data ratio 1/16.
+SAC_CPU = {"run.algo": "sac", "sac.num_envs": 32, "sac.unroll_length": 4,
+           "sac.batch_size": 256, "sac.updates_per_iteration": 8, "sac.warmup_steps": 1_000,
+           "sac.buffer_size": 100_000}
+
+
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """A named way to train a specialist.
@@ -73,6 +80,15 @@ RECIPES = {r.name: r for r in (
     Recipe("ppo-residual", "PPO learning a correction of at most 10% of each control range "
            "to the IK pianist's action (mjx_piano/residual.py)",
            {**PPO_TODAY, "env.residual_scale": 0.1}),
+    Recipe("sac", "SAC with DroQ critics (train/sac.py): 32 envs x 4 steps and 8 gradient "
+           "steps of 256 per iteration", SAC_CPU),
+    Recipe("sac-residual", "the sac recipe on the IK pianist's residual action space (10%)",
+           {**SAC_CPU, "env.residual_scale": 0.1}),
+    *(Recipe(f"{learner}-{lever}", f"the {learner} recipe with the env lever {field}",
+             {**base, field: True})
+      for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))
+      for lever, field in (("random-start", "env.random_start"),
+                           ("wrong-key-end", "env.wrong_key_termination"))),
 )}
 
 
@@ -147,12 +163,13 @@ def make_rung(name: str) -> Rung:
 def run_config(rung: Rung, recipe: Recipe, seed: int, out: str, env_steps: int,
                time_limit_s: float, progress: bool):
     """The `SpecialistConfig` of one ladder run (one agent per clip of the rung)."""
-    from train.config import PRESETS, SpecialistConfig, apply_overrides
+    from train.config import PRESETS, SpecialistConfig, apply_overrides, learner_config
 
     overrides = dict(recipe.overrides)
     preset = overrides.pop("preset", None)
     fields = {**(PRESETS[preset] if preset else {}), **TASK, **overrides}
-    per_iteration = int(fields.get("ppo.num_envs", 32)) * int(fields.get("ppo.unroll_length", 16))
+    learner = learner_config(apply_overrides(SpecialistConfig(), fields))
+    per_iteration = learner.num_envs * learner.unroll_length
     iterations = math.ceil(env_steps / per_iteration)
     fields.update({
         "env.pieces": rung.pieces, "run.agents": len(rung.pieces), "run.seed": seed,

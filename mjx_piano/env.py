@@ -19,6 +19,7 @@ force, written to `xfrc_applied` of those bodies before the MJX step (the env ow
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Sequence
 
@@ -32,7 +33,7 @@ from mujoco import mjx
 from kernels import piano_keys
 from mjx_piano import metrics, rewards, warp_buffers
 from mjx_piano.music.roll import PianoRoll
-from mjx_piano.observation import ObservationLayout
+from mjx_piano.observation import ObservationLayout, goal_block
 from mjx_piano.pieces import PieceBank, make_piece_bank
 from mjx_piano.scene import piano
 from mjx_piano.scene.builder import SceneConfig, build_spec
@@ -65,6 +66,11 @@ class EnvConfig:
         njmax: impl='warp': constraint rows per env; None = every limit and
             `CONTACTS_PER_ENV` contacts (`warp_buffers.constraint_rows`), not MJX's default,
             which drops rows of this scene.
+        random_start: training lever: an episode that starts by the env's own reset (after
+            one ended) starts at a uniformly random control step of its piece; `reset` itself
+            always starts at step 0, so an evaluation's first episode plays the whole piece.
+        wrong_key_termination: training lever (RoboPianist's option): a step that presses a
+            key the goal does not hold ends the episode as terminal (done, not truncated).
     """
 
     scene: SceneConfig = dataclasses.field(default_factory=SceneConfig)
@@ -75,6 +81,8 @@ class EnvConfig:
     observe_fingering: bool = False
     naconmax: int | None = None
     njmax: int | None = None
+    random_start: bool = False
+    wrong_key_termination: bool = False
 
     def for_batch(self, batch: int) -> "EnvConfig":
         """These settings with Warp's contact slots sized for `batch` envs stepped together.
@@ -300,6 +308,8 @@ class PianoEnv:
         t = state.t + 1
         truncated = (t >= self.bank.length[state.piece]) & ~diverged
         done = truncated | diverged
+        if self.config.wrong_key_termination:
+            done = done | jnp.any(pressed & ~goal)
         rng, reset_rng = jax.random.split(state.rng)
         stepped = state.replace(
             data=data, keys=keys, t=t, obs=self._observe(data, keys, state.piece, t, sustain),
@@ -307,6 +317,9 @@ class PianoEnv:
             pressed=pressed, episode=episode, rng=rng,
         )
         fresh = self.reset(reset_rng, state.piece)
+        if self.config.random_start:
+            fresh = self._start_at(fresh, jax.random.randint(
+                reset_rng, (), 0, self.bank.length[state.piece]))
         fresh = fresh.replace(last_episode=episode.mean(diverged))
         next_state = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b),
                                             fresh.replace(data=None), stepped.replace(data=None))
@@ -414,22 +427,46 @@ class PianoEnv:
             fingering=fingering,
         )
 
+    def evaluation_env(self) -> "PianoEnv":
+        """This env without the training levers (`random_start`, `wrong_key_termination`),
+        sharing its model and bank: evaluations play every piece whole."""
+        if not (self.config.random_start or self.config.wrong_key_termination):
+            return self
+        twin = copy.copy(self)
+        twin.config = dataclasses.replace(self.config, random_start=False,
+                                          wrong_key_termination=False)
+        return twin
+
+    def _start_at(self, state: EnvState, t: jax.Array) -> EnvState:
+        """A fresh `state` moved to control step `t` of its piece (the hands and keys at rest)."""
+        return state.replace(t=t, obs=self._observe(state.data, state.keys, state.piece, t,
+                                                     state.sustain))
+
+    @property
+    def goal_size(self) -> int:
+        """Size G of the observation's leading goal block ((lookahead + 1) * (K + 1))."""
+        return self.layout.sizes()["goal"]
+
+    def goal_observation(self, piece: jax.Array, t: jax.Array) -> jax.Array:
+        """The goal block of the observation at control step `t` of `piece`: float32 [G]
+        (`mjx_piano.observation.goal_block`)."""
+        return goal_block(self.bank.goal_keys, self.bank.goal_sustain, piece, t,
+                          self.config.lookahead + 1)
+
     def _observe(self, data: mjx.Data, keys: piano_keys.KeyState | None, piece: jax.Array,
                  t: jax.Array, sustain: jax.Array) -> jax.Array:
-        rows = self.config.lookahead + 1
-        goal = jax.lax.dynamic_slice_in_dim(self.bank.goal_keys[piece], t, rows, axis=0)
-        goal_sustain = jax.lax.dynamic_slice_in_dim(self.bank.goal_sustain[piece], t, rows)
         key_state = jnp.clip(self.key_angles(data, keys) / self.index.key_travel, 0.0, 1.0)
         fingertips = data.site_xpos[self.index.fingertip_site]
         parts = [
-            jnp.concatenate([goal, goal_sustain[:, None]], axis=-1).reshape(-1),
+            self.goal_observation(piece, t),
             key_state,
             sustain[None],
             fingertips.reshape(-1),
             data.qpos[self.index.hand_qpos],
         ]
         if self.config.observe_fingering:
-            parts.append(self._fingering_targets(self.key_points(data, keys), fingertips, goal[0]))
+            goal = self.bank.goal_keys[piece, t]
+            parts.append(self._fingering_targets(self.key_points(data, keys), fingertips, goal))
         return jnp.concatenate([p.astype(jnp.float32) for p in parts])
 
     def _fingering_targets(self, key_points: jax.Array, fingertips: jax.Array,

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
+import jax.numpy as jnp
+
 
 @dataclasses.dataclass(frozen=True)
 class ObservationLayout:
@@ -58,3 +61,24 @@ class ObservationLayout:
     def size(self) -> int:
         """Total observation size."""
         return sum(self.sizes().values())
+
+
+def goal_block(goal_keys: jax.Array, goal_sustain: jax.Array, piece: jax.Array, t: jax.Array,
+               rows: int) -> jax.Array:
+    """The observation's goal block: rows t .. t + rows - 1 of one piece, each K goal keys then
+    the goal sustain.
+
+    Args:
+        goal_keys: bool [P, T_max + rows, K], the bank's padded goals.
+        goal_sustain: bool [P, T_max + rows].
+        piece: int32 [], the bank index.
+        t: int32 [], the first row.
+        rows: lookahead + 1 (static).
+
+    Returns:
+        float32 [rows * (K + 1)]. Off-policy learners store the rest of an observation and
+        rebuild this from (piece, t) when they sample (`train.replay`).
+    """
+    keys = jax.lax.dynamic_slice_in_dim(goal_keys[piece], t, rows, axis=0)
+    sustain = jax.lax.dynamic_slice_in_dim(goal_sustain[piece], t, rows)
+    return jnp.concatenate([keys, sustain[:, None]], axis=-1).reshape(-1).astype(jnp.float32)

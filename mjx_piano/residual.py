@@ -46,6 +46,11 @@ class ResidualIKEnv:
         return jnp.clip(self.pianist.action(state) + correction, self.env.action_low,
                         self.env.action_high)
 
+    def evaluation_env(self) -> "ResidualIKEnv":
+        """The same residual action space over the env without its training levers."""
+        inner = self.env.evaluation_env()
+        return self if inner is self.env else ResidualIKEnv(inner, self.scale)
+
     def reset(self, rng: jax.Array, piece: jax.Array | int) -> EnvState:
         """As `PianoEnv.reset`."""
         return self.env.reset(rng, piece)

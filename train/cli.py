@@ -1,7 +1,8 @@
-"""`mjx-piano train specialists`: many PPO specialists, one program.
+"""`mjx-piano train specialists`: many specialists (PPO or SAC-DroQ), one program.
 
 Examples:
     mjx-piano train specialists --env toy --preset cpu-smoke --out runs/toy
+    mjx-piano train specialists --env toy --algo sac --out runs/toy-sac
     mjx-piano train specialists --pieces toy-00 toy-01 --agents 4 --iterations 100
     mjx-piano train specialists --env piano --split train --limit 64 --preset gpu --out runs/gpu
     mjx-piano train specialists --env piano --split train --limit 64 --preset gpu --out runs/gpu --resume
@@ -18,8 +19,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from train.config import (ENV_NAMES, PRESETS, SPLITS, SpecialistConfig, apply_overrides,
-                          parse_set_items)
+from train.config import (ALGOS, ENV_NAMES, PRESETS, SPLITS, SpecialistConfig,
+                          apply_overrides, parse_set_items)
 
 if TYPE_CHECKING:
     from train.loop import RunResult
@@ -30,13 +31,14 @@ _FLAG_FIELDS = {
     "solver_iterations": "env.solver_iterations", "ls_iterations": "env.ls_iterations",
     "solver_tolerance": "env.solver_tolerance",
     "impl": "env.impl", "residual_scale": "env.residual_scale",
-    "agents": "run.agents", "out": "run.out",
-    "iterations": "run.iterations", "envs": "ppo.num_envs", "unroll": "ppo.unroll_length",
-    "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs",
-    "lr": "ppo.learning_rate", "seed": "run.seed", "eval_every": "run.eval_every",
+    "agents": "run.agents", "out": "run.out", "algo": "run.algo",
+    "iterations": "run.iterations",
+    "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs", "seed": "run.seed", "eval_every": "run.eval_every",
     "checkpoint_every": "run.checkpoint_every", "mesh": "run.mesh",
     "time_limit": "run.time_limit_s", "target_f1": "run.target_f1",
 }
+# Flag -> field of the run's learner section (`ppo.` or `sac.`, after --algo).
+_LEARNER_FLAGS = {"envs": "num_envs", "unroll": "unroll_length", "lr": "learning_rate"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(run=lambda args: _print_help(train))
     commands = train.add_subparsers(dest="train_command", metavar="WHAT")
     parser = commands.add_parser(
-        "specialists", help="train one PPO specialist per agent, all agents in one program",
+        "specialists", help="train one specialist per agent (PPO or SAC), all agents in one "
+                            "program",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", choices=ENV_NAMES, default=None, help="environment (default toy)")
     which = parser.add_mutually_exclusive_group()
@@ -74,16 +77,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--residual-scale", type=float, metavar="S",
                         help="piano env: the policy corrects the IK pianist's action by at most "
                              "S of each control range (mjx_piano/residual.py; default 0: off)")
+    parser.add_argument("--algo", choices=ALGOS,
+                        help="learner: ppo (default) or sac (SAC with DroQ critics, a replay "
+                             "buffer per agent on the device; train/sac.py)")
     parser.add_argument("--agents", type=int, help="agents (default: one per piece)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a tuned set of defaults")
     parser.add_argument("--out", help="output folder (default runs/specialists)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in --out")
-    parser.add_argument("--iterations", type=int, help="total PPO iterations")
+    parser.add_argument("--iterations", type=int, help="total iterations")
     parser.add_argument("--envs", type=int, help="envs per agent")
     parser.add_argument("--unroll", type=int, help="control steps per env per iteration")
-    parser.add_argument("--minibatches", type=int, help="minibatches per epoch")
-    parser.add_argument("--epochs", type=int, help="epochs per iteration")
+    parser.add_argument("--minibatches", type=int, help="PPO: minibatches per epoch")
+    parser.add_argument("--epochs", type=int, help="PPO: epochs per iteration")
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--seed", type=int, help="agent i uses seed + i")
     parser.add_argument("--eval-every", type=int, help="iterations between evaluations")
@@ -128,6 +134,14 @@ def config_from_args(args: argparse.Namespace) -> SpecialistConfig:
         value = getattr(args, flag, None)
         if value is not None:
             overrides[field] = value
+    algo = parse_set_items(args.set).get("run.algo", overrides.get("run.algo", "ppo"))
+    if algo == "sac" and (args.minibatches is not None or args.epochs is not None):
+        raise ValueError("--minibatches and --epochs are PPO's; SAC's sizes are "
+                         "--set sac.batch_size=... and sac.updates_per_iteration=...")
+    for flag, field in _LEARNER_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[f"{algo}.{field}"] = value
     if args.pieces:
         overrides["env.pieces"] = ",".join(args.pieces)
     elif args.split:
@@ -164,7 +178,8 @@ def distributed_arguments(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def run_specialists(args: argparse.Namespace) -> int:
-    """Runs `train specialists`; returns the exit code (2 on bad input, 130 if interrupted)."""
+    """Runs `train specialists`; returns the exit code (2 on bad input, 130 if interrupted or
+    stopped by SIGINT, 143 if stopped by SIGTERM)."""
     from train.loop import plan_run, train_specialists
 
     try:
@@ -186,11 +201,16 @@ def run_specialists(args: argparse.Namespace) -> int:
     run = result.plan.config.run
     print(result.summary)
     print(_timing_line(result))
+    if result.stopped_by:
+        print(f"stopped by {result.stopped_by} after iteration {result.iterations}, with a "
+              f"checkpoint there; --resume continues")
     if result.out_of_time:
         print(f"stopped at the time limit ({run.time_limit_s:g} s) after {result.iterations} "
               "iterations; --resume with a larger --time-limit continues")
     print(f"wrote {run.out}/: train.csv eval.csv tensorboard/ checkpoints/ summary.txt "
           "learning_curve.png")
+    if result.stopped_by == "SIGTERM":
+        return 143
     return 130 if result.interrupted else 0
 
 

@@ -47,6 +47,10 @@ class EnvConfig:
         residual_scale: the 'piano' env's action becomes a correction in [-1, 1] to the IK
             pianist's action, reaching this fraction of each control range
             (`mjx_piano.residual`); 0 = the plain action space.
+        random_start: piano envs, training lever: episodes after the first start at a random
+            control step of their piece (evaluation always plays from the first step).
+        wrong_key_termination: piano envs, training lever: pressing a key the goal does not
+            hold ends the episode as terminal (evaluation plays whole pieces).
     """
 
     name: str = "toy"
@@ -60,6 +64,8 @@ class EnvConfig:
     impl: str = "jax"
     naconmax: int = 0
     residual_scale: float = 0.0
+    random_start: bool = False
+    wrong_key_termination: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,10 +112,71 @@ class PPOConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SACConfig:
+    """Off-policy learner hyper-parameters (SAC with DroQ critics), per agent.
+
+    One iteration collects `num_envs` x `unroll_length` transitions into the agent's replay
+    buffer (on the device, inside the jitted iteration), then takes `updates_per_iteration`
+    gradient steps on batches of `batch_size` sampled uniformly from it: the update-to-data
+    ratio is updates_per_iteration / (num_envs * unroll_length). Many envs with a large batch
+    and few updates per env step is the setting GPU simulators favour; few envs with a high
+    ratio is DroQ's.
+
+    Attributes:
+        num_envs: envs per agent.
+        unroll_length: control steps per env per iteration.
+        buffer_size: transitions the replay buffer holds (a ring; shape-defining).
+        batch_size: transitions per gradient step.
+        updates_per_iteration: gradient steps per iteration.
+        warmup_steps: env steps per agent with uniform random actions before the policy acts
+            (gradient steps start once the buffer holds `batch_size` transitions).
+        learning_rate: Adam step size of the actor, the critics and the temperature.
+        max_grad_norm: global gradient-norm clip of each optimiser.
+        discount: gamma.
+        tau: Polyak rate of the target critics.
+        initial_temperature: entropy temperature alpha at the start.
+        target_entropy_scale: target entropy = -scale * action_size.
+        num_critics: critics in the ensemble (the target is their minimum).
+        critic_dropout: DroQ's dropout rate in the critics (0 = none).
+        critic_layer_norm: DroQ's layer normalisation in the critics.
+        reward_scaling: rewards are multiplied by this in the critic target.
+        normalize_observations: keep a running mean/std of observations per agent.
+        observation_clip: normalised observations are clipped to +- this.
+        policy_hidden: actor MLP hidden sizes.
+        critic_hidden: critic MLP hidden sizes.
+    """
+
+    num_envs: int = 32
+    unroll_length: int = 4
+    buffer_size: int = 100_000
+    batch_size: int = 256
+    updates_per_iteration: int = 8
+    warmup_steps: int = 1_000
+    learning_rate: float = 3e-4
+    max_grad_norm: float = 10.0
+    discount: float = 0.97
+    tau: float = 0.005
+    initial_temperature: float = 0.1
+    target_entropy_scale: float = 0.5
+    num_critics: int = 2
+    critic_dropout: float = 0.01
+    critic_layer_norm: bool = True
+    reward_scaling: float = 1.0
+    normalize_observations: bool = True
+    observation_clip: float = 10.0
+    policy_hidden: tuple[int, ...] = (256, 256)
+    critic_hidden: tuple[int, ...] = (256, 256)
+
+
+ALGOS = ("ppo", "sac")
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """How the run is driven.
 
     Attributes:
+        algo: the learner, 'ppo' (section `ppo`) or 'sac' (section `sac`, `train.sac`).
         agents: number of agents (0 = one per piece).
         seed: agent i starts from PRNGKey(seed + i).
         iterations: total PPO iterations (a resumed run continues up to this number).
@@ -129,6 +196,7 @@ class RunConfig:
             counts them).
     """
 
+    algo: str = "ppo"
     agents: int = 0
     seed: int = 0
     iterations: int = 40
@@ -150,10 +218,22 @@ class SpecialistConfig:
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
+    sac: SACConfig = dataclasses.field(default_factory=SACConfig)
+
+
+def learner_config(config: SpecialistConfig) -> PPOConfig | SACConfig:
+    """The section of the run's learner (`run.algo`): both have num_envs and unroll_length.
+
+    Raises:
+        ValueError: an unknown algo.
+    """
+    if config.run.algo not in ALGOS:
+        raise ValueError(f"run.algo must be one of {list(ALGOS)}, got {config.run.algo!r}")
+    return config.sac if config.run.algo == "sac" else config.ppo
 
 
 # Fields of `run` that change what is learned; the rest may differ on resume.
-_IDENTITY_RUN_FIELDS = ("agents", "seed")
+_IDENTITY_RUN_FIELDS = ("algo", "agents", "seed")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Seconds on a laptop CPU with the toy env; the piano env needs the reduced scene.
@@ -261,7 +341,8 @@ def identity(config: SpecialistConfig) -> dict[str, Any]:
     """The fields that decide what is learned (compared when resuming), flattened."""
     data = to_dict(config)
     flat = {f"env.{k}": v for k, v in data["env"].items()}
-    flat.update({f"ppo.{k}": v for k, v in data["ppo"].items()})
+    learner = "sac" if config.run.algo == "sac" else "ppo"
+    flat.update({f"{learner}.{k}": v for k, v in data[learner].items()})
     flat.update({f"run.{k}": data["run"][k] for k in _IDENTITY_RUN_FIELDS})
     return flat
 

@@ -204,21 +204,26 @@ def make_env(config: EnvConfig) -> LoadedEnv:
     if config.impl == "warp" and config.naconmax < 1:
         raise ValueError("env.impl='warp' needs env.naconmax, the contact slots of all envs of "
                          "the run together (plan_run sizes it)")
+    levers = (config.random_start, config.wrong_key_termination)
+    if any(levers) and config.name == "toy":
+        raise ValueError("env.random_start and env.wrong_key_termination are levers of the piano "
+                         "envs, not of 'toy'")
     return _make_env(config.name, resolve_pieces(config), config.keys, solver, config.impl,
-                     config.naconmax, config.residual_scale)
+                     config.naconmax, config.residual_scale, levers)
 
 
 @functools.lru_cache(maxsize=8)
 def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
               solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
-              naconmax: int = 0, residual_scale: float = 0.0) -> LoadedEnv:
+              naconmax: int = 0, residual_scale: float = 0.0,
+              levers: tuple[bool, bool] = (False, False)) -> LoadedEnv:
     _check_env_name(name)
     if name == "toy":
         env = _toy_env()
         ids = tuple(env.piece_names.index(p) for p in pieces)
         return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
                          episode_length=env.episode_length)
-    loaded = _piano_env(name, pieces, key_dynamics, solver, impl, naconmax)
+    loaded = _piano_env(name, pieces, key_dynamics, solver, impl, naconmax, levers)
     if residual_scale:
         from mjx_piano.residual import ResidualIKEnv
 
@@ -228,10 +233,11 @@ def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
 
 def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
                solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
-               naconmax: int = 0) -> LoadedEnv:
+               naconmax: int = 0, levers: tuple[bool, bool] = (False, False)) -> LoadedEnv:
     """The piano env over exactly `pieces` (its bank; index i = pieces[i]).
 
-    `solver` is `_solver(config)`: used by the 'piano' scene only.
+    `solver` is `_solver(config)`: used by the 'piano' scene only. `levers` are
+    (random_start, wrong_key_termination) of `mjx_piano.env.EnvConfig`.
 
     'piano' is the full task (two hands, 88 keys); 'piano-keys' the reduced self-playing
     variant from the same scene builder: no hands, only the keys the pieces use, one actuator
@@ -248,7 +254,8 @@ def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
     else:
         scene = SceneConfig(key_dynamics=key_dynamics, solver_iterations=solver[0],
                             ls_iterations=solver[1], solver_tolerance=solver[2])
-    env = PianoEnv(PianoConfig(scene=scene, impl=impl, naconmax=naconmax or None), rolls)
+    env = PianoEnv(PianoConfig(scene=scene, impl=impl, naconmax=naconmax or None,
+                               random_start=levers[0], wrong_key_termination=levers[1]), rolls)
     return LoadedEnv(env=env, piece_ids=tuple(range(len(pieces))), piece_names=pieces,
                      episode_length=int(max(r.num_steps for r in rolls)))
 

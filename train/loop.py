@@ -20,10 +20,11 @@ import numpy as np
 from mjx_piano import warp_buffers
 from train import envs
 from train.checkpoint import Checkpointer, check_resumable
-from train.config import SpecialistConfig, to_dict
+from train.config import SpecialistConfig, learner_config, to_dict
 from train.parallel import Trainer, get_trainer, make_mesh, mesh_shape
 from train.ppo import TrainState
 from train.report import MetricsLog, eval_scalars, iteration_scalars
+from train.stop_signal import catch_stop_signals
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +69,12 @@ class RunResult:
         env_steps_per_s: env steps per second over all agents, excluding the first call.
         final_eval: {name: [agents]} of the last evaluation.
         summary: the summary table.
-        interrupted: the run was stopped by Ctrl-C (a checkpoint was written).
+        interrupted: the run was stopped by Ctrl-C or a stop signal (a checkpoint was written).
         wall_s: wall-clock seconds of training so far, summed over resumes (the `wall_s`
             column of train.csv / eval.csv).
         out_of_time: the run stopped at `run.time_limit_s` before `run.iterations`.
+        stopped_by: the signal ('SIGTERM', 'SIGINT') that stopped the run after an iteration
+            and its checkpoint (`train.stop_signal`), or None.
     """
 
     state: TrainState
@@ -85,6 +88,7 @@ class RunResult:
     interrupted: bool = False
     wall_s: float = 0.0
     out_of_time: bool = False
+    stopped_by: str | None = None
 
 
 def assign_pieces(piece_ids: tuple[int, ...], agents: int, num_envs: int
@@ -133,11 +137,9 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
     resolved = dataclasses.replace(
         config, env=dataclasses.replace(config.env, pieces=pieces),
         run=dataclasses.replace(config.run, agents=agents))
-    ppo = config.ppo
-    if (ppo.num_envs * ppo.unroll_length) % ppo.num_minibatches:
-        raise ValueError(f"num_envs * unroll_length = {ppo.num_envs * ppo.unroll_length} is not "
-                         f"divisible by num_minibatches = {ppo.num_minibatches}")
-    shape = mesh_shape(len(jax.devices()), agents, ppo.num_envs, config.run.mesh)
+    learner = learner_config(config)
+    _check_learner(config)
+    shape = mesh_shape(len(jax.devices()), agents, learner.num_envs, config.run.mesh)
     if config.env.impl == "warp":
         resolved = _size_warp_contacts(resolved, shape)
     checkpointer = Checkpointer(config.run.out, config.run.keep_checkpoints)
@@ -152,10 +154,35 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
     finally:
         checkpointer.close()
     loaded = envs.make_env(resolved.env)
-    agent_pieces, table = assign_pieces(loaded.piece_ids, agents, ppo.num_envs)
+    agent_pieces, table = assign_pieces(loaded.piece_ids, agents, learner.num_envs)
     return RunPlan(config=resolved, loaded=loaded, agent_pieces=agent_pieces, piece_table=table,
                    seeds=tuple(config.run.seed + i for i in range(agents)), mesh_shape=shape,
                    resume_from=resume_from)
+
+
+def _check_learner(config: SpecialistConfig) -> None:
+    """The learner's sizes, checked before anything compiles.
+
+    Raises:
+        ValueError: sizes that do not fit together.
+    """
+    if config.run.algo == "ppo":
+        ppo = config.ppo
+        if (ppo.num_envs * ppo.unroll_length) % ppo.num_minibatches:
+            raise ValueError(f"num_envs * unroll_length = {ppo.num_envs * ppo.unroll_length} is "
+                             f"not divisible by num_minibatches = {ppo.num_minibatches}")
+        return
+    sac = config.sac
+    per_iteration = sac.num_envs * sac.unroll_length
+    if min(sac.num_envs, sac.unroll_length, sac.batch_size, sac.num_critics) < 1 \
+            or sac.updates_per_iteration < 0 or sac.warmup_steps < 0:
+        raise ValueError("sac.num_envs, unroll_length, batch_size and num_critics must be >= 1, "
+                         "updates_per_iteration and warmup_steps >= 0")
+    if sac.buffer_size < per_iteration:
+        raise ValueError(f"sac.buffer_size = {sac.buffer_size} cannot hold one iteration's "
+                         f"{per_iteration} transitions (num_envs x unroll_length)")
+    if not 0 <= sac.critic_dropout < 1:
+        raise ValueError(f"sac.critic_dropout must lie in [0, 1), got {sac.critic_dropout}")
 
 
 def _size_warp_contacts(config: SpecialistConfig, shape: tuple[int, int]) -> SpecialistConfig:
@@ -171,13 +198,13 @@ def _size_warp_contacts(config: SpecialistConfig, shape: tuple[int, int]) -> Spe
                          "env.impl='jax' to shard over devices")
     if config.env.naconmax:
         return config
-    total = warp_buffers.contact_slots(config.env.keys, config.run.agents * config.ppo.num_envs)
+    total = warp_buffers.contact_slots(config.env.keys, config.run.agents * learner_config(config).num_envs)
     return dataclasses.replace(config, env=dataclasses.replace(config.env, naconmax=total))
 
 
 def build_trainer(plan: RunPlan) -> Trainer:
     """The (cached) compiled trainer for a plan."""
-    return get_trainer(plan.loaded.env, plan.config.ppo, make_mesh(plan.mesh_shape),
+    return get_trainer(plan.loaded.env, learner_config(plan.config), make_mesh(plan.mesh_shape),
                        int(plan.agent_pieces.shape[1]), int(plan.loaded.episode_length))
 
 
@@ -235,40 +262,45 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
     """The iteration loop (progress bar, evaluation and checkpoints at their intervals)."""
     from tqdm import tqdm
 
-    run, ppo = plan.config.run, plan.config.ppo
-    steps_per_iteration = ppo.num_envs * ppo.unroll_length
+    run, learner = plan.config.run, learner_config(plan.config)
+    steps_per_iteration = learner.num_envs * learner.unroll_length
     start = done = plan.resume_from or 0
     compile_s, train_s, interrupted, out_of_time, last_f1 = 0.0, 0.0, False, False, np.nan
+    stopped_by: str | None = None
     clock = WallClock(log.last_wall_s() if log is not None and start else 0.0)
     final_eval = _evaluate(trainer, state, log, 0, 0, clock()) if start == 0 else {}
     bar = tqdm(total=run.iterations, initial=start, disable=not run.progress, unit="it",
                dynamic_ncols=True)
     try:
-        while done < run.iterations and not out_of_time:
-            tic = time.perf_counter()
-            state, metrics = trainer.iteration(state)
-            scalars = iteration_scalars(fetch(metrics))
-            elapsed = time.perf_counter() - tic
-            compile_s, train_s = (elapsed, train_s) if done == start else (compile_s,
-                                                                           train_s + elapsed)
-            done += 1
-            sps = len(plan.seeds) * steps_per_iteration / elapsed
-            if log is not None:
-                log.log("train", done, done * steps_per_iteration, scalars,
-                        {"train/sps": sps, "wall_s": clock()})
-            out_of_time = run.time_limit_s > 0 and done < run.iterations and \
-                _all_hosts_agree(run.time_limit_s <= clock())
-            if _due(done, run.eval_every, run.iterations) or out_of_time:
-                final_eval = _evaluate(trainer, state, log, done, done * steps_per_iteration,
-                                       clock())
-            if _due(done, run.checkpoint_every, run.iterations) or out_of_time:
-                checkpointer.save(done, state, plan.config)
-            finite = [v for v in np.ravel(scalars.get("train/f1", np.nan)) if np.isfinite(v)]
-            last_f1 = float(np.mean(finite)) if finite else last_f1
-            bar.update(1)
-            bar.set_postfix({"f1": f"{last_f1:.3f}",
-                             "eval_f1": f"{np.mean(final_eval.get('eval/f1', np.nan)):.3f}",
-                             "sps": f"{sps:,.0f}"})
+        with catch_stop_signals() as stop:
+            while done < run.iterations and not out_of_time and not stopped_by:
+                tic = time.perf_counter()
+                state, metrics = trainer.iteration(state)
+                scalars = iteration_scalars(fetch(metrics))
+                elapsed = time.perf_counter() - tic
+                compile_s, train_s = (elapsed, train_s) if done == start else (
+                    compile_s, train_s + elapsed)
+                done += 1
+                sps = len(plan.seeds) * steps_per_iteration / elapsed
+                if log is not None:
+                    log.log("train", done, done * steps_per_iteration, scalars,
+                            {"train/sps": sps, "wall_s": clock()})
+                out_of_time = run.time_limit_s > 0 and done < run.iterations and \
+                    _all_hosts_agree(run.time_limit_s <= clock())
+                # A stop signal (preemption): checkpoint this iteration and return at once.
+                if done < run.iterations and _all_hosts_agree(bool(stop)):
+                    stopped_by = stop.signal_name or "a signal on another host"
+                if _due(done, run.eval_every, run.iterations) or out_of_time:
+                    final_eval = _evaluate(trainer, state, log, done,
+                                           done * steps_per_iteration, clock())
+                if _due(done, run.checkpoint_every, run.iterations) or out_of_time or stopped_by:
+                    checkpointer.save(done, state, plan.config)
+                finite = [v for v in np.ravel(scalars.get("train/f1", np.nan)) if np.isfinite(v)]
+                last_f1 = float(np.mean(finite)) if finite else last_f1
+                bar.update(1)
+                bar.set_postfix({"f1": f"{last_f1:.3f}",
+                                 "eval_f1": f"{np.mean(final_eval.get('eval/f1', np.nan)):.3f}",
+                                 "sps": f"{sps:,.0f}"})
     except KeyboardInterrupt:
         interrupted = True
         done = _save_interrupted(checkpointer, state, plan.config, done)
@@ -278,8 +310,8 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
     sps_all = (len(plan.seeds) * steps_per_iteration * measured / train_s) if train_s else 0.0
     return RunResult(state=state, plan=plan, iterations=done, compile_s=compile_s,
                      train_s=train_s, env_steps_per_s=sps_all, final_eval=final_eval,
-                     summary="", interrupted=interrupted, wall_s=clock(),
-                     out_of_time=out_of_time)
+                     summary="", interrupted=interrupted or bool(stopped_by),
+                     wall_s=clock(), out_of_time=out_of_time, stopped_by=stopped_by)
 
 
 def _all_hosts_agree(flag: bool) -> bool:

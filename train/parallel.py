@@ -1,8 +1,9 @@
 """Agents x envs over devices: a `jax.sharding.Mesh` with axes ('agents', 'envs').
 
-`Trainer` vmaps `PPO.init` / `PPO.iteration` / `PPO.evaluate` over a leading agent axis and
-jits them with explicit shardings: every `TrainState` leaf is split along 'agents', the env
-states and piece table also along 'envs'. The same code runs on 1 CPU, fake CPU devices, one
+`Trainer` vmaps a learner's `init` / `iteration` / `evaluate` (PPO, `train.ppo`, or SAC,
+`train.sac`) over a leading agent axis and jits them with explicit shardings: every state leaf
+is split along 'agents' (a SAC agent's replay buffer too), the env states and piece table also
+along 'envs'. The same code runs on 1 CPU, fake CPU devices, one
 or many GPUs, and a TPU slice; on many hosts call `jax.distributed.initialize()` first and the
 mesh spans `jax.devices()` of all of them.
 """
@@ -18,9 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from train.config import PPOConfig
+from train.config import PPOConfig, SACConfig
 from train.envs import Env
-from train.ppo import PPO, EvalMetrics, IterationMetrics, TrainState
+from train.episodes import EvalMetrics
+from train.ppo import PPO
+from train.sac import SAC
+
+Learner = PPO | SAC
 
 AXES = ("agents", "envs")
 
@@ -67,12 +72,13 @@ def make_mesh(shape: tuple[int, int], devices: Sequence[jax.Device] | None = Non
     return Mesh(np.asarray(devices).reshape(shape), AXES)
 
 
-def state_shardings(mesh: Mesh, state: TrainState, env_batched: Any) -> TrainState:
-    """A `NamedSharding` per leaf of a batched `state` (or of its `jax.eval_shape`).
+def state_shardings(mesh: Mesh, state: Any, env_batched: Any) -> Any:
+    """A `NamedSharding` per leaf of a batched learner state (or of its `jax.eval_shape`).
 
     Args:
         mesh: the device mesh.
-        state: the (abstract) state.
+        state: the (abstract) state: a dataclass with `env_state` and `pieces` (PPO's
+            `TrainState`, SAC's `SACState`); every other leaf is split along 'agents' only.
         env_batched: per leaf of `state.env_state`, whether it has the agent and env axes
             (`batched_leaves`). MJX-Warp keeps some buffers (its contacts) shared by all
             envs of a call: those have neither axis and are replicated.
@@ -80,13 +86,10 @@ def state_shardings(mesh: Mesh, state: TrainState, env_batched: Any) -> TrainSta
     per_agent = NamedSharding(mesh, P("agents"))
     per_env = NamedSharding(mesh, P("agents", "envs"))
     replicated = NamedSharding(mesh, P())
-    shard = lambda spec: (lambda _: spec)  # noqa: E731
-    return TrainState(
-        params=jax.tree_util.tree_map(shard(per_agent), state.params),
-        opt_state=jax.tree_util.tree_map(shard(per_agent), state.opt_state),
-        normalizer=jax.tree_util.tree_map(shard(per_agent), state.normalizer),
+    shardings = jax.tree_util.tree_map(lambda _: per_agent, state.replace(env_state=None))
+    return shardings.replace(
         env_state=jax.tree_util.tree_map(lambda b: per_env if b else replicated, env_batched),
-        pieces=per_env, rng=per_agent, iteration=per_agent)
+        pieces=per_env)
 
 
 def batched_leaves(one: Any, two: Any) -> Any:
@@ -95,22 +98,27 @@ def batched_leaves(one: Any, two: Any) -> Any:
     return jax.tree_util.tree_map(lambda a, b: a.shape != b.shape, one, two)
 
 
+def make_learner(env: Env, config: PPOConfig | SACConfig) -> Learner:
+    """PPO for a `PPOConfig`, SAC for a `SACConfig`."""
+    return SAC(env, config) if isinstance(config, SACConfig) else PPO(env, config)
+
+
 class Trainer:
-    """Compiled, sharded, agent-batched PPO for one env, one config and one mesh.
+    """Compiled, sharded, agent-batched learning for one env, one config and one mesh.
 
     Build it with `get_trainer` so that equal arguments share compiled functions.
 
     Args:
         env: the env.
-        config: PPO hyper-parameters.
+        config: the learner's hyper-parameters (`PPOConfig` or `SACConfig`).
         mesh: device mesh with axes ('agents', 'envs').
         eval_pieces: eval envs per agent (one per piece of the agent).
         eval_steps: control steps an evaluation runs (>= the longest episode).
     """
 
-    def __init__(self, env: Env, config: PPOConfig, mesh: Mesh, eval_pieces: int,
+    def __init__(self, env: Env, config: PPOConfig | SACConfig, mesh: Mesh, eval_pieces: int,
                  eval_steps: int):
-        self.ppo = PPO(env, config)
+        self.learner = make_learner(env, config)
         self.mesh = mesh
         self.eval_pieces = eval_pieces
         self.eval_steps = eval_steps
@@ -119,9 +127,9 @@ class Trainer:
         one, two = self._abstract_init(1), self._abstract_init(2)
         self.state_sharding = state_shardings(mesh, one,
                                               batched_leaves(one.env_state, two.env_state))
-        self._init = jax.jit(jax.vmap(self.ppo.init), in_shardings=(self.per_agent, self.per_env),
+        self._init = jax.jit(jax.vmap(self.learner.init), in_shardings=(self.per_agent, self.per_env),
                              out_shardings=self.state_sharding)
-        self._iteration = jax.jit(jax.vmap(self.ppo.iteration),
+        self._iteration = jax.jit(jax.vmap(self.learner.iteration),
                                   in_shardings=(self.state_sharding,),
                                   out_shardings=(self.state_sharding, self.per_agent),
                                   donate_argnums=0)
@@ -129,32 +137,44 @@ class Trainer:
                                  in_shardings=(self.state_sharding,),
                                  out_shardings=self.per_agent)
 
-    def _abstract_init(self, agents: int) -> TrainState:
+    @property
+    def ppo(self) -> PPO:
+        """The learner, when it is PPO (what the dataset and performance code act with).
+
+        Raises:
+            TypeError: the run's learner is SAC.
+        """
+        if not isinstance(self.learner, PPO):
+            raise TypeError("this run's learner is SAC; acting with its checkpoints here is "
+                            "not supported yet (use a PPO run)")
+        return self.learner
+
+    def _abstract_init(self, agents: int) -> Any:
         keys = jax.ShapeDtypeStruct((agents, 2), jnp.uint32)
-        pieces = jax.ShapeDtypeStruct((agents, self.ppo.config.num_envs), jnp.int32)
-        return jax.eval_shape(jax.vmap(self.ppo.init), keys, pieces)
+        pieces = jax.ShapeDtypeStruct((agents, self.learner.config.num_envs), jnp.int32)
+        return jax.eval_shape(jax.vmap(self.learner.init), keys, pieces)
 
-    def _evaluate_agent(self, state: TrainState) -> EvalMetrics:
-        return self.ppo.evaluate(state, state.pieces[: self.eval_pieces], self.eval_steps)
+    def _evaluate_agent(self, state: Any) -> EvalMetrics:
+        return self.learner.evaluate(state, state.pieces[: self.eval_pieces], self.eval_steps)
 
-    def init(self, seeds: Sequence[int], pieces: np.ndarray) -> TrainState:
+    def init(self, seeds: Sequence[int], pieces: np.ndarray) -> Any:
         """Fresh agents: agent i from PRNGKey(seeds[i]) playing pieces[i] (int32 [agents, envs])."""
         keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
         pieces = np.asarray(pieces, np.int32)
         return self._init(_global_array(keys, self.per_agent), _global_array(pieces, self.per_env))
 
-    def abstract_state(self, agents: int) -> TrainState:
+    def abstract_state(self, agents: int) -> Any:
         """Shapes, dtypes and shardings of a state with `agents` agents (for restoring)."""
         shapes = self._abstract_init(agents)
         return jax.tree_util.tree_map(
             lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
             shapes, self.state_sharding)
 
-    def iteration(self, state: TrainState) -> tuple[TrainState, IterationMetrics]:
-        """One PPO iteration of every agent (the input state is donated)."""
+    def iteration(self, state: Any) -> tuple[Any, Any]:
+        """One iteration of every agent (the input state is donated)."""
         return self._iteration(state)
 
-    def evaluate(self, state: TrainState) -> EvalMetrics:
+    def evaluate(self, state: Any) -> EvalMetrics:
         """Deterministic evaluation of every agent on its pieces; leaves [agents, ...]."""
         return self._evaluate(state)
 
@@ -165,7 +185,7 @@ def _global_array(value: np.ndarray, sharding: NamedSharding) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=8)
-def get_trainer(env: Env, config: PPOConfig, mesh: Mesh, eval_pieces: int,
+def get_trainer(env: Env, config: PPOConfig | SACConfig, mesh: Mesh, eval_pieces: int,
                 eval_steps: int) -> Trainer:
     """A `Trainer`, shared between calls with equal arguments (so compiled code is reused)."""
     return Trainer(env, config, mesh, eval_pieces, eval_steps)

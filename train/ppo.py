@@ -25,6 +25,7 @@ from flax import linen, struct
 
 from train.config import PPOConfig
 from train.envs import Env
+from train.episodes import EvalMetrics, RolloutStats, play_pieces, rollout_stats
 
 
 @struct.dataclass
@@ -91,24 +92,6 @@ class Batch:
 
 
 @struct.dataclass
-class RolloutStats:
-    """What the rollout saw (scalars per agent).
-
-    Attributes:
-        episodes: float32 [], episodes finished during the rollout.
-        last_episode: mean of `last_episode` over those episodes (the env's metrics type);
-            NaN when none ended.
-        reward: float32 [], mean step reward.
-        reward_terms: mean of each reward term over all steps (the env's terms type).
-    """
-
-    episodes: jax.Array
-    last_episode: Any
-    reward: jax.Array
-    reward_terms: Any
-
-
-@struct.dataclass
 class LossMetrics:
     """Means over the epochs' minibatches (float32 scalars)."""
 
@@ -128,19 +111,6 @@ class IterationMetrics:
     loss: LossMetrics
 
 
-@struct.dataclass
-class EvalMetrics:
-    """Deterministic evaluation of one agent on its pieces.
-
-    Attributes:
-        last_episode: mean over the eval envs of their first finished episode's metrics.
-        completed: float32 [], fraction of eval envs that finished an episode.
-    """
-
-    last_episode: Any
-    completed: jax.Array
-
-
 class PPO:
     """PPO on one env type with one configuration; all methods are pure and unbatched in agents.
 
@@ -155,6 +125,8 @@ class PPO:
             raise ValueError(f"num_envs * unroll_length = {batch} is not divisible by "
                              f"num_minibatches = {config.num_minibatches}")
         self.env = env
+        # Evaluations play whole pieces: the env without its training levers, if it has any.
+        self.eval_env = env.evaluation_env() if hasattr(env, "evaluation_env") else env
         self.config = config
         # Clipped: an observation entry that barely moved so far (tiny running std) must not
         # blow up when it finally changes.
@@ -318,53 +290,23 @@ class PPO:
         loss = jax.tree_util.tree_map(jnp.mean, losses)
         return state, IterationMetrics(rollout=stats, loss=loss)
 
+    def policy_params(self, params: Params) -> Any:
+        """The part of `params` that acts (the policy network's)."""
+        return params.policy
+
+    def act(self, policy_params: Any, normalizer: Any, obs: jax.Array) -> jax.Array:
+        """The deterministic (mode) action in physical units [..., A] for observations [..., O]."""
+        logits = self.networks.policy_network.apply(normalizer, policy_params, obs)
+        return self.to_physical(self.distribution.mode(logits))
+
     def evaluate(self, state: TrainState, pieces: jax.Array, steps: int) -> EvalMetrics:
-        """Plays each piece once with the deterministic (mode) policy.
+        """Plays each piece once with the deterministic (mode) policy (`play_pieces`).
 
         Args:
             state: the agent (not modified; its rng is only folded, not advanced).
             pieces: int32 [V], one eval env per entry.
             steps: control steps to run (>= the longest episode).
         """
-        keys = jax.random.split(jax.random.fold_in(state.rng, 0x5EED), pieces.shape[0])
-        env_state = jax.vmap(self.env.reset)(keys, pieces)
-        policy = self.networks.policy_network
-
-        def step(carry, _):
-            env_state, captured, seen = carry
-            logits = policy.apply(state.normalizer, state.params.policy, env_state.obs)
-            action = self.to_physical(self.distribution.mode(logits))
-            env_state = jax.vmap(self.env.step)(env_state, action)
-            first = env_state.done & ~seen
-            captured = jax.tree_util.tree_map(
-                lambda new, old: jnp.where(_expand(first, new), new, old),
-                env_state.last_episode, captured)
-            return (env_state, captured, seen | env_state.done), None
-
-        carry = (env_state, env_state.last_episode, jnp.zeros(pieces.shape, bool))
-        (_, captured, seen), _ = jax.lax.scan(step, carry, None, length=steps)
-        mean = jax.tree_util.tree_map(lambda x: jnp.mean(x.astype(jnp.float32), axis=0), captured)
-        return EvalMetrics(last_episode=mean, completed=jnp.mean(seen.astype(jnp.float32)))
-
-
-def rollout_stats(rollout: Transition, last_episode: Any, reward_terms: Any) -> RolloutStats:
-    """Means of the finished episodes' metrics and of the step rewards over a rollout [T, E]."""
-    weight = rollout.done.astype(jnp.float32)
-    episodes = jnp.sum(weight)
-
-    def done_mean(x: jax.Array) -> jax.Array:
-        x = x.astype(jnp.float32)
-        mean = jnp.sum(x * _expand(weight, x)) / jnp.maximum(episodes, 1.0)
-        # NaN, not 0, when no episode ended: "unknown", so logs and plots skip it.
-        return jnp.where(episodes > 0, mean, jnp.nan)
-
-    return RolloutStats(
-        episodes=episodes, last_episode=jax.tree_util.tree_map(done_mean, last_episode),
-        reward=jnp.mean(rollout.reward),
-        reward_terms=jax.tree_util.tree_map(lambda x: jnp.mean(x.astype(jnp.float32)),
-                                            reward_terms))
-
-
-def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:
-    """`mask` [...] reshaped to broadcast against `like` [..., *extra]."""
-    return mask.reshape(mask.shape + (1,) * (like.ndim - mask.ndim))
+        act = functools.partial(self.act, state.params.policy, state.normalizer)
+        return play_pieces(self.eval_env, act, jax.random.fold_in(state.rng, 0x5EED), pieces,
+                           steps)

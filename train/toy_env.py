@@ -24,6 +24,7 @@ import numpy as np
 from flax import struct
 
 from mjx_piano import metrics, rewards
+from mjx_piano.observation import goal_block
 
 SUSTAIN_THRESHOLD = 0.5
 ENERGY_COEF = 1e-2
@@ -235,9 +236,14 @@ class ToyPianoEnv:
         return next_state.replace(reward=terms.total(), done=done, truncated=done,
                                   reward_terms=terms)
 
+    @property
+    def goal_size(self) -> int:
+        """Size G of the observation's leading goal block ((lookahead + 1) * (K + 1))."""
+        return (self.config.lookahead + 1) * (self.config.num_keys + 1)
+
+    def goal_observation(self, piece: jax.Array, t: jax.Array) -> jax.Array:
+        """The goal block of the observation at step `t` of `piece`: float32 [G]."""
+        return goal_block(self.goal_keys, self.goal_sustain, piece, t, self.config.lookahead + 1)
+
     def _observe(self, position: jax.Array, piece: jax.Array, t: jax.Array) -> jax.Array:
-        rows = self.config.lookahead + 1
-        goal = jax.lax.dynamic_slice_in_dim(self.goal_keys[piece], t, rows, axis=0)
-        goal_sustain = jax.lax.dynamic_slice_in_dim(self.goal_sustain[piece], t, rows)
-        goal = jnp.concatenate([goal, goal_sustain[:, None]], axis=-1).reshape(-1)
-        return jnp.concatenate([goal.astype(jnp.float32), position])
+        return jnp.concatenate([self.goal_observation(piece, t), position])

@@ -19,6 +19,7 @@ action is the policy's mode (as in `PPO.evaluate`), mapped to physical units.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Callable
 
@@ -271,6 +272,7 @@ def load_policy(checkpoint: str, piece_name: str | None) -> LoadedPolicy:
     """
     from train import envs
     from train.checkpoint import Checkpointer
+    from train.config import learner_config
     from train.loop import assign_pieces
     from train.parallel import get_trainer, make_mesh
 
@@ -285,10 +287,11 @@ def load_policy(checkpoint: str, piece_name: str | None) -> LoadedPolicy:
         config = checkpointer.stored_config(iteration)
         loaded = envs.make_env(config.env)
         agents = config.run.agents or len(loaded.piece_ids)
-        agent_pieces, _ = assign_pieces(loaded.piece_ids, agents, config.ppo.num_envs)
+        learner_settings = learner_config(config)
+        agent_pieces, _ = assign_pieces(loaded.piece_ids, agents, learner_settings.num_envs)
         # One device of this machine, whatever mesh the run trained on: only one agent plays.
         mesh = make_mesh((1, 1), jax.devices()[:1])
-        trainer = get_trainer(loaded.env, config.ppo, mesh,
+        trainer = get_trainer(loaded.env, learner_settings, mesh,
                               int(agent_pieces.shape[1]), int(loaded.episode_length))
         state = checkpointer.restore(iteration, trainer.abstract_state(agents))
     finally:
@@ -300,14 +303,9 @@ def load_policy(checkpoint: str, piece_name: str | None) -> LoadedPolicy:
     piece = loaded.piece_ids[loaded.piece_names.index(name)]
     agent = int(np.flatnonzero((agent_pieces == piece).any(axis=1))[0])
     # The agent's policy alone (MJX-Warp env states hold buffers without an agent axis).
+    learner = trainer.learner
     params, normalizer = jax.device_get(jax.tree_util.tree_map(
-        lambda x: x[agent], (state.params.policy, state.normalizer)))
-    ppo = trainer.ppo
-    policy = ppo.networks.policy_network
-
-    def action_fn(obs: jax.Array) -> jax.Array:
-        logits = policy.apply(normalizer, params, obs)
-        return ppo.to_physical(ppo.distribution.mode(logits))
-
+        lambda x: x[agent], (learner.policy_params(state.params), state.normalizer)))
+    action_fn = functools.partial(learner.act, params, normalizer)
     return LoadedPolicy(env=loaded.env, piece=int(piece), piece_name=name, action_fn=action_fn,
                         agent=agent, iteration=int(iteration))

@@ -60,6 +60,9 @@ def test_run_config_is_the_full_task_with_the_recipe_and_the_rung_budget():
     assert config.run.time_limit_s == 60.0
     assert run_config(rung, RECIPES["ppo"], 0, "/tmp/x", 500_000, 0, False).env.residual_scale \
         == 0.0
+    sac = run_config(rung, RECIPES["sac-residual"], 0, "/tmp/x", 500_000, 0, False)
+    assert (sac.run.algo, sac.env.residual_scale, sac.env.keys) == ("sac", 0.1, "kernel")
+    assert sac.run.iterations == 3_907 and sac.run.eval_every == 128  # 128 env steps each
 
 
 def _write_eval(folder, rows: list[tuple[int, float, list[float]]], pieces=("p0", "p1", "p2")):

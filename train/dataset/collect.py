@@ -138,6 +138,7 @@ def load_specialists(run_dir: str) -> Specialists:
 
     Raises:
         FileNotFoundError: the run has no checkpoint.
+        ValueError: the run's learner is not PPO.
     """
     checkpointer = Checkpointer(run_dir)
     try:
@@ -145,6 +146,9 @@ def load_specialists(run_dir: str) -> Specialists:
         if step is None:
             raise FileNotFoundError(f"{run_dir}: no checkpoint under checkpoints/")
         stored = checkpointer.stored_config(step)
+        if stored.run.algo != "ppo":
+            raise ValueError(f"{run_dir}: a {stored.run.algo} run; dataset collection rolls out "
+                             "PPO specialists only so far (train them with --algo ppo)")
         config = dataclasses.replace(stored, run=dataclasses.replace(
             stored.run, out=run_dir, mesh=(), progress=False))
         plan = plan_run(config, resume=True)
