@@ -178,19 +178,21 @@ def _env_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _specialist_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| piece | impl | envs | time limit (s) | compile (s) | wall (s) | env steps | "
-             "env steps/s | start F1 | best F1 | time_to_f1_0.8_s | status |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| piece | learner | impl | envs | time limit (s) | compile (s) | wall (s) | "
+             "env steps | env steps/s | start F1 | best F1 | time_to_f1_0.8_s | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     curves = []
     for r in rows:
-        lines.append(f"| {r.get('piece', '-')} | {r.get('impl', '-')} | {_num(r.get('envs'))} | "
+        lines.append(f"| {r.get('piece', '-')} | {r.get('algo', 'ppo')} | {r.get('impl', '-')} | "
+                     f"{_num(r.get('envs'))} | "
                      f"{_num(r.get('time_limit_s'))} | {_num(r.get('compile_s'), 1)} | "
                      f"{_num(r.get('wall_s'), 1)} | {_num(r.get('env_steps'))} | "
                      f"{_num(r.get('env_steps_per_s'))} | {_num(r.get('start_f1'), 3)} | "
                      f"{_num(r.get('best_f1'), 3)} | {_num(r.get('time_to_f1_0.8_s'), 1)} | "
                      f"{_status(r)} |")
         if r.get("curve"):
-            curves += ["", f"Evaluation F1 of {r.get('piece')} against wall seconds and env steps:",
+            curves += ["", f"Evaluation F1 of {r.get('piece')} ({r.get('algo', 'ppo')}) against "
+                           "wall seconds and env steps:",
                        "", "| wall (s) | env steps | eval F1 |", "|---|---|---|"]
             curves += [f"| {_num(p['wall_s'], 1)} | {_num(p['env_steps'])} | {p['f1']:.3f} |"
                        for p in r["curve"]]
@@ -259,7 +261,7 @@ def plot_report(records: list[dict[str, Any]], path: str) -> None:
     for r in rows:
         if r["section"] == "specialist" and r.get("curve"):
             ax_f1.plot([p["wall_s"] for p in r["curve"]], [p["f1"] for p in r["curve"]], "o-",
-                       label=f"{r.get('piece')} ({r.get('impl')})")
+                       label=f"{r.get('piece')} ({r.get('algo', 'ppo')}, {r.get('impl')})")
     ax_f1.axhline(0.8, color="grey", ls=":", label="F1 0.8")
     ax_f1.set(ylim=(0, 1), xlabel="wall seconds (compile included)", ylabel="eval F1",
               title="Specialist")

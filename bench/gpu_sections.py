@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import os
 from typing import Any
 
@@ -122,40 +123,45 @@ def _eval_curve(run_dir: str) -> list[dict[str, float]]:
 
 
 def specialist_section(suite: Suite) -> None:
-    """One specialist on the clip, for its share of the budget (or what is left)."""
-    from train.config import SpecialistConfig, apply_overrides
-    from train.loop import train_specialists
-
+    """The specialists on the clip, sharing the section's slice of the budget."""
     sizes = suite.sizes
     best = suite.best_task_row()
     impls = suite.available_impls()
     impl = best["impl"] if best is not None else (impls[0] if impls else suite.impls[0])
-    if sizes.specialist["env.name"] == "piano-keys":
-        impl = "jax"  # the self-playing scene of --tiny: which backend matters not
-    piece = sizes.specialist["env.pieces"][0]
-    time_limit = suite.budget.slice_s("specialist")
-    run_dir = os.path.join(suite.out, "specialist")
+    share = suite.budget.slice_s("specialist") / len(sizes.specialists)
+    for algo, overrides in sizes.specialists:
+        piece = overrides["env.pieces"][0]
+        run_impl = "jax" if overrides["env.name"] == "piano-keys" else impl  # --tiny's scene
+        time_limit = min(share, suite.budget.slice_s("specialist"))
+        run_dir = os.path.join(suite.out, f"specialist-{algo}")
+        suite.measure("specialist", f"specialist/{algo}/{piece}",
+                      functools.partial(_train_specialist, overrides, run_impl, time_limit,
+                                        run_dir),
+                      piece=piece, algo=algo, impl=run_impl, time_limit_s=time_limit)
 
-    def train() -> dict[str, Any]:
-        remove_tree(run_dir)  # a run cut before its record: start it again
-        config = apply_overrides(SpecialistConfig(), {
-            **sizes.specialist, "env.impl": impl,
-            "run.time_limit_s": time_limit, "run.checkpoint_every": 0, "run.progress": False,
-            "run.target_f1": TARGET_F1, "run.out": run_dir})
-        result = train_specialists(config)
-        curve = _eval_curve(run_dir)
-        ppo = result.plan.config.ppo
-        reached = [p["wall_s"] for p in curve if p["f1"] >= TARGET_F1]
-        return {"envs": ppo.num_envs, "compile_s": result.compile_s, "wall_s": result.wall_s,
-                "env_steps": result.iterations * ppo.num_envs * ppo.unroll_length,
-                "env_steps_per_s": result.env_steps_per_s,
-                "start_f1": curve[0]["f1"] if curve else None,
-                "best_f1": max((p["f1"] for p in curve), default=None),
-                f"time_to_f1_{TARGET_F1:g}_s": reached[0] if reached else None,
-                "curve": curve, "note": "" if reached else f"F1 {TARGET_F1:g} not reached"}
 
-    suite.measure("specialist", f"specialist/{piece}", train, piece=piece, impl=impl,
-                  time_limit_s=time_limit)
+def _train_specialist(overrides: dict[str, Any], impl: str, time_limit: float,
+                      run_dir: str) -> dict[str, Any]:
+    """One specialist run for `time_limit` seconds; its F1 curve and time to `TARGET_F1`."""
+    from train.config import SpecialistConfig, apply_overrides, learner_config
+    from train.loop import train_specialists
+
+    remove_tree(run_dir)  # a run cut before its record: start it again
+    config = apply_overrides(SpecialistConfig(), {
+        **overrides, "env.impl": impl, "run.time_limit_s": time_limit,
+        "run.checkpoint_every": 0, "run.progress": False, "run.target_f1": TARGET_F1,
+        "run.out": run_dir})
+    result = train_specialists(config)
+    curve = _eval_curve(run_dir)
+    learner = learner_config(result.plan.config)
+    reached = [p["wall_s"] for p in curve if p["f1"] >= TARGET_F1]
+    return {"envs": learner.num_envs, "compile_s": result.compile_s, "wall_s": result.wall_s,
+            "env_steps": result.iterations * learner.num_envs * learner.unroll_length,
+            "env_steps_per_s": result.env_steps_per_s,
+            "start_f1": curve[0]["f1"] if curve else None,
+            "best_f1": max((p["f1"] for p in curve), default=None),
+            f"time_to_f1_{TARGET_F1:g}_s": reached[0] if reached else None,
+            "curve": curve, "note": "" if reached else f"F1 {TARGET_F1:g} not reached"}
 
 
 def transformer_section(suite: Suite) -> None:

@@ -12,8 +12,9 @@ limit still returns everything measured before the kill:
    per impl at growing batches (4k, 16k, 32k envs), a batch stops growing once env steps/s
    stop rising by 5%; then physics alone at each impl's best batch; then the hinged-key
    reference once;
-3. a specialist on a 550-step two-hand repertoire clip for a fixed slice of the budget
-   (its share of `WEIGHTS`), with the best impl of section 2: eval F1 against wall seconds and env
+3. specialists on a 550-step two-hand repertoire clip for a fixed slice of the budget
+   (its share of `WEIGHTS`, split between PPO with the `gpu` preset and SAC-DroQ with the
+   `gpu-sac` preset), with the best impl of section 2: eval F1 against wall seconds and env
    steps, and `time_to_f1_0.8_s` when it gets there;
 4. the flow transformer (`omnipianist` size) training windows/s at batch 1024 and the
    generalist's batched rollout env steps/s;
@@ -67,8 +68,9 @@ class Sizes:
         steps, repeats: control steps per timed rollout, timed rollouts.
         c_steps: control steps MuJoCo C is timed over.
         fast_lever, reference_lever: `bench.levers` names of the env rows' scene settings.
-        specialist: `train.config` overrides of the specialist run (its `run.iterations`
-            caps it; the budget's slice stops it in any case).
+        specialists: (learner label, `train.config` overrides) of each specialist run, in
+            order; they share the section's slice equally (a run's `run.iterations` caps it,
+            its time limit stops it in any case).
         transformer_size, transformer_batch, transformer_steps: section 4's training.
         rollout_env, rollout_envs: section 4's generalist rollout.
         levers: section 5's levers, reference first.
@@ -82,7 +84,7 @@ class Sizes:
     c_steps: int
     fast_lever: str
     reference_lever: str
-    specialist: dict[str, Any]
+    specialists: tuple[tuple[str, dict[str, Any]], ...]
     transformer_size: str
     transformer_batch: int
     transformer_steps: int
@@ -96,14 +98,16 @@ def gpu_sizes(piece: str = DEFAULT_PIECE) -> Sizes:
     from bench.levers import LEVER_NAMES
     from train.config import PRESETS
 
+    task = {"env.name": "piano", "env.pieces": (piece,), "env.keys": "kernel",
+            "env.solver_iterations": 2, "env.ls_iterations": 4}
     first = ("reference", "kernel+solver-2", "kernel", "kernel+tolerance-1e-3", "kernel+solver-1",
              "kernel+warp-capacity", "solver-2", "tolerance-1e-3")
     return Sizes(
         tiny=False, batches=(4096, 16384, 32768), hinged_batch=16384, steps=20, repeats=2,
         c_steps=200, fast_lever="kernel+solver-2", reference_lever="reference",
-        specialist={**PRESETS["gpu"], "env.name": "piano", "env.pieces": (piece,),
-                    "env.keys": "kernel", "env.solver_iterations": 2, "env.ls_iterations": 4,
-                    "run.eval_every": 5, "run.iterations": 10**7},
+        specialists=tuple((algo, {**PRESETS[preset], **task, "run.iterations": 10**7,
+                                  "run.eval_every": every})
+                          for algo, preset, every in (("ppo", "gpu", 5), ("sac", "gpu-sac", 25))),
         transformer_size="omnipianist", transformer_batch=1024, transformer_steps=10,
         rollout_env="piano", rollout_envs=1024,
         levers=first + tuple(n for n in LEVER_NAMES if n not in first))
@@ -113,13 +117,18 @@ def tiny_sizes() -> Sizes:
     """Toy sizes that run every section on 2 CPU cores in about a minute."""
     from train.config import PRESETS
 
+    task = {"env.name": "piano-keys", "env.pieces": ("etude/c-major-scale-rh",)}
     return Sizes(
         tiny=True, batches=(2, 4), hinged_batch=2, steps=2, repeats=1, c_steps=20,
         fast_lever="solver-2", reference_lever="reference",
-        specialist={**PRESETS["cpu-piano"], "env.name": "piano-keys",
-                    "env.pieces": ("etude/c-major-scale-rh",), "ppo.num_envs": 16,
-                    "ppo.unroll_length": 8, "ppo.num_minibatches": 2, "ppo.num_epochs": 1,
-                    "run.eval_every": 2, "run.iterations": 6},
+        specialists=(
+            ("ppo", {**PRESETS["cpu-piano"], **task, "ppo.num_envs": 16, "ppo.unroll_length": 8,
+                     "ppo.num_minibatches": 2, "ppo.num_epochs": 1, "run.eval_every": 2,
+                     "run.iterations": 6}),
+            ("sac", {**task, "run.algo": "sac", "sac.num_envs": 8, "sac.unroll_length": 2,
+                     "sac.batch_size": 16, "sac.updates_per_iteration": 1, "sac.warmup_steps": 16,
+                     "sac.buffer_size": 256, "sac.policy_hidden": (16,),
+                     "sac.critic_hidden": (16,), "run.eval_every": 3, "run.iterations": 6})),
         transformer_size="tiny", transformer_batch=16, transformer_steps=2, rollout_env="toy",
         rollout_envs=4, levers=("reference", "solver-2"))
 

@@ -260,6 +260,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "ppo.value_hidden": (256, 256, 256, 256), "run.iterations": 2000,
         "run.eval_every": 50, "run.checkpoint_every": 100,
     },
+    # SAC-DroQ as GPU simulators favour it (FastTD3 / FastSAC): thousands of envs, large
+    # batches, few gradient steps per env step (here 4 of 8,192 per 4,096 transitions).
+    # The replay buffer holds 1M transitions per agent (1.49 GB on the full task).
+    "gpu-sac": {
+        "run.algo": "sac", "sac.num_envs": 1024, "sac.unroll_length": 4,
+        "sac.batch_size": 8192, "sac.updates_per_iteration": 4, "sac.warmup_steps": 16_384,
+        "sac.buffer_size": 1_000_000, "sac.learning_rate": 3e-4,
+        "sac.policy_hidden": (512, 256, 128), "sac.critic_hidden": (1024, 512, 256),
+        "run.iterations": 4000, "run.eval_every": 100, "run.checkpoint_every": 500,
+    },
 }
 
 
