@@ -84,11 +84,12 @@ RECIPES = {r.name: r for r in (
            "steps of 256 per iteration", SAC_CPU),
     Recipe("sac-residual", "the sac recipe on the IK pianist's residual action space (10%)",
            {**SAC_CPU, "env.residual_scale": 0.1}),
-    *(Recipe(f"{learner}-{lever}", f"the {learner} recipe with the env lever {field}",
-             {**base, field: True})
+    *(Recipe(f"{learner}-{lever}", f"the {learner} recipe with the env lever(s) {fields}",
+             {**base, **fields})
       for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))
-      for lever, field in (("random-start", "env.random_start"),
-                           ("wrong-key-end", "env.wrong_key_termination"))),
+      for lever, fields in (("random-start", {"env.random_start": True}),
+                            ("wrong-key-end", {"env.wrong_key_termination": True}),
+                            ("windows", {"env.random_start": True, "env.episode_steps": 50}))),
 )}
 
 

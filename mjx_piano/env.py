@@ -71,6 +71,9 @@ class EnvConfig:
             always starts at step 0, so an evaluation's first episode plays the whole piece.
         wrong_key_termination: training lever (RoboPianist's option): a step that presses a
             key the goal does not hold ends the episode as terminal (done, not truncated).
+        episode_steps: training lever: episodes end (truncated) after this many control steps,
+            or at the piece's end if sooner; with `random_start`, training plays random windows
+            of the piece. 0 = whole pieces.
     """
 
     scene: SceneConfig = dataclasses.field(default_factory=SceneConfig)
@@ -83,6 +86,7 @@ class EnvConfig:
     njmax: int | None = None
     random_start: bool = False
     wrong_key_termination: bool = False
+    episode_steps: int = 0
 
     def for_batch(self, batch: int) -> "EnvConfig":
         """These settings with Warp's contact slots sized for `batch` envs stepped together.
@@ -306,7 +310,10 @@ class PianoEnv:
         scores = metrics.step_scores(pressed, goal, sustain, goal_sustain)
         episode = state.episode.add(scores, terms)
         t = state.t + 1
-        truncated = (t >= self.bank.length[state.piece]) & ~diverged
+        ended = t >= self.bank.length[state.piece]
+        if self.config.episode_steps:
+            ended = ended | (episode.length >= self.config.episode_steps)
+        truncated = ended & ~diverged
         done = truncated | diverged
         if self.config.wrong_key_termination:
             done = done | jnp.any(pressed & ~goal)
@@ -428,13 +435,14 @@ class PianoEnv:
         )
 
     def evaluation_env(self) -> "PianoEnv":
-        """This env without the training levers (`random_start`, `wrong_key_termination`),
-        sharing its model and bank: evaluations play every piece whole."""
-        if not (self.config.random_start or self.config.wrong_key_termination):
+        """This env without the training levers (`random_start`, `wrong_key_termination`,
+        `episode_steps`), sharing its model and bank: evaluations play every piece whole."""
+        plain = dataclasses.replace(self.config, random_start=False,
+                                    wrong_key_termination=False, episode_steps=0)
+        if plain == self.config:
             return self
         twin = copy.copy(self)
-        twin.config = dataclasses.replace(self.config, random_start=False,
-                                          wrong_key_termination=False)
+        twin.config = plain
         return twin
 
     def _start_at(self, state: EnvState, t: jax.Array) -> EnvState:

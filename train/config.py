@@ -51,6 +51,8 @@ class EnvConfig:
             control step of their piece (evaluation always plays from the first step).
         wrong_key_termination: piano envs, training lever: pressing a key the goal does not
             hold ends the episode as terminal (evaluation plays whole pieces).
+        episode_steps: piano envs, training lever: training episodes end after this many
+            control steps (with `random_start`: random windows of the piece); 0 = whole pieces.
     """
 
     name: str = "toy"
@@ -66,6 +68,7 @@ class EnvConfig:
     residual_scale: float = 0.0
     random_start: bool = False
     wrong_key_termination: bool = False
+    episode_steps: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -204,10 +204,13 @@ def make_env(config: EnvConfig) -> LoadedEnv:
     if config.impl == "warp" and config.naconmax < 1:
         raise ValueError("env.impl='warp' needs env.naconmax, the contact slots of all envs of "
                          "the run together (plan_run sizes it)")
-    levers = (config.random_start, config.wrong_key_termination)
+    levers = (config.random_start, config.wrong_key_termination, config.episode_steps)
+    if config.episode_steps < 0:
+        raise ValueError(f"env.episode_steps must be >= 0 (0 = whole pieces), got "
+                         f"{config.episode_steps}")
     if any(levers) and config.name == "toy":
-        raise ValueError("env.random_start and env.wrong_key_termination are levers of the piano "
-                         "envs, not of 'toy'")
+        raise ValueError("env.random_start, env.wrong_key_termination and env.episode_steps are "
+                         "levers of the piano envs, not of 'toy'")
     return _make_env(config.name, resolve_pieces(config), config.keys, solver, config.impl,
                      config.naconmax, config.residual_scale, levers)
 
@@ -216,7 +219,7 @@ def make_env(config: EnvConfig) -> LoadedEnv:
 def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
               solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
               naconmax: int = 0, residual_scale: float = 0.0,
-              levers: tuple[bool, bool] = (False, False)) -> LoadedEnv:
+              levers: tuple[bool, bool, int] = (False, False, 0)) -> LoadedEnv:
     _check_env_name(name)
     if name == "toy":
         env = _toy_env()
@@ -233,11 +236,13 @@ def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
 
 def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
                solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
-               naconmax: int = 0, levers: tuple[bool, bool] = (False, False)) -> LoadedEnv:
+               naconmax: int = 0, levers: tuple[bool, bool, int] = (False, False, 0)
+               ) -> LoadedEnv:
     """The piano env over exactly `pieces` (its bank; index i = pieces[i]).
 
     `solver` is `_solver(config)`: used by the 'piano' scene only. `levers` are
-    (random_start, wrong_key_termination) of `mjx_piano.env.EnvConfig`.
+    (random_start, wrong_key_termination, episode_steps) of
+    `mjx_piano.env.EnvConfig`.
 
     'piano' is the full task (two hands, 88 keys); 'piano-keys' the reduced self-playing
     variant from the same scene builder: no hands, only the keys the pieces use, one actuator
@@ -255,7 +260,8 @@ def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
         scene = SceneConfig(key_dynamics=key_dynamics, solver_iterations=solver[0],
                             ls_iterations=solver[1], solver_tolerance=solver[2])
     env = PianoEnv(PianoConfig(scene=scene, impl=impl, naconmax=naconmax or None,
-                               random_start=levers[0], wrong_key_termination=levers[1]), rolls)
+                               random_start=levers[0], wrong_key_termination=levers[1],
+                               episode_steps=levers[2]), rolls)
     return LoadedEnv(env=env, piece_ids=tuple(range(len(pieces))), piece_names=pieces,
                      episode_length=int(max(r.num_steps for r in rolls)))
 

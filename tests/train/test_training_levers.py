@@ -1,5 +1,5 @@
-"""The env's training levers (random start, wrong-key termination) on the reduced piano scene,
-and evaluations that play whole pieces whatever the levers."""
+"""The env's training levers (random start, wrong-key termination, episode windows) on the
+reduced piano scene, and evaluations that play whole pieces whatever the levers."""
 
 from __future__ import annotations
 
@@ -14,25 +14,29 @@ from train.ppo import PPO
 
 PIECE = "etude/c-major-scale-rh"  # 40 steps, one key at a time
 ENVS = 8
+WINDOW = 5  # env.episode_steps
 
 
 @pytest.fixture(scope="module")
 def lever_env():
     config = EnvConfig(name="piano-keys", pieces=(PIECE,), random_start=True,
-                       wrong_key_termination=True)
+                       wrong_key_termination=True, episode_steps=WINDOW)
     return make_env(config).env
 
 
-def test_random_start_begins_later_episodes_anywhere_but_reset_at_the_first_step(lever_env):
+def test_windows_start_anywhere_but_reset_starts_at_the_first_step(lever_env):
     env = lever_env
     states = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), ENVS),
                                  jnp.zeros(ENVS, jnp.int32))
     assert np.all(np.asarray(states.t) == 0)
     step = jax.jit(jax.vmap(env.step))
-    silent = jnp.zeros((ENVS, env.action_size))  # presses nothing: episodes run to their end
-    for _ in range(int(env.bank.length[0])):
+    silent = jnp.zeros((ENVS, env.action_size))  # presses nothing: no wrong key ends them
+    for _ in range(WINDOW - 1):
         states = step(states, silent)
+        assert not np.any(np.asarray(states.done))
+    states = step(states, silent)  # the window's last step: truncated, as a time limit
     assert np.all(np.asarray(states.done)) and np.all(np.asarray(states.truncated))
+    assert np.all(np.asarray(states.last_episode.length) == WINDOW)
     starts = np.asarray(states.t)
     assert len(set(starts.tolist())) >= 4 and starts.max() < int(env.bank.length[0])
     # The observation is that of the new start step: its goal block is the goal there.
@@ -57,6 +61,7 @@ def test_a_wrong_key_ends_the_episode_as_terminal(lever_env):
 def test_evaluation_uses_the_env_without_levers(lever_env):
     twin = lever_env.evaluation_env()
     assert not twin.config.random_start and not twin.config.wrong_key_termination
+    assert twin.config.episode_steps == 0
     assert twin.bank is lever_env.bank and twin.model is lever_env.model
     assert lever_env.config.wrong_key_termination  # the training env keeps its levers
     assert PPO(lever_env, PPOConfig(num_envs=4, unroll_length=2, num_minibatches=1)).eval_env \
@@ -68,3 +73,5 @@ def test_evaluation_uses_the_env_without_levers(lever_env):
 def test_levers_are_refused_on_the_toy_env():
     with pytest.raises(ValueError, match="levers of the piano envs"):
         make_env(EnvConfig(name="toy", pieces=("toy-00",), random_start=True))
+    with pytest.raises(ValueError, match="episode_steps must be >= 0"):
+        make_env(EnvConfig(name="piano-keys", pieces=(PIECE,), episode_steps=-1))
