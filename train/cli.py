@@ -33,7 +33,8 @@ _FLAG_FIELDS = {
     "impl": "env.impl", "residual_scale": "env.residual_scale",
     "agents": "run.agents", "out": "run.out", "algo": "run.algo",
     "iterations": "run.iterations",
-    "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs", "seed": "run.seed", "eval_every": "run.eval_every",
+    "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs", "seed": "run.seed",
+    "eval_every": "run.eval_every",
     "checkpoint_every": "run.checkpoint_every", "mesh": "run.mesh",
     "time_limit": "run.time_limit_s", "target_f1": "run.target_f1",
 }

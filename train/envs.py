@@ -137,8 +137,8 @@ def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
         known = set(catalogue)
         unknown = [n for n in names if _base_name(n, config.name) not in known]
         if unknown:
-            raise ValueError(f"unknown piece(s) {unknown} for env {config.name!r}"
-                             f"{_close_matches(_base_name(unknown[0], config.name), catalogue, config.name)}")
+            hint = _close_matches(_base_name(unknown[0], config.name), catalogue, config.name)
+            raise ValueError(f"unknown piece(s) {unknown} for env {config.name!r}{hint}")
     else:
         names = split_pieces(config.name, config.split)
         names = names[:config.limit] if config.limit else names

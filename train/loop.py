@@ -198,7 +198,8 @@ def _size_warp_contacts(config: SpecialistConfig, shape: tuple[int, int]) -> Spe
                          "env.impl='jax' to shard over devices")
     if config.env.naconmax:
         return config
-    total = warp_buffers.contact_slots(config.env.keys, config.run.agents * learner_config(config).num_envs)
+    envs_in_run = config.run.agents * learner_config(config).num_envs
+    total = warp_buffers.contact_slots(config.env.keys, envs_in_run)
     return dataclasses.replace(config, env=dataclasses.replace(config.env, naconmax=total))
 
 

@@ -127,7 +127,8 @@ class Trainer:
         one, two = self._abstract_init(1), self._abstract_init(2)
         self.state_sharding = state_shardings(mesh, one,
                                               batched_leaves(one.env_state, two.env_state))
-        self._init = jax.jit(jax.vmap(self.learner.init), in_shardings=(self.per_agent, self.per_env),
+        self._init = jax.jit(jax.vmap(self.learner.init),
+                             in_shardings=(self.per_agent, self.per_env),
                              out_shardings=self.state_sharding)
         self._iteration = jax.jit(jax.vmap(self.learner.iteration),
                                   in_shardings=(self.state_sharding,),

@@ -129,10 +129,9 @@ class SAC:
         self.actor = Actor(config.policy_hidden, env.action_size)
         self.critic = CriticEnsemble(config.num_critics, config.critic_hidden,
                                      config.critic_dropout, config.critic_layer_norm)
-        optimizer = lambda: optax.chain(optax.clip_by_global_norm(config.max_grad_norm),  # noqa: E731
-                                        optax.adam(config.learning_rate))
         self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer = (
-            optimizer(), optimizer(), optimizer())
+            optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                        optax.adam(config.learning_rate)) for _ in range(3))
         self.target_entropy = -config.target_entropy_scale * env.action_size
         self._action_low = np.asarray(env.action_low, np.float32)
         self._action_scale = (np.asarray(env.action_high, np.float32) - self._action_low) / 2.0
