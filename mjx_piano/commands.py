@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 
+from mjx_piano.music.piece_args import add_music_options, error_text, one_piece_name
 from mjx_piano.scene.builder import SceneConfig, build_spec
 
 
@@ -28,11 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     play.add_argument("--policy", choices=("keys", "ik"), default="keys",
                       help="keys: invisible fingers push the goal keys (the task's upper bound); "
                            "ik: the hands play, by OT fingering and inverse kinematics")
-    play.add_argument("--piece", default=None, help="piece name (default: the bundled etude)")
+    play.add_argument("--piece", default=None,
+                      help="piece name or music file (default: the bundled etude)")
     play.add_argument("--envs", type=int, default=2, help="parallel envs (vmap)")
     play.add_argument("--impl", choices=("jax", "warp"), default="jax")
     play.add_argument("--keys", choices=("mjx", "kernel"), default="mjx",
                       help="key dynamics: MJX hinge joints or the piano-key kernel")
+    add_music_options(play)
     play.set_defaults(run=_run_play)
 
 
@@ -67,7 +70,11 @@ def _run_play(args: argparse.Namespace) -> int:
     if args.envs < 1:
         print("--envs must be >= 1", file=sys.stderr)
         return 2
-    roll = load_piece(args.piece)
+    try:
+        roll = load_piece(one_piece_name(args.piece, args))
+    except (KeyError, ValueError) as error:  # unknown name; a file that cannot be played
+        print(f"error: {error_text(error)}", file=sys.stderr)
+        return 2
     config = EnvConfig(scene=SceneConfig(key_dynamics=args.keys), impl=args.impl)
     env = PianoEnv(config.for_batch(args.envs), [roll])
     steps = roll.num_steps

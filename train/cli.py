@@ -19,6 +19,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from mjx_piano.music.piece_args import add_music_options, piece_names
 from train.config import (ALGOS, ENV_NAMES, PRESETS, SPLITS, SpecialistConfig,
                           apply_overrides, parse_set_items)
 
@@ -54,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--env", choices=ENV_NAMES, default=None, help="environment (default toy)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--pieces", nargs="+", metavar="NAME",
-                       help="piece names (spaces or commas)")
+                       help="piece names or music files (spaces or commas); a file gives "
+                            "one agent's piece per clip (see 'music files' below)")
     which.add_argument("--split", choices=SPLITS,
                        help="a named subset of the catalogue: the built repertoire's train, "
                             "test_id, test_ood; etude, etude-train, etude-test; all")
@@ -116,6 +118,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --distributed: this process, 0..N-1 (0 writes the metrics)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="any config field, e.g. ppo.entropy_cost=0.01 (repeatable)")
+    add_music_options(parser)
     parser.set_defaults(run=run_specialists)
 
 
@@ -143,8 +146,10 @@ def config_from_args(args: argparse.Namespace) -> SpecialistConfig:
         value = getattr(args, flag, None)
         if value is not None:
             overrides[f"{algo}.{field}"] = value
+    # Music files become their clips' full names (options and sha256 in the name).
+    names = piece_names([n for text in args.pieces or () for n in text.split(",") if n], args)
     if args.pieces:
-        overrides["env.pieces"] = ",".join(args.pieces)
+        overrides["env.pieces"] = ",".join(names)
     elif args.split:
         overrides["env.pieces"] = ""  # --split wins over a preset's pieces
     if args.no_progress:

@@ -127,7 +127,8 @@ def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
 
     Raises:
         ValueError: unknown names (the message lists close matches), a malformed window
-            (`NAME@START:STOP`), a negative limit or an empty selection.
+            (`NAME@START:STOP`), a music file that cannot be read or played (`MusicError`),
+            a negative limit or an empty selection.
     """
     if config.limit < 0:
         raise ValueError(f"limit must be >= 0 (0 = the whole split), got {config.limit}")
@@ -135,7 +136,10 @@ def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
         names = tuple(config.pieces)
         catalogue = piece_catalogue(config.name)
         known = set(catalogue)
-        unknown = [n for n in names if _base_name(n, config.name) not in known]
+        files = [n for n in names if _is_file(n, config.name)]
+        for name in files:  # a file is checked by reading it (sha256, clip, playability)
+            _load_roll(name)
+        unknown = [n for n in names if n not in files and _base_name(n, config.name) not in known]
         if unknown:
             hint = _close_matches(_base_name(unknown[0], config.name), catalogue, config.name)
             raise ValueError(f"unknown piece(s) {unknown} for env {config.name!r}{hint}")
@@ -145,6 +149,15 @@ def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
     if not names:
         raise ValueError(f"no pieces selected for env {config.name!r} (split {config.split!r})")
     return names
+
+
+def _is_file(name: str, env: str) -> bool:
+    """Whether a piano piece names a music file (`mjx_piano.music.file_piece`)."""
+    if env == "toy":
+        return False
+    from mjx_piano.music.file_piece import parse_file_piece
+
+    return parse_file_piece(_base_name(name, env)) is not None
 
 
 def _base_name(name: str, env: str) -> str:

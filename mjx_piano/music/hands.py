@@ -20,13 +20,15 @@ onset, a greedy in onset order guarantees every step of the result obeys the rul
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from mjx_piano.music.roll import LOWEST_MIDI, NUM_KEYS, PianoRoll
+from mjx_piano.music.note_names import key_name, key_names, parse_key
+from mjx_piano.music.roll import CONTROL_HZ, LOWEST_MIDI, NUM_KEYS, PianoRoll
 
 MIDDLE_C_KEY = 60 - LOWEST_MIDI  # key index 39
+HANDS_CHOICES = "auto | right | left | split-at-NOTE"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +37,45 @@ class HandRule:
 
     max_notes: int = 5
     max_span: int = 14
+
+
+@dataclasses.dataclass(frozen=True)
+class HandsOption:
+    """Who plays a file's notes (`--hands`).
+
+    Attributes:
+        only: 'right' or 'left': that hand plays every note (a note it cannot take is
+            unplayable); None: both hands.
+        split_key: None: the hands the source names (part, staff, track), else the right hand
+            from middle C up. A key index: the source's hands are ignored and notes prefer the
+            right hand from this key up (a note the preferred hand cannot take goes to the
+            other hand if it can).
+    """
+
+    only: str | None = None
+    split_key: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The option as written on a command line (`parse_hands` reads it back)."""
+        if self.only:
+            return self.only
+        return "auto" if self.split_key is None else f"split-at-{key_name(self.split_key)}"
+
+
+def parse_hands(text: str) -> HandsOption:
+    """Reads `auto`, `right`, `left` or `split-at-NOTE` (e.g. `split-at-C4`, `split-at-F#3`).
+
+    Raises:
+        ValueError: anything else (the message lists the choices).
+    """
+    if text in ("right", "left"):
+        return HandsOption(only=text)
+    if text == "auto":
+        return HandsOption()
+    if text.startswith("split-at-"):
+        return HandsOption(split_key=parse_key(text[len("split-at-"):]))
+    raise ValueError(f"hands {text!r}: choose {HANDS_CHOICES}")
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -72,7 +113,7 @@ def _fits(key: int, hand: str, held: dict[str, list[int]], rule: HandRule) -> bo
 
 def assign_hands(
     segments: Sequence[Segment], rule: HandRule = HandRule(), *, drop: bool = False,
-    split_key: int = MIDDLE_C_KEY,
+    split_key: int = MIDDLE_C_KEY, only: str | None = None,
 ) -> tuple[list[Segment], int]:
     """Gives every segment a hand; see the module docstring for the order and fallbacks.
 
@@ -81,6 +122,7 @@ def assign_hands(
         rule: the per-hand limits.
         drop: drop notes that neither hand can take (else they keep their preferred hand).
         split_key: notes without a hand prefer the right hand from this key up (default middle C).
+        only: 'right' or 'left': every note goes to that hand (the other is never tried).
 
     Returns:
         (segments with `hand` set, sorted; number of dropped segments).
@@ -98,11 +140,11 @@ def assign_hands(
             segment = group[i]
             held = {"left": [s.key for s in sounding if s.hand == "left"],
                     "right": [s.key for s in sounding if s.hand == "right"]}
-            prefer = segment.hand or ("right" if segment.key >= split_key else "left")
+            prefer = only or segment.hand or ("right" if segment.key >= split_key else "left")
             other = "left" if prefer == "right" else "right"
             if _fits(segment.key, prefer, held, rule):
                 hand = prefer
-            elif _fits(segment.key, other, held, rule):
+            elif only is None and _fits(segment.key, other, held, rule):
                 hand = other
             elif drop:
                 dropped += 1
@@ -135,18 +177,16 @@ def playability_problems(roll: PianoRoll, rule: HandRule = HandRule(), limit: in
         return [f"{roll.keys.shape[1]} keys instead of {NUM_KEYS}"]
     if roll.right_hand is not None:
         return _split_problems(roll.keys, roll.right_hand, rule, limit)
-    problems: list[str] = []
     seen: dict[bytes, str | None] = {}
-    for step in np.flatnonzero(roll.keys.any(axis=1)):
-        row = roll.keys[step]
-        token = row.tobytes()
+
+    def problem(step: int) -> str | None:
+        token = roll.keys[step].tobytes()
         if token not in seen:
-            seen[token] = _step_problem(row, None, rule)
-        if seen[token] is not None:
-            problems.append(f"step {step}: {seen[token]}")
-            if len(problems) >= limit:
-                break
-    return problems
+            seen[token] = _step_problem(roll.keys[step], None, rule)
+        return seen[token]
+
+    found = ((int(step), problem(step)) for step in np.flatnonzero(roll.keys.any(axis=1)))
+    return _runs(((step, text) for step, text in found if text is not None), limit)
 
 
 def _split_problems(keys: np.ndarray, right: np.ndarray, rule: HandRule, limit: int) -> list[str]:
@@ -162,8 +202,25 @@ def _split_problems(keys: np.ndarray, right: np.ndarray, rule: HandRule, limit: 
         lowest.append(np.where(count > 0, low, NUM_KEYS))
         highest.append(np.where(count > 0, high, -1))
     bad |= (highest[0] >= lowest[1]) & (highest[0] >= 0) & (lowest[1] < NUM_KEYS)
-    return [f"step {step}: {_step_problem(keys[step], right[step], rule)}"
-            for step in np.flatnonzero(bad)[:limit]]
+    found = ((int(step), _step_problem(keys[step], right[step], rule))
+             for step in np.flatnonzero(bad))
+    return _runs(found, limit)
+
+
+def _runs(found: Iterable[tuple[int, str]], limit: int) -> list[str]:
+    """The first `limit` problems of (step, text) pairs in step order, consecutive steps with
+    one text merged: 'steps 20-39 (1.00-1.95 s): ...' or 'step 5 (0.25 s): ...'."""
+    runs: list[list] = []
+    for step, text in found:
+        if runs and runs[-1][1] == step - 1 and runs[-1][2] == text:
+            runs[-1][1] = step
+        elif len(runs) == limit:
+            break
+        else:
+            runs.append([step, step, text])
+    return [(f"step {a} ({a / CONTROL_HZ:.2f} s)" if a == b else
+             f"steps {a}-{b} ({a / CONTROL_HZ:.2f}-{b / CONTROL_HZ:.2f} s)") + f": {text}"
+            for a, b, text in runs]
 
 
 def _step_problem(row: np.ndarray, right: np.ndarray | None, rule: HandRule) -> str | None:
@@ -174,13 +231,15 @@ def _step_problem(row: np.ndarray, right: np.ndarray | None, rule: HandRule) -> 
             left_row[keys[:split]] = True
             if _hand_ok(left_row, rule) and _hand_ok(row & ~left_row, rule):
                 return None
-        return f"no split of keys {keys.tolist()} into two playable hands"
+        return f"no split of {key_names(keys)} into two playable hands"
     left = row & ~right
     for name, hand_row in (("left", left), ("right", right)):
         if not _hand_ok(hand_row, rule):
-            return f"{name} hand holds keys {np.flatnonzero(hand_row).tolist()}"
+            held = np.flatnonzero(hand_row)
+            return f"{name} hand holds {len(held)} keys {key_names(held)}"
     if left.any() and right.any() and np.flatnonzero(left)[-1] >= np.flatnonzero(right)[0]:
-        return f"hands cross: left {np.flatnonzero(left).tolist()}, right {np.flatnonzero(right).tolist()}"
+        return (f"hands cross: left {key_names(np.flatnonzero(left))}, "
+                f"right {key_names(np.flatnonzero(right))}")
     return None
 
 

@@ -15,13 +15,14 @@ while another voice still holds it stays down until the later of the two ends.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Sequence
 
 import numpy as np
 
 from mjx_piano.music.events import MusicError, Performance, SustainEvent, check_range, make_performance
-from mjx_piano.music.hands import MIDDLE_C_KEY, HandRule, Segment, assign_hands
+from mjx_piano.music.hands import MIDDLE_C_KEY, HandRule, HandsOption, Segment, assign_hands
 from mjx_piano.music.roll import CONTROL_HZ, LOWEST_MIDI, NUM_KEYS, PianoRoll
 
 MAX_CLIP_STEPS = 550  # RP1M's episode length
@@ -140,6 +141,7 @@ def to_piano_roll(
     rule: HandRule = HandRule(),
     drop_unplayable: bool = False,
     split_key: int = MIDDLE_C_KEY,
+    hands: HandsOption = HandsOption(),
 ) -> PianoRoll:
     """The whole piece as one piano roll (no length limit; see `split_clips`).
 
@@ -153,6 +155,8 @@ def to_piano_roll(
         rule: hand limits for the hand split.
         drop_unplayable: drop notes neither hand can take (else kept; see `hands`).
         split_key: notes the source gives no hand prefer the right hand from this key up.
+        hands: who plays (`HandsOption`: one hand only, or a split point that overrides the
+            source's hands and `split_key`).
 
     Returns:
         PianoRoll with keys [steps, 88], sustain [steps], right_hand [steps, 88].
@@ -160,6 +164,18 @@ def to_piano_roll(
     Raises:
         MusicError: a transposed note leaves the keyboard, bad stretch, or no notes.
     """
+    return draw_roll(performance, name, stretch_factor=stretch_factor, semitones=semitones,
+                     trim_silence=trim_silence, hz=hz, rule=rule, drop_unplayable=drop_unplayable,
+                     split_key=split_key, hands=hands)[0]
+
+
+def draw_roll(
+    performance: Performance, name: str = "", *, stretch_factor: float = 1.0, semitones: int = 0,
+    trim_silence: bool = True, hz: float = CONTROL_HZ, rule: HandRule = HandRule(),
+    drop_unplayable: bool = False, split_key: int = MIDDLE_C_KEY,
+    hands: HandsOption = HandsOption(),
+) -> tuple[PianoRoll, int]:
+    """`to_piano_roll` that also says how many notes it dropped: (roll, dropped notes)."""
     if not performance.notes:
         raise MusicError(f"{name or performance.source or 'piece'}: no notes to draw")
     if semitones:
@@ -170,9 +186,14 @@ def to_piano_roll(
     if stretch_factor != 1.0:
         performance = stretch(performance, stretch_factor)
     segments, pedal = quantize(performance, hz)
-    segments, _ = assign_hands(segments, rule, drop=drop_unplayable, split_key=split_key)
-    return segments_to_roll(name or performance.title, segments, pedal, title=performance.title,
+    if hands.split_key is not None:
+        segments = [dataclasses.replace(s, hand=None) for s in segments]
+        split_key = hands.split_key
+    segments, dropped = assign_hands(segments, rule, drop=drop_unplayable, split_key=split_key,
+                                     only=hands.only)
+    roll = segments_to_roll(name or performance.title, segments, pedal, title=performance.title,
                             composer=performance.composer, source=performance.source)
+    return roll, dropped
 
 
 def _crossings(roll: PianoRoll) -> np.ndarray:

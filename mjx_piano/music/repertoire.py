@@ -15,6 +15,7 @@ from typing import Any
 
 from mjx_piano.music.clip_window import ClipWindow, cut, parse_window
 from mjx_piano.music.etudes import etude_names, get_etude
+from mjx_piano.music.file_piece import load_file_piece, parse_file_piece
 from mjx_piano.music.pianoroll import MAX_CLIP_STEPS, split_clips, to_piano_roll
 from mjx_piano.music.readers import read_music
 from mjx_piano.music.roll import PianoRoll
@@ -96,8 +97,9 @@ def clip_info(name: str, path: str | os.PathLike[str] | None = None) -> dict[str
 
 
 def load_clip(name: str, path: str | os.PathLike[str] | None = None) -> PianoRoll:
-    """The named clip: an etude, else a clip of the built repertoire; `NAME@START:STOP` is
-    control steps [START, STOP) of clip NAME (`clip_window`).
+    """The named clip: an etude, a clip of the built repertoire, or a music file
+    (`PATH[#K][?OPTIONS]`, see `file_piece`); `NAME@START:STOP` is control steps [START, STOP)
+    of clip NAME (`clip_window`).
 
     Returns:
         PianoRoll with keys [steps, 88], sustain [steps] and the hand split.
@@ -105,10 +107,19 @@ def load_clip(name: str, path: str | os.PathLike[str] | None = None) -> PianoRol
     Raises:
         KeyError: unknown name; the message lists close matches (and says if nothing is built).
         ValueError: a malformed window, or one past the clip's end.
+        MusicError: a file that cannot be read or played (`MusicFileError`, `UnplayableError`).
     """
-    window = parse_window(name)
-    if window != ClipWindow(name):
+    try:
+        window = parse_window(name)
+    except ValueError:  # not a window: a file whose path has an '@'?
+        window = ClipWindow(name)
+        if parse_file_piece(name) is None:
+            raise
+    if window != ClipWindow(name) and not os.path.isfile(name):
         return cut(load_clip(window.base, path), window, name)
+    piece = parse_file_piece(name)
+    if piece is not None:
+        return load_file_piece(piece, name)
     if name in set(etude_names()):
         return get_etude(name)
     try:

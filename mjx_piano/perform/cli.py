@@ -23,6 +23,8 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from mjx_piano.music.piece_args import add_music_options, error_text, one_piece_name
+
 if TYPE_CHECKING:
     from mjx_piano.perform.rollout import Performance
 
@@ -38,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "task's upper bound; 'scripted' is the same) or a training run's "
                              "checkpoint folder")
     parser.add_argument("--piece", default=None,
-                        help="piece name (default: the bundled etude, or the run's first piece)")
+                        help="piece name or music file (default: the bundled etude, or the "
+                             "run's first piece)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--steps", type=int, default=None,
                         help="control steps to play (default: the whole piece)")
@@ -49,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keys", choices=("mjx", "kernel"), default="mjx",
                         help="key dynamics of the ik / keys players' env (a trained policy "
                              "plays in the env it was trained in)")
+    add_music_options(parser)
     parser.set_defaults(run=run_perform)
 
 
@@ -60,13 +64,22 @@ def run_perform(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     state_policy = None
+    try:
+        piece_name = one_piece_name(args.piece, args)
+    except (KeyError, ValueError) as error:  # a file that cannot be read or played
+        print(f"error: {error_text(error)}", file=sys.stderr)
+        return 2
     if args.policy in ("ik", "keys", "scripted"):
         from mjx_piano.default_piece import load_piece
         from mjx_piano.env import EnvConfig, PianoEnv
 
         from mjx_piano.scene.builder import SceneConfig
 
-        roll = load_piece(args.piece)
+        try:
+            roll = load_piece(piece_name)
+        except (KeyError, ValueError) as error:
+            print(f"error: {error_text(error)}", file=sys.stderr)
+            return 2
         config = EnvConfig(scene=SceneConfig(key_dynamics=args.keys))
         env, piece, name, action_fn = PianoEnv(config, [roll]), 0, roll.name, None
         if args.policy == "ik":
@@ -75,7 +88,7 @@ def run_perform(args: argparse.Namespace) -> int:
             state_policy = IKPianist(env).action
     else:
         try:
-            loaded = load_policy(args.policy, args.piece)
+            loaded = load_policy(args.policy, piece_name)
         except (FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

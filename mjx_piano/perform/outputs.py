@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from mjx_piano.music.note_names import key_name  # noqa: E402
 from mjx_piano.music.roll import LOWEST_MIDI  # noqa: E402
 from mjx_piano.perform import video as video_module  # noqa: E402
 from mjx_piano.perform.rollout import Performance  # noqa: E402
@@ -36,7 +37,6 @@ EMPTY, CORRECT, WRONG, MISSED = 0, 1, 2, 3
 COLOURS = ("white", "#2ca02c", "#d62728", "#ff9f1c")
 LABELS = ("", "played as wanted", "wrong (played, not wanted)", "missed (wanted, not played)")
 TAIL_S = 0.5  # ring-out after the last step, in the audio and (as a held frame) the video
-_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,11 +72,6 @@ def title(name: str, f1: float, counts: RollCounts) -> str:
     """The figure title: piece, F1 (3 decimals) and error counts."""
     return (f"{name}: F1 = {f1:.3f}\n{counts.correct} correct, {counts.wrong} wrong, "
             f"{counts.missed} missed key-steps")
-
-
-def _note_name(key: int) -> str:
-    midi = LOWEST_MIDI + key
-    return f"{_NOTE_NAMES[midi % 12]}{midi // 12 - 1}"
 
 
 def plot_roll(path: str, name: str, pressed: np.ndarray, goal: np.ndarray, sustain: np.ndarray,
@@ -115,7 +110,7 @@ def plot_roll(path: str, name: str, pressed: np.ndarray, goal: np.ndarray, susta
     keys_ax.imshow(cells, cmap=cmap, vmin=0, vmax=3, aspect="auto", interpolation="nearest",
                    origin="lower", extent=(*extent_x, low - 0.5, high + 0.5))
     ticks = [k for k in range(low, high + 1) if (LOWEST_MIDI + k) % 12 == 0] or [low]
-    keys_ax.set_yticks(ticks, [_note_name(k) for k in ticks])
+    keys_ax.set_yticks(ticks, [key_name(k) for k in ticks])
     keys_ax.set_ylabel("key")
     keys_ax.set_title(text)
     keys_ax.grid(axis="y", alpha=0.2)

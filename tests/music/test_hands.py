@@ -23,7 +23,8 @@ def _roll(rows: dict[int, list[int]], right: dict[int, list[int]] | None = None)
 def test_rule_with_a_recorded_split():
     assert is_playable(_roll({0: [20, 24, 27, 50, 55]}, {0: [50, 55]}))
     six = _roll({0: [50, 51, 52, 53, 54, 55]}, {0: [50, 51, 52, 53, 54, 55]})
-    assert playability_problems(six) == ["step 0: right hand holds keys [50, 51, 52, 53, 54, 55]"]
+    assert playability_problems(six) == [
+        "step 0 (0.00 s): right hand holds 6 keys B4 C5 C#5 D5 D#5 E5"]
     wide = _roll({0: [50, 65]}, {0: [50, 65]})  # 15 semitones in one hand
     assert "right hand holds" in playability_problems(wide)[0]
     crossed = _roll({0: [40, 45]}, {0: [40]})
