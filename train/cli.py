@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 # Flag -> config field, for the common overrides.
 _FLAG_FIELDS = {
     "env": "env.name", "split": "env.split", "limit": "env.limit", "keys": "env.keys",
+    "repertoire": "env.repertoire",
     "solver_iterations": "env.solver_iterations", "ls_iterations": "env.ls_iterations",
     "solver_tolerance": "env.solver_tolerance",
     "impl": "env.impl", "residual_scale": "env.residual_scale",
@@ -62,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "test_id, test_ood; etude, etude-train, etude-test; all")
     parser.add_argument("--limit", type=int, metavar="K",
                         help="with --split: only its first K pieces (default: all)")
+    parser.add_argument("--repertoire", metavar="NAME",
+                        help="with --split: a repertoire built from your files (`repertoire "
+                             "build --from DIR --name NAME`) instead of the corpus one")
     parser.add_argument("--keys", choices=("mjx", "kernel"),
                         help="piano env key dynamics: MJX hinge joints (default) or the "
                              "piano-key kernel (kernels/piano_keys.py, the fast path)")
@@ -149,7 +153,7 @@ def config_from_args(args: argparse.Namespace) -> SpecialistConfig:
     # Music files become their clips' full names (options and sha256 in the name).
     names = piece_names([n for text in args.pieces or () for n in text.split(",") if n], args)
     if args.pieces:
-        overrides["env.pieces"] = ",".join(names)
+        overrides["env.pieces"] = tuple(names)  # not a string: names may hold spaces
     elif args.split:
         overrides["env.pieces"] = ""  # --split wins over a preset's pieces
     if args.no_progress:

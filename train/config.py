@@ -31,6 +31,8 @@ class EnvConfig:
         pieces: piece names, in the order agents take them; empty = the `split`.
         split: named subset of the catalogue used when `pieces` is empty (see `SPLITS`).
         limit: with a split, take only its first `limit` pieces (0 = all of them).
+        repertoire: piano envs: the built repertoire whose `split` is taken ('' = the corpus
+            one; a name = one built from a folder, `repertoire build --from DIR --name NAME`).
         keys: key dynamics of the 'piano' env: 'mjx' (hinge joints in the MJX solver) or
             'kernel' (`kernels.piano_keys`, the fast path; see `SceneConfig.key_dynamics`).
         solver_iterations, ls_iterations: the 'piano' env's MJX constraint solver and line-search
@@ -59,6 +61,7 @@ class EnvConfig:
     pieces: tuple[str, ...] = ()
     split: str = "train"
     limit: int = 0
+    repertoire: str = ""
     keys: str = "mjx"
     solver_iterations: int = 4
     ls_iterations: int = 8

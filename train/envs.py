@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
 from typing import Any, Protocol, Sequence
 
 import jax
@@ -78,8 +79,9 @@ def piece_catalogue(name: str) -> tuple[str, ...]:
     return (DEFAULT_PIECE_NAME, *(n for n in list_clips() if n != DEFAULT_PIECE_NAME))
 
 
-def split_pieces(name: str, split: str) -> tuple[str, ...]:
-    """The pieces of a named split (see `train.config.SPLITS`), in catalogue order.
+def split_pieces(name: str, split: str, repertoire: str = "") -> tuple[str, ...]:
+    """The pieces of a named split (see `train.config.SPLITS`), in catalogue order; of the
+    named `repertoire` (built from a folder) when one is given.
 
     Raises:
         ValueError: an unknown split, a split the env does not have, or a repertoire split
@@ -94,6 +96,8 @@ def split_pieces(name: str, split: str) -> tuple[str, ...]:
     from mjx_piano.music.repertoire import list_clips
     from mjx_piano.music.store import StoreError
 
+    if repertoire:
+        return _repertoire_split(split, repertoire)
     if split == "all":
         return piece_catalogue(name)
     if split.startswith("etude"):
@@ -108,6 +112,24 @@ def split_pieces(name: str, split: str) -> tuple[str, ...]:
         raise ValueError(f"split {split!r} is a split of the built repertoire: {error}; "
                          "or use the etude splits, which need no build: 'etude', "
                          "'etude-train', 'etude-test'") from None
+
+
+def _repertoire_split(split: str, repertoire: str) -> tuple[str, ...]:
+    from mjx_piano.music.repertoire import list_clips, repertoire_names, repertoire_path
+    from mjx_piano.music.store import StoreError
+
+    if split.startswith("etude"):
+        raise ValueError(f"repertoire {repertoire!r} has no etudes; its splits are train, "
+                         "test_id, test_ood (= test) and all")
+    try:
+        return tuple(list_clips(None if split == "all" else
+                                "test_ood" if split == "test" else split, repertoire=repertoire))
+    except StoreError as error:
+        built = ", ".join(repertoire_names()) or "none"
+        raise ValueError(f"repertoire {repertoire!r}: {error}" if os.path.exists(
+            repertoire_path(repertoire)) else f"no repertoire {repertoire!r} is built (built: "
+            f"{built}); build it with `python3 -m mjx_piano repertoire build --from DIR --name "
+            f"{repertoire}`") from None
 
 
 def _toy_split(split: str) -> tuple[str, ...]:
@@ -128,6 +150,7 @@ def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
     Raises:
         ValueError: unknown names (the message lists close matches), a malformed window
             (`NAME@START:STOP`), a music file that cannot be read or played (`MusicError`),
+            a named repertoire that is not built,
             a negative limit or an empty selection.
     """
     if config.limit < 0:
@@ -136,28 +159,38 @@ def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
         names = tuple(config.pieces)
         catalogue = piece_catalogue(config.name)
         known = set(catalogue)
-        files = [n for n in names if _is_file(n, config.name)]
-        for name in files:  # a file is checked by reading it (sha256, clip, playability)
-            _load_roll(name)
-        unknown = [n for n in names if n not in files and _base_name(n, config.name) not in known]
+        # Files and clips of named repertoires are checked by reading them (sha256, clip index,
+        # playability; the repertoire and the clip exist).
+        located = [n for n in names if _self_located(n, config.name)]
+        for name in located:
+            try:
+                _load_roll(name)
+            except KeyError as error:
+                raise ValueError(error.args[0]) from None
+        unknown = [n for n in names
+                   if n not in located and _base_name(n, config.name) not in known]
         if unknown:
             hint = _close_matches(_base_name(unknown[0], config.name), catalogue, config.name)
             raise ValueError(f"unknown piece(s) {unknown} for env {config.name!r}{hint}")
     else:
-        names = split_pieces(config.name, config.split)
+        if config.repertoire and config.name == "toy":
+            raise ValueError("the toy env has no repertoires; --repertoire is for piano envs")
+        names = split_pieces(config.name, config.split, config.repertoire)
         names = names[:config.limit] if config.limit else names
     if not names:
         raise ValueError(f"no pieces selected for env {config.name!r} (split {config.split!r})")
     return names
 
 
-def _is_file(name: str, env: str) -> bool:
-    """Whether a piano piece names a music file (`mjx_piano.music.file_piece`)."""
+def _self_located(name: str, env: str) -> bool:
+    """Whether a piano piece names a music file (`mjx_piano.music.file_piece`) or a clip of a
+    named repertoire (`NAME:CLIP`): pieces outside the catalogue, found by their names."""
     if env == "toy":
         return False
-    from mjx_piano.music.file_piece import parse_file_piece
+    from mjx_piano.music.file_piece import is_file_piece
+    from mjx_piano.music.repertoire import split_prefix
 
-    return parse_file_piece(_base_name(name, env)) is not None
+    return is_file_piece(name) or split_prefix(name)[0] is not None
 
 
 def _base_name(name: str, env: str) -> str:

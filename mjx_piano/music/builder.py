@@ -12,6 +12,10 @@ upper half of the voices to the right hand a priori dropped 0.7%); a source that
 skipped with its reason. The piece is then cut into clips of at most 550 steps (`split_clips`),
 and every clip is checked against the hand rule once more.
 
+A folder of the user's own files (`folder_sources`, `repertoire build --from DIR`) is built by the
+same rules, except that every file `read_music` reads is a source (MIDI too, and one part is
+enough: a MIDI piano track holds both hands).
+
 Across sources (`build_repertoire`, in source order, so the result does not depend on worker
 timing): a clip whose notes equal an earlier clip's is dropped (the corpus holds some chorales
 twice); splits are deterministic - a piece is out-of-distribution test (`test_ood`) when the
@@ -33,10 +37,10 @@ import time
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
-from mjx_piano.music.events import check_range
+from mjx_piano.music.events import MusicFileError, Performance, check_range
 from mjx_piano.music.hands import HandRule, assign_hands, playability_problems
 from mjx_piano.music.pianoroll import MAX_CLIP_STEPS, quantize, segments_to_roll, split_clips, trim_leading_silence
-from mjx_piano.music.readers import score_to_performance
+from mjx_piano.music.readers import read_music, score_to_performance
 from mjx_piano.music.roll import CONTROL_HZ
 from mjx_piano.music.store import EncodedClip, Store, StoreError, encode_roll, save_store
 
@@ -63,10 +67,15 @@ class BuildConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """One input file: `name` names its clips (`<name>/<index>`), `path` is read."""
+    """One input file: `name` names its clips (`<name>/<index>`), `path` is read.
+
+    `reader`: 'corpus' (a score of music21's corpus: parsed by music21, at least
+    `BuildConfig.min_parts` parts) or 'file' (any file `read_music` reads: MIDI or a score).
+    """
 
     name: str
     path: str
+    reader: str = "corpus"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +119,35 @@ def corpus_sources(limit: int | None = None, composers: Sequence[str] | None = N
     return ordered[:limit] if limit is not None else ordered
 
 
+def folder_sources(folder: str | os.PathLike[str]) -> tuple[list[Source], list[str]]:
+    """Every music file under `folder` (recursively, sorted), and the other files' paths.
+
+    Sources are named by their path inside the folder without the extension (with it when two
+    files differ only by extension), e.g. 'jazz/autumn'.
+
+    Raises:
+        MusicFileError: `folder` is missing or not a folder.
+    """
+    from mjx_piano.music.readers import MIDI_SUFFIXES, SCORE_SUFFIXES
+
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise MusicFileError(folder, "no such folder" if not os.path.exists(folder)
+                             else "is a file, not a folder (play a file with --piece FILE)")
+    music, others = [], []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for file in sorted(files):
+            path = os.path.join(root, file)
+            suffix = os.path.splitext(file)[1].lower()
+            (music if suffix in MIDI_SUFFIXES + SCORE_SUFFIXES else others).append(path)
+    stems = [os.path.splitext(os.path.relpath(p, folder))[0].replace(os.sep, "/") for p in music]
+    sources = [Source(stem if stems.count(stem) == 1 else
+                      os.path.relpath(path, folder).replace(os.sep, "/"), path, "file")
+               for stem, path in zip(stems, music)]
+    return sources, others
+
+
 def process_source(source: Source, config: BuildConfig) -> SourceResult:
     """Parses one score and cuts it into playable clips; never raises (see `SourceResult.error`)."""
     try:
@@ -118,11 +156,15 @@ def process_source(source: Source, config: BuildConfig) -> SourceResult:
         return SourceResult(source, error=f"{type(error).__name__}: {error}".strip()[:300])
 
 
-def _process(source: Source, config: BuildConfig) -> SourceResult:
+def _read(source: Source, config: BuildConfig) -> Performance | str:
+    """The source's notes, or why it is skipped."""
     from music21 import converter, stream
 
-    if not os.path.isfile(source.path) or os.path.getsize(source.path) == 0:
-        return SourceResult(source, error="missing or empty file")
+    if source.reader == "file":
+        try:
+            return read_music(source.path)
+        except MusicFileError as error:
+            return error.problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         score = converter.parse(source.path, forceSource=True, storePickle=False)
@@ -130,8 +172,16 @@ def _process(source: Source, config: BuildConfig) -> SourceResult:
         score = score.scores[0]
     num_parts = len(score.parts) if isinstance(score, stream.Score) else 1
     if num_parts < config.min_parts:
-        return SourceResult(source, error=f"{num_parts} part(s); a two-hand piece needs {config.min_parts}")
-    performance = score_to_performance(score, source=source.name)
+        return f"{num_parts} part(s); a two-hand piece needs {config.min_parts}"
+    return score_to_performance(score, source=source.name)
+
+
+def _process(source: Source, config: BuildConfig) -> SourceResult:
+    if not os.path.isfile(source.path) or os.path.getsize(source.path) == 0:
+        return SourceResult(source, error="missing or empty file")
+    performance = _read(source, config)
+    if isinstance(performance, str):
+        return SourceResult(source, error=performance)
     if not performance.notes:
         return SourceResult(source, error="no notes")
     check_range(performance, source.name)
@@ -186,7 +236,8 @@ def _code_digest() -> str:
 def source_key(source: Source, config: BuildConfig) -> str:
     """The per-source cache key: the file's bytes, its name, the config and the code."""
     h = hashlib.sha256(_code_digest().encode())
-    h.update(json.dumps([source.name, dataclasses.asdict(config)], sort_keys=True).encode())
+    h.update(json.dumps([source.name, source.reader, dataclasses.asdict(config)],
+                        sort_keys=True).encode())
     with open(source.path, "rb") as f:
         h.update(f.read())
     return h.hexdigest()
@@ -308,7 +359,9 @@ def _add_piece(result: SourceResult, config: BuildConfig, clips: list[EncodedCli
         clips.append(clip)
         entries.append({
             "name": name, "piece": result.source.name, "index": index, "title": result.title,
-            "composer": result.composer, "source": f"music21 corpus: {result.source.name}",
+            "composer": result.composer, "source": (
+                f"music21 corpus: {result.source.name}" if result.source.reader == "corpus"
+                else f"file: {result.source.path}"),
             "steps": clip.steps, "duration_s": round(clip.steps / CONTROL_HZ, 2),
             "notes": clip.notes, "split": split_of(result.source.name, name, config),
         })

@@ -2,7 +2,9 @@
 
   python3 -m mjx_piano repertoire build [--limit N] [--workers 2] [--composer bach] [--out FILE]
                                         [--no-source-cache] [--no-progress]
+  python3 -m mjx_piano repertoire build --from DIR [--name NAME]     # your own music files
   python3 -m mjx_piano repertoire list [--split train|test_id|test_ood|etude] [--long]
+                                       [--repertoire NAME]
   python3 -m mjx_piano repertoire show etude/c-major-scale-rh --png roll.png
 """
 
@@ -15,6 +17,7 @@ import tempfile
 
 import numpy as np
 
+from mjx_piano.music.piece_args import add_music_options, error_text, one_piece_name
 from mjx_piano.music.roll import CONTROL_HZ, NUM_KEYS, PianoRoll
 
 
@@ -24,7 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = group.add_subparsers(dest="repertoire_command", metavar="{build,list,show}")
     group.set_defaults(run=lambda args: (group.print_help(), 2)[1])
 
-    build = commands.add_parser("build", help="turn music21's corpus into playable two-hand clips")
+    build = commands.add_parser("build", help="turn music21's corpus (or a folder of your music "
+                                              "files) into playable two-hand clips")
+    build.add_argument("--from", dest="folder", default=None, metavar="DIR",
+                       help="build from every MIDI / MusicXML / music21-readable file under DIR "
+                            "instead of the corpus")
+    build.add_argument("--name", default=None,
+                       help="with --from: the repertoire's name (default: DIR's name); its "
+                            "clips are NAME:<file>/<index>, its splits --repertoire NAME")
     build.add_argument("--limit", type=int, default=None, help="only the first N corpus scores")
     build.add_argument("--composer", action="append", default=None,
                        help="only this corpus folder (repeatable), e.g. bach, palestrina")
@@ -40,24 +50,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--split", default=None, choices=("train", "test_id", "test_ood", "etude"))
     listing.add_argument("--long", action="store_true", help="also steps, notes, split and title")
     listing.add_argument("--path", default=None, help="store file (default: the cache)")
+    listing.add_argument("--repertoire", default=None, metavar="NAME",
+                         help="a repertoire built with --from (default: the corpus one)")
     listing.set_defaults(run=_run_list)
 
     show = commands.add_parser("show", help="describe one clip; optionally draw its piano roll")
-    show.add_argument("name", help="clip name, e.g. etude/c-major-scale-rh or bach/bwv356/00")
+    show.add_argument("name", help="clip name (e.g. etude/c-major-scale-rh or bach/bwv356/00) "
+                                   "or a music file")
     show.add_argument("--png", default=None, help="write the piano roll as a PNG here")
     show.add_argument("--path", default=None, help="store file (default: the cache)")
+    add_music_options(show)
     show.set_defaults(run=_run_show)
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from mjx_piano.music.builder import build_repertoire, corpus_sources
-    from mjx_piano.music.repertoire import cache_dir, default_repertoire_path
+    from mjx_piano.music.builder import build_repertoire
+    from mjx_piano.music.repertoire import cache_dir, repertoire_path
 
-    out = args.out or default_repertoire_path()
-    sources = corpus_sources(args.limit, args.composer)
+    try:
+        sources, name = _build_sources(args)
+        out = args.out or repertoire_path(name)
+    except ValueError as error:  # MusicError too: a missing folder, a bad name
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if not sources:
-        print("no corpus scores match", file=sys.stderr)
-        return 1
+        print("error: no music files found" if args.folder else "no corpus scores match",
+              file=sys.stderr)
+        return 2 if args.folder else 1
     source_cache = None if args.no_source_cache else os.path.join(cache_dir(), "sources")
     manifest = build_repertoire(out, sources, workers=args.workers, progress=not args.no_progress,
                                 source_cache=source_cache)
@@ -68,7 +87,31 @@ def _run_build(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({os.path.getsize(out) / 1e6:.1f} MB, hash {manifest['hash'][:16]}): "
           f"{stats['pieces']} pieces, {stats['clips']} clips {splits}, "
           f"{stats['skipped']} of {stats['sources']} sources skipped, {stats['seconds']} s")
+    if args.folder:
+        print(f"its clips: python3 -m mjx_piano repertoire list --repertoire {name}")
     return 0
+
+
+def _build_sources(args: argparse.Namespace) -> tuple[list, str | None]:
+    """(sources, repertoire name: None for the corpus); raises ValueError on bad input."""
+    from mjx_piano.music.builder import corpus_sources, folder_sources
+    from mjx_piano.music.repertoire import CORPUS, repertoire_path
+
+    if args.folder is None:
+        if args.name is not None:
+            raise ValueError("--name names a repertoire built --from a folder")
+        return corpus_sources(args.limit, args.composer), None
+    if args.composer:
+        raise ValueError("--composer picks corpus folders; with --from, point DIR at the folder")
+    name = args.name or os.path.basename(os.path.normpath(args.folder))
+    if name == CORPUS:
+        raise ValueError(f"the name {CORPUS!r} is the corpus repertoire's; choose another --name")
+    repertoire_path(name)  # checks the name
+    sources, others = folder_sources(args.folder)
+    for path in others:
+        print(f"skipped {path}: not a music file (known: MIDI, MusicXML, and what music21 reads)",
+              file=sys.stderr)
+    return sources[:args.limit] if args.limit is not None else sources, name
 
 
 def _run_list(args: argparse.Namespace) -> int:
@@ -76,10 +119,13 @@ def _run_list(args: argparse.Namespace) -> int:
     from mjx_piano.music.store import StoreError
 
     try:
-        names = list_clips(args.split, args.path)
+        names = list_clips(args.split, args.path, args.repertoire)
     except StoreError as error:
         print(error, file=sys.stderr)
         return 1
+    except ValueError as error:  # a bad name, or etudes of a user repertoire
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     for name in names:
         if args.long:
             info = clip_info(name, args.path)
@@ -92,15 +138,17 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 def _run_show(args: argparse.Namespace) -> int:
+    from mjx_piano.music.file_piece import is_file_piece
     from mjx_piano.music.hands import playability_problems
     from mjx_piano.music.repertoire import clip_info, load_clip
 
     try:
-        roll = load_clip(args.name, args.path)
-        info = clip_info(args.name, args.path)
-    except KeyError as error:
-        print(error.args[0], file=sys.stderr)
-        return 1
+        name = one_piece_name(args.name, args)
+        roll = load_clip(name, args.path)
+        info = {"split": "file"} if is_file_piece(name) else clip_info(name, args.path)
+    except (KeyError, ValueError) as error:  # unknown name; a file that cannot be played
+        print(f"error: {error_text(error)}", file=sys.stderr)
+        return 2
     pressed = np.flatnonzero(roll.keys.any(axis=0))
     print(f"{roll.name}: {roll.composer}: {roll.title} ({roll.source})")
     print(f"  {roll.num_steps} steps ({roll.duration_s:.2f} s), {roll.num_notes} notes, "

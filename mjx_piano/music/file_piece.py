@@ -118,6 +118,20 @@ def parse_file_piece(name: str) -> FilePiece | None:
     return FilePiece(path, clip, options, sha256)
 
 
+def is_file_piece(name: str) -> bool:
+    """Whether `name` (perhaps with a window `@START:STOP`) names a music file."""
+    from mjx_piano.music.clip_window import parse_window
+
+    try:
+        base = parse_window(name).base
+    except ValueError:  # an '@' in the path, no window
+        base = name
+    try:
+        return parse_file_piece(base) is not None or parse_file_piece(name) is not None
+    except MusicError:
+        return True  # a file name with a bad option: reading it says what is wrong
+
+
 def _parse_options(query: str, name: str) -> tuple[FileOptions, str]:
     values: dict = {}
     sha256 = ""

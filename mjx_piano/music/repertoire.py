@@ -1,16 +1,20 @@
-"""The public repertoire API: clips by name from the etudes and the built corpus repertoire.
+"""The public repertoire API: clips by name from the etudes, the built repertoires and files.
 
-Names: `etude/<tonic>-<mode>-<pattern>` (generated, always there; see `etudes`) and
+Names: `etude/<tonic>-<mode>-<pattern>` (generated, always there; see `etudes`),
 `<corpus folder>/<piece>/<clip index>` such as `bach/bwv356/00` (after
-`python3 -m mjx_piano repertoire build`). The built repertoire lives in one file,
-`$MJX_PIANO_CACHE/repertoire.npz` (default `~/.cache/mjx_piano/repertoire.npz`); every function
-takes `path=` to use another one.
+`python3 -m mjx_piano repertoire build`), `<repertoire>:<file>/<clip index>` such as
+`mysongs:jazz/tune/00` (a repertoire built from a folder, `repertoire build --from DIR --name
+mysongs`) and music files (`file_piece`). The corpus repertoire lives in
+`$MJX_PIANO_CACHE/repertoire.npz` (default `~/.cache/mjx_piano/repertoire.npz`), the others in
+`$MJX_PIANO_CACHE/repertoires/<name>.npz`; every function takes `path=` to use another file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
+import re
 from typing import Any
 
 from mjx_piano.music.clip_window import ClipWindow, cut, parse_window
@@ -24,6 +28,9 @@ from mjx_piano.music.store import Store, StoreError
 CACHE_ENV = "MJX_PIANO_CACHE"
 REPERTOIRE_FILE = "repertoire.npz"
 SPLIT_NAMES = ("train", "test_id", "test_ood", "etude")
+CORPUS = "corpus"  # the name of the repertoire built from music21's corpus
+_REPERTOIRE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_PREFIXED = re.compile(r"^([A-Za-z0-9_.-]+):(.+)$")
 
 _loaded: dict[str, tuple[tuple[float, int], Store]] = {}
 
@@ -36,6 +43,34 @@ def cache_dir() -> str:
 def default_repertoire_path() -> str:
     """Where `repertoire build` writes and the loaders read by default."""
     return os.path.join(cache_dir(), REPERTOIRE_FILE)
+
+
+def repertoire_path(name: str | None = None) -> str:
+    """The store file of a named repertoire (None or 'corpus': the corpus one).
+
+    Raises:
+        ValueError: a name with characters other than letters, digits, '_', '.', '-'.
+    """
+    if name in (None, "", CORPUS):
+        return default_repertoire_path()
+    if not _REPERTOIRE_NAME.match(name) or name in (".", ".."):
+        raise ValueError(f"repertoire name {name!r}: use letters, digits, '_', '.' and '-'")
+    return os.path.join(cache_dir(), "repertoires", f"{name}.npz")
+
+
+def repertoire_names() -> list[str]:
+    """The repertoires built in the cache: 'corpus' (if built), then the others by name."""
+    folder = os.path.join(cache_dir(), "repertoires")
+    others = sorted(f[:-4] for f in os.listdir(folder) if f.endswith(".npz")) \
+        if os.path.isdir(folder) else []
+    return ([CORPUS] if os.path.exists(default_repertoire_path()) else []) + others
+
+
+def split_prefix(name: str) -> tuple[str | None, str]:
+    """`mysongs:jazz/tune/00` -> ('mysongs', 'jazz/tune/00'); a corpus or etude name -> (None,
+    name)."""
+    match = _PREFIXED.match(name)
+    return (match.group(1), match.group(2)) if match else (None, name)
 
 
 def open_repertoire(path: str | os.PathLike[str] | None = None) -> Store:
@@ -58,20 +93,30 @@ def open_repertoire(path: str | os.PathLike[str] | None = None) -> Store:
     return cached[1]
 
 
-def list_clips(split: str | None = None, path: str | os.PathLike[str] | None = None) -> list[str]:
+def list_clips(split: str | None = None, path: str | os.PathLike[str] | None = None,
+               repertoire: str | None = None) -> list[str]:
     """Clip names, etudes first.
 
     Args:
         split: None (all: etudes, and the built clips if a repertoire was built), 'etude', or one of the
             built splits 'train', 'test_id', 'test_ood' (these need the built repertoire).
         path: the repertoire file (default: `default_repertoire_path()`).
+        repertoire: a named repertoire instead of the corpus one (its clips come as
+            `<repertoire>:<clip>`, and the etudes are left out).
 
     Raises:
-        ValueError: unknown split.
+        ValueError: unknown split, or a bad repertoire name.
         StoreError: a built split was asked for and there is no usable repertoire.
     """
     if split is not None and split not in SPLIT_NAMES:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLIT_NAMES}")
+    if repertoire not in (None, "", CORPUS):
+        if split == "etude":
+            raise ValueError(f"repertoire {repertoire!r} has no etudes; its splits are "
+                             "train, test_id, test_ood")
+        store = open_repertoire(path or repertoire_path(repertoire))
+        return [f"{repertoire}:{entry['name']}" for entry in store.manifest["clips"]
+                if split is None or entry["split"] == split]
     if split == "etude":
         return etude_names()
     if split is None:
@@ -90,10 +135,11 @@ def clip_info(name: str, path: str | os.PathLike[str] | None = None) -> dict[str
         return {"name": name, "title": roll.title, "composer": roll.composer, "source": roll.source,
                 "steps": roll.num_steps, "duration_s": roll.duration_s, "notes": roll.num_notes,
                 "split": "etude"}
-    store = open_repertoire(path)
-    if name not in store.index:
+    repertoire, clip = split_prefix(name)
+    store = open_repertoire(path or (repertoire_path(repertoire) if repertoire else None))
+    if clip not in store.index:
         raise KeyError(_unknown(name, list(store.index)))
-    return dict(store.manifest["clips"][store.index[name]])
+    return dict(store.manifest["clips"][store.index[clip]])
 
 
 def load_clip(name: str, path: str | os.PathLike[str] | None = None) -> PianoRoll:
@@ -122,13 +168,16 @@ def load_clip(name: str, path: str | os.PathLike[str] | None = None) -> PianoRol
         return load_file_piece(piece, name)
     if name in set(etude_names()):
         return get_etude(name)
+    repertoire, clip = split_prefix(name)
     try:
-        store = open_repertoire(path)
-    except StoreError as error:
+        store = open_repertoire(path or (repertoire_path(repertoire) if repertoire else None))
+    except (StoreError, ValueError) as error:
         raise KeyError(f"{_unknown(name, etude_names())} ({error})") from None
-    if name not in store.index:
-        raise KeyError(_unknown(name, etude_names() + list(store.index)))
-    return store.roll(name)
+    if clip not in store.index:
+        known = [f"{repertoire}:{n}" for n in store.index] if repertoire else \
+            etude_names() + list(store.index)
+        raise KeyError(_unknown(name, known))
+    return dataclasses.replace(store.roll(clip), name=name) if repertoire else store.roll(clip)
 
 
 def clips_from_file(

@@ -183,7 +183,7 @@ def test_command_line(cache, tmp_path, capsys):
     assert main(["repertoire", "show", lines[-1].split("\t")[0], "--png", str(png)]) == 0
     assert "playable by two hands" in capsys.readouterr().out
     assert png.read_bytes()[:4] == b"\x89PNG"
-    assert main(["repertoire", "show", "etude/c-major-scale"]) == 1
+    assert main(["repertoire", "show", "etude/c-major-scale"]) == 2
     assert "close matches: etude/c-major-scale-rh" in capsys.readouterr().err
 
 

@@ -70,6 +70,12 @@ def test_bad_runs_are_refused_by_the_plan(tmp_path, fields, message):
         plan_run(smoke(str(tmp_path), **fields))
 
 
+def test_piece_names_with_spaces_stay_whole():
+    name = "trecento/PMFC_24_22-O beatum incendium/02"
+    config = config_from_args(_args("--env", "piano", "--pieces", name, "etude/c-major-chords"))
+    assert config.env.pieces == (name, "etude/c-major-chords")
+
+
 def test_solver_flags_reach_the_piano_scene():
     from train.envs import make_env
 
