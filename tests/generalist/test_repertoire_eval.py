@@ -40,3 +40,25 @@ def test_untrained_policy_on_repertoire_splits_in_the_full_env(small_repertoire,
     assert report["ood"]["pieces"] == [list_clips("test_ood")[0]]
     assert os.path.getsize(tmp_path / "eval_test_id_ood.png") > 0
     assert list_clips("test_id")[0] in (tmp_path / "eval_test_id_ood.txt").read_text()
+
+
+def test_eval_splits_of_named_pieces_files_and_own_repertoires(tmp_path, monkeypatch):
+    from mjx_piano.music.builder import build_repertoire, folder_sources
+    from mjx_piano.music.file_piece import file_piece_names
+    from mjx_piano.music.repertoire import repertoire_path
+    from tests.music.conftest import write_midi
+    from train.generalist.pipeline import split_env_config
+
+    monkeypatch.setenv("MJX_PIANO_CACHE", str(tmp_path / "cache"))
+    os.makedirs(tmp_path / "songs")
+    song = write_midi(tmp_path / "songs" / "song.mid",
+                      {"piano": [(i * 0.25, i * 0.25 + 0.2, 60 + i % 5) for i in range(40)]})
+    build_repertoire(repertoire_path("songs"), folder_sources(tmp_path / "songs")[0],
+                     progress=False)
+    [file_name] = file_piece_names(song)
+    run = cfg.RunConfig(eval_pieces=(file_name, "etude/c-major-chords"), eval_repertoire="songs")
+    config = cfg.GeneralistConfig(data=cfg.DataConfig(env="piano"), run=run)
+    assert split_env_config(config, "pieces").pieces == (file_name, "etude/c-major-chords")
+    assert split_env_config(config, "all").pieces == ("songs:song/00",)
+    with pytest.raises(ValueError, match="named with --pieces"):
+        split_env_config(cfg.GeneralistConfig(data=cfg.DataConfig(env="piano")), "pieces")

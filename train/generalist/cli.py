@@ -19,6 +19,7 @@ import argparse
 import sys
 from typing import Any
 
+from mjx_piano.music.piece_args import add_music_options, piece_names
 from train.config import parse_set_items
 from train.generalist import config as cfg
 
@@ -69,12 +70,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("eval", help="evaluate a trained generalist on splits")
     evaluate.add_argument("--policy", required=True,
                           help="run folder (newest checkpoint) or <run>/checkpoints/<step>")
-    evaluate.add_argument("--split", nargs="+", default=["ood"],
+    evaluate.add_argument("--split", nargs="+", default=None,
                           choices=sorted(cfg.SPLIT_ALIASES),
-                          help="splits (default ood): id = the run's training pieces; train, "
-                               "test_id, test_ood (= ood) of the built repertoire; etude-test...")
+                          help="splits (default ood, or pieces with --pieces): id = the run's "
+                               "training pieces; train, test_id, test_ood (= ood) of the built "
+                               "repertoire; etude-test...; pieces = those named with --pieces")
+    evaluate.add_argument("--pieces", nargs="+", metavar="NAME",
+                          help="evaluate these pieces or music files (the 'pieces' split)")
+    evaluate.add_argument("--repertoire", metavar="NAME",
+                          help="named splits of a repertoire built with `repertoire build "
+                               "--from DIR --name NAME` (default: the corpus one)")
     evaluate.add_argument("--limit", type=int, metavar="K",
                           help="only the first K pieces of each named split (default: all)")
+    add_music_options(evaluate)
     evaluate.add_argument("--envs-per-piece", type=int)
     evaluate.add_argument("--execute", type=int)
     evaluate.add_argument("--flow-steps", type=int)
@@ -165,10 +173,15 @@ def run_eval(args: argparse.Namespace) -> int:
     from train.generalist.pipeline import evaluate_splits, load_policy
     from train.generalist.rollout import format_table
 
+    splits = args.split or (["pieces"] if args.pieces else ["ood"])
     try:
+        pieces = piece_names([n for text in args.pieces or () for n in text.split(",") if n],
+                             args)
         config, model, params, step = load_policy(args.policy)
         changes = {k: v for k, v in (("eval_envs_per_piece", args.envs_per_piece),
                                      ("eval_limit", args.limit),
+                                     ("eval_pieces", tuple(pieces) or None),
+                                     ("eval_repertoire", args.repertoire),
                                      ("execute", args.execute), ("flow_steps", args.flow_steps),
                                      ("seed", args.seed)) if v is not None}
         config = dataclasses.replace(config, run=dataclasses.replace(config.run, **changes))
@@ -176,11 +189,11 @@ def run_eval(args: argparse.Namespace) -> int:
         out = args.out or config.run.out
         if config.data.source == "mixture":
             raise ValueError("this policy was trained on the synthetic mixture: no env to play")
-        results = evaluate_splits(config, model, params, args.split, out)
+        results = evaluate_splits(config, model, params, splits, out)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_table(results))
-    print(f"checkpoint step {step}; wrote {os.path.join(out, 'eval_' + '_'.join(args.split))}"
+    print(f"checkpoint step {step}; wrote {os.path.join(out, 'eval_' + '_'.join(splits))}"
           ".txt/.json/.png")
     return 0

@@ -18,7 +18,9 @@ ENV_NAMES = ("toy", "piano", "piano-keys")
 # Split names of the evaluation command -> `train.envs.split_pieces` names, plus 'id': the run's
 # own training pieces. 'ood' = 'test_ood': in the piano envs the built repertoire's held-out
 # pieces, in the toy env its held-out quarter. 'test_id': unseen clips of training pieces.
-SPLIT_ALIASES = {"id": "id", "ood": "test_ood", **{name: name for name in SPLITS}}
+# 'pieces': the pieces named in `run.eval_pieces` (names or music files).
+SPLIT_ALIASES = {"id": "id", "ood": "test_ood", "pieces": "pieces",
+                 **{name: name for name in SPLITS}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +115,9 @@ class RunConfig:
         eval_envs_per_piece: evaluation envs per piece.
         eval_limit: evaluate only the first this many pieces of each named split (0 = all;
             'id' is never cut).
+        eval_pieces: the pieces of the 'pieces' split (names, full music file names).
+        eval_repertoire: piano envs: named splits come from this repertoire (built from a
+            folder; '' = the corpus one).
         flow_steps: Euler steps when sampling.
         execute: actions of each chunk executed before re-planning (1..horizon).
         progress: show a progress bar.
@@ -126,6 +131,8 @@ class RunConfig:
     eval_every: int = 0
     eval_envs_per_piece: int = 1
     eval_limit: int = 0
+    eval_pieces: tuple[str, ...] = ()
+    eval_repertoire: str = ""
     flow_steps: int = 10
     execute: int = 2
     progress: bool = True

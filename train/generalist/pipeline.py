@@ -55,8 +55,13 @@ def split_env_config(config: cfg.GeneralistConfig, split: str) -> EnvConfig:
     name = cfg.SPLIT_ALIASES[split]
     if name == "id":
         env = EnvConfig(name=config.data.env, pieces=config.data.pieces, split="train")
+    elif name == "pieces":
+        if not config.run.eval_pieces:
+            raise ValueError("the 'pieces' split evaluates the pieces named with --pieces")
+        env = EnvConfig(name=config.data.env, pieces=config.run.eval_pieces)
     else:
-        env = EnvConfig(name=config.data.env, split=name, limit=config.run.eval_limit)
+        env = EnvConfig(name=config.data.env, split=name, limit=config.run.eval_limit,
+                        repertoire=config.run.eval_repertoire)
     return dataclasses.replace(env, pieces=resolve_pieces(env))
 
 
