@@ -3,9 +3,9 @@
 Sources: every score of the corpus in MusicXML (.mxl, .xml, .musicxml) or Humdrum (.krn) with at
 least two parts (ABC files hold one-line fiddle and folk tunes, .rntxt harmonic analyses; both
 are left out). Per source (`process_source`): parse, events in seconds (tempo from the score, or
-the median note lasts 0.6 s), leading silence trimmed, quantised at 20 Hz with the repeated-note
-release, hands from the parts when they say so (piano staves, two parts, or part names like
-'right'/'left'), else by pitch at the piece's median key, each with the fallbacks of `hands`;
+the median note lasts 0.6 s), leading silence trimmed, quantised at 20 Hz by RoboPianist's
+rule (`pianoroll.CONVENTIONS`, `BuildConfig.convention`), hands from the parts when they say so
+(piano staves, two parts, or part names like 'right'/'left'), else by pitch at the piece's median key, each with the fallbacks of `hands`;
 notes neither hand can reach are dropped (on a sample of 60 scores 0.56% of the notes; giving the
 upper half of the voices to the right hand a priori dropped 0.7%); a source that needs more than
 `max_drop_fraction` of its notes dropped, has a note off the keyboard or fails to parse is
@@ -39,7 +39,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from mjx_piano.music.events import MusicFileError, Performance, check_range
 from mjx_piano.music.hands import HandRule, assign_hands, playability_problems
-from mjx_piano.music.pianoroll import MAX_CLIP_STEPS, quantize, segments_to_roll, split_clips, trim_leading_silence
+from mjx_piano.music.pianoroll import (DEFAULT_CONVENTION, MAX_CLIP_STEPS, quantize_steps,
+                                      segments_to_roll, split_clips, trim_leading_silence)
 from mjx_piano.music.readers import read_music, score_to_performance
 from mjx_piano.music.roll import CONTROL_HZ
 from mjx_piano.music.store import EncodedClip, Store, StoreError, encode_roll, save_store
@@ -58,6 +59,7 @@ class BuildConfig:
     max_span: int = 14
     ood_percent: int = 10
     id_test_percent: int = 10
+    convention: str = DEFAULT_CONVENTION
 
     @property
     def rule(self) -> HandRule:
@@ -185,7 +187,8 @@ def _process(source: Source, config: BuildConfig) -> SourceResult:
     if not performance.notes:
         return SourceResult(source, error="no notes")
     check_range(performance, source.name)
-    segments, pedal = quantize(trim_leading_silence(performance), CONTROL_HZ)
+    segments, pedal, steps = quantize_steps(trim_leading_silence(performance), CONTROL_HZ,
+                                            config.convention)
     # Parts without hands split at the piece's median key: vocal and chamber music sits in any
     # register (on a sample of 60 scores: 55% right-hand notes and 0.56% dropped, against 70% and
     # 0.61% for a split at middle C).
@@ -194,7 +197,7 @@ def _process(source: Source, config: BuildConfig) -> SourceResult:
     fraction = dropped / max(len(segments) + dropped, 1)
     if fraction > config.max_drop_fraction:
         return SourceResult(source, error=f"{fraction:.1%} of the notes out of reach of two hands")
-    roll = segments_to_roll(source.name, segments, pedal)
+    roll = segments_to_roll(source.name, segments, pedal, steps)
     clips = []
     for clip in split_clips(roll, config.max_clip_steps):
         problems = playability_problems(clip, config.rule, limit=1)
@@ -224,10 +227,12 @@ def _code_digest() -> str:
     cache entry made by other code is never reused."""
     import music21
 
-    from mjx_piano.music import events, hands, pianoroll, readers, roll, store
+    from mjx_piano.music import (events, hands, note_names, pianoroll, readers,
+                                 robopianist_rule, roll, store)
 
     h = hashlib.sha256(str(music21.__version__).encode())
-    for module in (events, hands, pianoroll, readers, roll, store, sys.modules[__name__]):
+    for module in (events, hands, note_names, pianoroll, readers, robopianist_rule, roll, store,
+                   sys.modules[__name__]):
         with open(module.__file__, "rb") as f:
             h.update(f.read())
     return h.hexdigest()

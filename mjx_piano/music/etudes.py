@@ -3,7 +3,9 @@
 Names are `etude/<tonic>-<mode>-<pattern>`, for 12 tonics x {major, minor} x the patterns below,
 e.g. `etude/c-major-scale-rh` - the default small piece: C4 to C5 with the right hand, eight
 notes of 5 control steps each (40 steps, 2 s). Every etude goes through the same path as a read
-file (`Performance` -> `to_piano_roll`), so the repeated-note release and hand split are the same.
+file (`Performance` -> `to_piano_roll`), so the hand split is the same; its times lie on the
+step grid, and it keeps the 'nearest' step convention (`pianoroll.CONVENTIONS`) under which its
+figures were measured (RoboPianist's rule would add one silent step at the end).
 
 Patterns (one beat = 0.25 s = 5 control steps):
   scale-rh / scale-lh   one octave up (the left hand an octave lower), eight beats;
@@ -120,6 +122,6 @@ def get_etude(name: str) -> PianoRoll:
         composer="mjx_piano", source="generated",
     )
     try:
-        return to_piano_roll(performance, name)
+        return to_piano_roll(performance, name, convention="nearest")
     except MusicError as error:  # a bug in the patterns, not user input
         raise AssertionError(f"etude {name} is malformed: {error}") from error

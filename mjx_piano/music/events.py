@@ -55,10 +55,12 @@ class NoteEvent:
 
 @dataclasses.dataclass(frozen=True, order=True)
 class SustainEvent:
-    """One interval with the sustain pedal (MIDI CC64 >= 64) down, in seconds."""
+    """One interval with the sustain pedal (MIDI CC64 >= 64) down, in seconds; `released` is
+    False for a pedal the file never lifts (its interval then ends with the last note)."""
 
     onset_s: float
     offset_s: float
+    released: bool = True  # False: still down when the file ends (offset_s = the last note's end)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +105,8 @@ def make_performance(
     for event in sorted(s for s in sustain if s.offset_s > s.onset_s):
         if merged and event.onset_s <= merged[-1].offset_s:
             last = merged.pop()
-            event = SustainEvent(last.onset_s, max(last.offset_s, event.offset_s))
+            later = event if event.offset_s >= last.offset_s else last
+            event = SustainEvent(last.onset_s, later.offset_s, later.released)
         merged.append(event)
     return Performance(tuple(kept), tuple(merged), title=title, composer=composer, source=source)
 

@@ -10,7 +10,8 @@ Every command that takes a piece name takes a file (`load_clip` resolves it here
 
 Options: `stretch=F` (tempo: 2 = half speed), `transpose=N` (semitones), `hands=auto|right|left|
 split-at-NOTE` (`hands.parse_hands`), `drop-unplayable` (drop the notes no pair of hands can
-play; without it such a file is refused with the times and notes, `UnplayableError`). The
+play; without it such a file is refused with the times and notes, `UnplayableError`),
+`convention=robopianist|nearest` (how times become steps; RoboPianist's rule by default). The
 commands write the full name (`file_piece_names`): every clip index, the options and the first
 16 hex digits of the file's sha256, so a run's config, a resume and a dataset name one version
 of one file. Relative paths stay relative (a run folder moves with its music).
@@ -26,6 +27,7 @@ import sys
 
 from mjx_piano.music.events import MusicError, MusicFileError
 from mjx_piano.music.hands import HandRule, HandsOption, parse_hands, playability_problems
+from mjx_piano.music.pianoroll import CONVENTIONS, DEFAULT_CONVENTION
 from mjx_piano.music.roll import PianoRoll
 
 DIGEST_CHARS = 16  # hex digits of the sha256 kept in a name: 64 bits
@@ -45,12 +47,15 @@ class FileOptions:
         transpose: semitones.
         hands: who plays (`HandsOption`).
         drop_unplayable: drop notes no pair of hands can play (else refuse the file).
+        convention: how times become control steps: 'robopianist' (RoboPianist's rule, the
+            default) or 'nearest' (`pianoroll.CONVENTIONS`).
     """
 
     stretch: float = 1.0
     transpose: int = 0
     hands: HandsOption = HandsOption()
     drop_unplayable: bool = False
+    convention: str = DEFAULT_CONVENTION
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +94,8 @@ def _option_words(options: FileOptions) -> list[str]:
         words.append(f"hands={options.hands.text}")
     if options.drop_unplayable:
         words.append("drop-unplayable")
+    if options.convention != DEFAULT_CONVENTION:
+        words.append(f"convention={options.convention}")
     return words
 
 
@@ -146,6 +153,8 @@ def _parse_options(query: str, name: str) -> tuple[FileOptions, str]:
                 values["hands"] = parse_hands(value)
             elif key == "drop-unplayable" and not value:
                 values["drop_unplayable"] = True
+            elif key == "convention" and value in CONVENTIONS:
+                values["convention"] = value
             elif key == "sha256" and re.fullmatch(r"[0-9a-f]{1,64}", value):
                 sha256 = value
             else:
@@ -153,7 +162,8 @@ def _parse_options(query: str, name: str) -> tuple[FileOptions, str]:
         except ValueError as error:
             raise MusicError(f"piece {name!r}: bad option {word!r} ({error}); options are "
                              "stretch=F, transpose=N, hands=auto|right|left|split-at-NOTE, "
-                             "drop-unplayable, sha256=HEX") from None
+                             "drop-unplayable, convention=robopianist|nearest, sha256=HEX"
+                             ) from None
     return FileOptions(**values), sha256
 
 
@@ -206,7 +216,8 @@ def read_file_clips(path: str, options: FileOptions = FileOptions(),
         performance = read_music(path, allow_out_of_range=options.transpose != 0)
         roll, dropped = draw_roll(performance, path, stretch_factor=options.stretch,
                                   semitones=options.transpose, rule=rule, hands=options.hands,
-                                  drop_unplayable=options.drop_unplayable)
+                                  drop_unplayable=options.drop_unplayable,
+                                  convention=options.convention)
         problems = playability_problems(roll, rule, limit=5)
         if problems:
             raise UnplayableError(

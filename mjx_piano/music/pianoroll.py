@@ -1,16 +1,17 @@
 """From note events to piano rolls at the control rate, and from rolls to clips.
 
-Quantisation (`quantize`): a time t (seconds, after the optional leading-silence trim and the
-tempo stretch) falls on control step floor(t * 20 + 0.5). A note holds its key over steps
-[round(onset), round(offset)), at least one step. Pedal intervals are quantised the same way.
-
-Repeated notes (RoboPianist's convention): when a key is struck again while - or right after -
-it is held, it is released for the one step before the new strike, so every strike is visible
-as a rising edge. Exactly: per key, in onset order, a note starting at step s while the previous
-segment of that key still covers step s-1 cuts that segment to end at s-1. If that would leave the
-previous segment empty (it began at s-1 or s), the previous segment keeps one step and the new
-note starts one step after it. Two strikes of a key at one step are one strike. A key restruck
-while another voice still holds it stays down until the later of the two ends.
+Two conventions turn times into control steps (`CONVENTIONS`):
+  - 'robopianist' (the default): RoboPianist's, exactly (`robopianist_rule`), so that F1 figures
+    compare with the published ones: a note covers [floor(20 onset), ceil(20 offset)), a held key
+    struck again is up on the strike step, the pedal changes at floor(20 t) of each event.
+  - 'nearest': this project's earlier rule (`quantize`), kept by name: a time t falls on control
+    step floor(t * 20 + 0.5); a note holds its key over steps [round(onset), round(offset)), at
+    least one step. Repeated notes: per key, in onset order, a note starting at step s while the
+    previous segment of that key still covers step s-1 cuts that segment to end at s-1. If that
+    would leave the previous segment empty (it began at s-1 or s), the previous segment keeps one
+    step and the new note starts one step after it. Two strikes of a key at one step are one
+    strike. A key restruck while another voice still holds it stays down until the later of the
+    two ends. Pedal intervals are rounded the same way.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from typing import Sequence
 
 import numpy as np
 
+from mjx_piano.music import robopianist_rule
 from mjx_piano.music.events import MusicError, Performance, SustainEvent, check_range, make_performance
 from mjx_piano.music.hands import MIDDLE_C_KEY, HandRule, HandsOption, Segment, assign_hands
 from mjx_piano.music.roll import CONTROL_HZ, LOWEST_MIDI, NUM_KEYS, PianoRoll
 
 MAX_CLIP_STEPS = 550  # RP1M's episode length
+CONVENTIONS = ("robopianist", "nearest")
+DEFAULT_CONVENTION = "robopianist"
 
 
 def to_step(seconds: float, hz: float = CONTROL_HZ) -> int:
@@ -54,7 +58,8 @@ def stretch(performance: Performance, factor: float) -> Performance:
         type(n)(n.onset_s * factor, n.offset_s * factor, n.pitch, n.velocity, n.hand)
         for n in performance.notes
     ]
-    pedal = [SustainEvent(s.onset_s * factor, s.offset_s * factor) for s in performance.sustain]
+    pedal = [SustainEvent(s.onset_s * factor, s.offset_s * factor, s.released)
+             for s in performance.sustain]
     return make_performance(notes, pedal, title=performance.title,
                             composer=performance.composer, source=performance.source)
 
@@ -66,14 +71,33 @@ def trim_leading_silence(performance: Performance) -> Performance:
     shift = performance.notes[0].onset_s
     notes = [type(n)(n.onset_s - shift, n.offset_s - shift, n.pitch, n.velocity, n.hand)
              for n in performance.notes]
-    pedal = [SustainEvent(max(s.onset_s - shift, 0.0), s.offset_s - shift)
+    pedal = [SustainEvent(max(s.onset_s - shift, 0.0), s.offset_s - shift, s.released)
              for s in performance.sustain if s.offset_s > shift]
     return make_performance(notes, pedal, title=performance.title,
                             composer=performance.composer, source=performance.source)
 
 
+def quantize_steps(performance: Performance, hz: float = CONTROL_HZ,
+                   convention: str = DEFAULT_CONVENTION,
+                   ) -> tuple[list[Segment], list[tuple[int, int]], int | None]:
+    """Note events -> key segments, pedal step intervals and the roll's length under a
+    convention (see the module docstring); the length is None when the segments decide it.
+
+    Raises:
+        MusicError: an unknown convention.
+    """
+    if convention == "robopianist":
+        keys, sustain = robopianist_rule.keys_and_sustain(performance, hz)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], sustain.astype(np.int8), [0]])))
+        pedal = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+        return robopianist_rule.segments(performance, keys, hz), pedal, len(sustain)
+    if convention == "nearest":
+        return (*quantize(performance, hz), None)
+    raise MusicError(f"unknown roll convention {convention!r}; choose one of {CONVENTIONS}")
+
+
 def quantize(performance: Performance, hz: float = CONTROL_HZ) -> tuple[list[Segment], list[tuple[int, int]]]:
-    """Note events -> key segments (with the repeated-note release) and pedal step intervals.
+    """Note events -> key segments and pedal step intervals under the 'nearest' convention.
 
     Args:
         performance: events in seconds, pitches inside the keyboard.
@@ -142,6 +166,7 @@ def to_piano_roll(
     drop_unplayable: bool = False,
     split_key: int = MIDDLE_C_KEY,
     hands: HandsOption = HandsOption(),
+    convention: str = DEFAULT_CONVENTION,
 ) -> PianoRoll:
     """The whole piece as one piano roll (no length limit; see `split_clips`).
 
@@ -157,6 +182,8 @@ def to_piano_roll(
         split_key: notes the source gives no hand prefer the right hand from this key up.
         hands: who plays (`HandsOption`: one hand only, or a split point that overrides the
             source's hands and `split_key`).
+        convention: how times become steps: 'robopianist' (default) or 'nearest' (see the
+            module docstring).
 
     Returns:
         PianoRoll with keys [steps, 88], sustain [steps], right_hand [steps, 88].
@@ -166,14 +193,14 @@ def to_piano_roll(
     """
     return draw_roll(performance, name, stretch_factor=stretch_factor, semitones=semitones,
                      trim_silence=trim_silence, hz=hz, rule=rule, drop_unplayable=drop_unplayable,
-                     split_key=split_key, hands=hands)[0]
+                     split_key=split_key, hands=hands, convention=convention)[0]
 
 
 def draw_roll(
     performance: Performance, name: str = "", *, stretch_factor: float = 1.0, semitones: int = 0,
     trim_silence: bool = True, hz: float = CONTROL_HZ, rule: HandRule = HandRule(),
     drop_unplayable: bool = False, split_key: int = MIDDLE_C_KEY,
-    hands: HandsOption = HandsOption(),
+    hands: HandsOption = HandsOption(), convention: str = DEFAULT_CONVENTION,
 ) -> tuple[PianoRoll, int]:
     """`to_piano_roll` that also says how many notes it dropped: (roll, dropped notes)."""
     if not performance.notes:
@@ -185,14 +212,15 @@ def draw_roll(
         performance = trim_leading_silence(performance)
     if stretch_factor != 1.0:
         performance = stretch(performance, stretch_factor)
-    segments, pedal = quantize(performance, hz)
+    segments, pedal, steps = quantize_steps(performance, hz, convention)
     if hands.split_key is not None:
         segments = [dataclasses.replace(s, hand=None) for s in segments]
         split_key = hands.split_key
     segments, dropped = assign_hands(segments, rule, drop=drop_unplayable, split_key=split_key,
                                      only=hands.only)
-    roll = segments_to_roll(name or performance.title, segments, pedal, title=performance.title,
-                            composer=performance.composer, source=performance.source)
+    roll = segments_to_roll(name or performance.title, segments, pedal, steps,
+                            title=performance.title, composer=performance.composer,
+                            source=performance.source)
     return roll, dropped
 
 

@@ -18,6 +18,7 @@ from mjx_piano.music.events import MusicError
 from mjx_piano.music.file_piece import (FileOptions, check_digest, file_piece_names,
                                         parse_file_piece)
 from mjx_piano.music.hands import HANDS_CHOICES, parse_hands
+from mjx_piano.music.pianoroll import CONVENTIONS, DEFAULT_CONVENTION
 
 
 def add_music_options(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,9 @@ def add_music_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--hands", default="auto", metavar="H",
                        help=f"who plays a file: {HANDS_CHOICES} (default auto: the hands the "
                             "file names, else split at middle C)")
+    group.add_argument("--convention", choices=CONVENTIONS, default=DEFAULT_CONVENTION,
+                       help="how a file's times become control steps: robopianist (RoboPianist's "
+                            "rule, the default) or nearest (this project's earlier rule)")
     group.add_argument("--drop-unplayable", action="store_true",
                        help="drop the notes no pair of hands can play (else such a file is "
                             "refused with their times and notes)")
@@ -52,7 +56,8 @@ def file_options(args: argparse.Namespace) -> FileOptions:
         raise MusicError(f"--hands: {error}") from None
     if not args.stretch > 0:
         raise MusicError(f"--stretch must be a positive number, got {args.stretch}")
-    return FileOptions(args.stretch, args.transpose, hands, args.drop_unplayable)
+    return FileOptions(args.stretch, args.transpose, hands, args.drop_unplayable,
+                       args.convention)
 
 
 def piece_names(names: Sequence[str], args: argparse.Namespace, single: bool = False) -> list[str]:
@@ -96,8 +101,8 @@ def piece_names(names: Sequence[str], args: argparse.Namespace, single: bool = F
                       "(choose another with --clip K)", file=sys.stderr)
         result.extend(n + suffix for n in expanded)
     if not files and _has_file_options(args, options):
-        raise MusicError("--clip, --stretch, --transpose, --hands and --drop-unplayable apply "
-                         "to music files; no piece named here is a file")
+        raise MusicError("--clip, --stretch, --transpose, --hands, --convention and "
+                         "--drop-unplayable apply to music files; no piece named here is a file")
     return result
 
 

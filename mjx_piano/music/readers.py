@@ -140,7 +140,7 @@ def _pedal_intervals(control_changes: Sequence[Any], end_s: float) -> list[Susta
             intervals.append(SustainEvent(down_since, float(cc.time)))
             down_since = None
     if down_since is not None:
-        intervals.append(SustainEvent(down_since, max(end_s, down_since)))
+        intervals.append(SustainEvent(down_since, max(end_s, down_since), released=False))
     return intervals
 
 

@@ -32,10 +32,11 @@ def _scale(seconds: float, step_s: float = 0.25) -> list[tuple[float, float, int
 
 
 def test_a_file_name_round_trips_and_repertoire_names_are_not_files(tmp_path):
-    piece = FilePiece("music/song.mid", 2, FileOptions(1.5, -2, parse_hands("split-at-F#3"), True),
+    piece = FilePiece("music/song.mid", 2,
+                      FileOptions(1.5, -2, parse_hands("split-at-F#3"), True, "nearest"),
                       "0123abcd")
     assert piece.name == ("music/song.mid#2?stretch=1.5&transpose=-2&hands=split-at-F#3"
-                          "&drop-unplayable&sha256=0123abcd")
+                          "&drop-unplayable&convention=nearest&sha256=0123abcd")
     assert parse_file_piece(piece.name) == piece
     for name in ("bach/bwv112.5/00", "etude/c-major-chords", "toy-00",
                  "trecento/PMFC_24_22-O beatum incendium/02"):
@@ -96,7 +97,7 @@ def test_split_at_a_note_overrides_the_files_hands(tmp_path):
     assert load_clip(path).right_hand.any(0).sum() == 2
     [split] = file_piece_names(path, FileOptions(hands=HandsOption(split_key=C4)))
     roll = load_clip(split)
-    assert roll.right_hand[:, C4 + 5].all() and not roll.right_hand[:, C4 - 5].any()
+    assert roll.right_hand[:20, C4 + 5].all() and not roll.right_hand[:, C4 - 5].any()
 
 
 def test_an_unplayable_file_is_explained_or_reduced_on_request(tmp_path, capsys):
@@ -136,5 +137,5 @@ def test_a_music_file_is_read_whatever_its_format(tmp_path):
     path = str(score.write("musicxml", fp=tmp_path / "duet.musicxml"))
     [name] = piece_names([path], _args(), single=True)
     roll = load_clip(name)
-    assert roll.num_notes == 8 and roll.num_steps == 40  # 4 beats at 120 bpm
+    assert roll.num_notes == 8 and roll.num_steps == 41  # 4 beats at 120 bpm: int(20 * 2 s + 1)
     assert roll.right_hand[:, parse_key("C5")].any() and not roll.right_hand[:, parse_key("C3")].any()
