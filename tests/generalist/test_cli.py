@@ -35,3 +35,20 @@ def test_bad_input_exits_2(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 2
     assert main(["generalist", "eval", "--policy", str(tmp_path / "nothing")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_pieces_keep_spaces_and_files_and_repertoires_reach_the_config(tmp_path, capsys):
+    from mjx_piano.cli import build_parser
+    from tests.music.conftest import write_midi
+    from train.generalist.cli import config_from_args
+
+    song = write_midi(tmp_path / "song.mid", {"piano": [(0.0, 0.5, 60)]})
+    spaced = "trecento/PMFC_24_22-O beatum incendium/02"
+    args = build_parser().parse_args(["generalist", "train", "--env", "piano", "--pieces", spaced,
+                                      song, "--transpose", "2", "--repertoire", "mysongs"])
+    config = config_from_args(args)
+    assert config.data.pieces[0] == spaced and config.run.eval_repertoire == "mysongs"
+    assert config.data.pieces[1].startswith(f"{song}#0?transpose=2&sha256=")
+    assert main(["generalist", "eval", "--policy", str(tmp_path / "nothing"),
+                 "--pieces", str(tmp_path / "missing.mid")]) == 2
+    assert "missing.mid: no such file" in capsys.readouterr().err

@@ -29,6 +29,7 @@ _FLAG_FIELDS = {
     "out": "run.out", "execute": "run.execute", "flow_steps": "run.flow_steps",
     "eval_every": "run.eval_every", "checkpoint_every": "run.checkpoint_every",
     "log_every": "run.log_every", "eval_limit": "run.eval_limit",
+    "repertoire": "run.eval_repertoire",
 }
 
 
@@ -41,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--env", choices=cfg.ENV_NAMES, help="env to evaluate in (default toy)")
-    train.add_argument("--pieces", nargs="+", metavar="NAME", help="training pieces")
+    train.add_argument("--pieces", nargs="+", metavar="NAME",
+                       help="training pieces (names or music files)")
     train.add_argument("--source", choices=("scripted", "dataset", "mixture"),
                        help="where windows come from (default scripted)")
     train.add_argument("--data", help="dataset folder (for --source dataset)")
@@ -63,9 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="splits evaluated at the end (default: id ood)")
     train.add_argument("--eval-limit", type=int,
                        help="evaluate the first K pieces of each named split (default: all)")
+    train.add_argument("--repertoire", metavar="NAME",
+                       help="evaluation splits of a repertoire built with `repertoire build "
+                            "--from DIR --name NAME` (default: the corpus one)")
     train.add_argument("--no-progress", action="store_true")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                        help="any config field, e.g. optim.warmup_steps=500 (repeatable)")
+    add_music_options(train)
     train.set_defaults(run=run_train)
     evaluate = commands.add_parser("eval", help="evaluate a trained generalist on splits")
     evaluate.add_argument("--policy", required=True,
@@ -132,8 +138,9 @@ def config_from_args(args: argparse.Namespace) -> cfg.GeneralistConfig:
         value = getattr(args, flag, None)
         if value is not None:
             overrides[field] = value
+    names = piece_names([n for text in args.pieces or () for n in text.split(",") if n], args)
     if args.pieces:
-        overrides["data.pieces"] = ",".join(args.pieces)
+        overrides["data.pieces"] = tuple(names)  # not a string: names may hold spaces
     if args.no_progress:
         overrides["run.progress"] = False
     overrides.update(parse_set_items(args.set))
