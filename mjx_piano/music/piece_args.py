@@ -3,8 +3,9 @@
 `add_music_options(parser)` adds `--clip K`, `--stretch F`, `--transpose N`, `--hands H` and
 `--drop-unplayable`; `piece_names(names, args)` turns what the user typed into full piece names
 (`file_piece`): a file becomes its clips (or clip K), with the options and the file's sha256 in
-the name, so that a run's config names one version of the file. Repertoire and etude names pass
-through unchanged (the options are refused with them: they apply to files).
+the name, so that a run's config names one version of the file. A file name that carries its own
+`?OPTIONS` (a full name copied from a run) keeps them, and its sha256 is checked. Repertoire and
+etude names pass through unchanged (the options are refused with them: they apply to files).
 """
 
 from __future__ import annotations
