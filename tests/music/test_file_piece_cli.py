@@ -47,9 +47,7 @@ def test_bad_paths_are_named_with_exit_code_2_and_nothing_written(tmp_path, caps
 
 
 @pytest.mark.slow
-def test_train_and_perform_a_midi_and_a_musicxml_file(tmp_path, capsys):
-    # (`play` resolves a file as `perform` does, `piece_args.one_piece_name`; its errors are
-    # tested above: one full-scene compile fewer.)
+def test_train_play_and_perform_a_midi_and_a_musicxml_file(tmp_path, capsys):
     midi = write_midi(tmp_path / "song.mid", {"right": [(0.0, 0.3, 72), (0.3, 0.6, 76)],
                                               "left": [(0.0, 0.6, 48)]})
     score = _duet_musicxml(str(tmp_path))
@@ -59,6 +57,9 @@ def test_train_and_perform_a_midi_and_a_musicxml_file(tmp_path, capsys):
         pieces = json.load(f)["env"]["pieces"]
     assert [p.split("?")[0] for p in pieces] == [f"{midi}#0", f"{score}#0"]
     assert all("sha256=" in p for p in pieces)
+
+    assert main(["play", "--piece", midi, "--envs", "1", "--keys", "kernel"]) == 0
+    assert "F1 1.000" in capsys.readouterr().out  # the invisible fingers play the file exactly
 
     out = tmp_path / "perf"
     assert main(["perform", "--policy", "keys", "--piece", score, "--no-video", "--keys",
