@@ -294,10 +294,15 @@ class PPO:
         """The part of `params` that acts (the policy network's)."""
         return params.policy
 
+    def mode_action(self, policy_params: Any, normalizer: Any, obs: jax.Array) -> jax.Array:
+        """The deterministic (mode) action in the policy's [-1, 1] space [..., A] for
+        observations [..., O]."""
+        logits = self.networks.policy_network.apply(normalizer, policy_params, obs)
+        return self.distribution.mode(logits)
+
     def act(self, policy_params: Any, normalizer: Any, obs: jax.Array) -> jax.Array:
         """The deterministic (mode) action in physical units [..., A] for observations [..., O]."""
-        logits = self.networks.policy_network.apply(normalizer, policy_params, obs)
-        return self.to_physical(self.distribution.mode(logits))
+        return self.to_physical(self.mode_action(policy_params, normalizer, obs))
 
     def evaluate(self, state: TrainState, pieces: jax.Array, steps: int) -> EvalMetrics:
         """Plays each piece once with the deterministic (mode) policy (`play_pieces`).

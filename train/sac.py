@@ -294,10 +294,14 @@ class SAC:
         """The part of `params` that acts (the actor's)."""
         return params.actor
 
+    def mode_action(self, actor_params: Any, normalizer: Any, obs: jax.Array) -> jax.Array:
+        """The deterministic action tanh(mean) in [-1, 1] [..., A] for observations [..., O]."""
+        mean, _ = self.actor.apply(actor_params, self.normalize(normalizer, obs))
+        return jnp.tanh(mean)
+
     def act(self, actor_params: Any, normalizer: Any, obs: jax.Array) -> jax.Array:
         """The deterministic action tanh(mean) in physical units [..., A] for obs [..., O]."""
-        mean, _ = self.actor.apply(actor_params, self.normalize(normalizer, obs))
-        return self.to_physical(jnp.tanh(mean))
+        return self.to_physical(self.mode_action(actor_params, normalizer, obs))
 
     def evaluate(self, state: SACState, pieces: jax.Array, steps: int) -> EvalMetrics:
         """Plays each piece once with the deterministic policy (`play_pieces`)."""

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from train.config import EnvConfig, PPOConfig, RunConfig, SpecialistConfig
+from train.config import EnvConfig, PPOConfig, RunConfig, SACConfig, SpecialistConfig
 from train.dataset import collect as collect_mod
 from train.dataset import store
 from train.dataset.collect import CollectConfig, collect, load_specialists
@@ -25,13 +25,17 @@ from train.loop import train_specialists
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_PPO = PPOConfig(num_envs=8, unroll_length=8, num_minibatches=2, num_epochs=1,
                      policy_hidden=(16,), value_hidden=(16,), learning_rate=3e-3)
+TINY_SAC = SACConfig(num_envs=8, unroll_length=4, batch_size=32, updates_per_iteration=2,
+                     warmup_steps=32, buffer_size=256, policy_hidden=(16,),
+                     critic_hidden=(16,), learning_rate=3e-3)
 
 
-def _train(out: str, env: str, pieces: tuple[str, ...], iterations: int) -> str:
+def _train(out: str, env: str, pieces: tuple[str, ...], iterations: int,
+           algo: str = "ppo") -> str:
     config = SpecialistConfig(
-        env=EnvConfig(name=env, pieces=pieces), ppo=TINY_PPO,
+        env=EnvConfig(name=env, pieces=pieces), ppo=TINY_PPO, sac=TINY_SAC,
         run=RunConfig(iterations=iterations, eval_every=0, checkpoint_every=0, out=out,
-                      progress=False))
+                      progress=False, algo=algo))
     train_specialists(config)
     return out
 
@@ -40,6 +44,13 @@ def _train(out: str, env: str, pieces: tuple[str, ...], iterations: int) -> str:
 def toy_run(tmp_path_factory) -> str:
     """Two tiny toy specialists (toy-00, toy-01)."""
     return _train(str(tmp_path_factory.mktemp("toy_run")), "toy", ("toy-00", "toy-01"), 3)
+
+
+@pytest.fixture(scope="module")
+def toy_sac_run(tmp_path_factory) -> str:
+    """Two tiny toy SAC specialists (toy-00, toy-01), past their random warm-up."""
+    return _train(str(tmp_path_factory.mktemp("toy_sac_run")), "toy", ("toy-00", "toy-01"), 3,
+                  algo="sac")
 
 
 def _config(run: str, out: str, **kwargs) -> CollectConfig:
@@ -132,7 +143,7 @@ def test_collect_manifest_counts_and_replay(toy_store, toy_run):
     # Oracle: replaying the stored actions from the stored reset key gives the stored
     # observations, rewards and key states.
     specialists = load_specialists(toy_run)
-    env, ppo = specialists.ppo.env, specialists.ppo
+    env, ppo = specialists.learner.env, specialists.learner
     n = 5
     rows = slice(first["start"][n], first["start"][n] + first["length"][n])
     bank = manifest["bank_ids"][first["piece"][n]]
@@ -338,14 +349,41 @@ def test_collection_on_eight_devices_matches_one_device(toy_run, toy_store, tmp_
             np.testing.assert_allclose(x[name], y[name], atol=1e-4, err_msg=name)
 
 
-def test_relabel_mode_stores_the_specialists_labels(toy_run, tmp_path):
+def _mode_actions(run: str, shard: dict[str, np.ndarray]) -> np.ndarray:
+    """The deterministic actions [N, A] of `run`'s specialist of each stored step (its agent
+    picked as relabelling picks it: specialist index modulo the run's agents)."""
+    loaded = load_specialists(run)
+    agent = np.repeat(shard["specialist"], shard["length"]) % loaded.agents
+    pick = lambda tree: jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)[agent]), tree)
+    act = jax.vmap(loaded.learner.mode_action)
+    return np.asarray(act(pick(loaded.policy), pick(loaded.normalizer),
+                          jnp.asarray(shard["observation"])))
+
+
+def test_sac_specialists_collect_with_their_own_labels(toy_sac_run, tmp_path):
     out = str(tmp_path)
-    collect(_config(toy_run, out, rollouts=2, chunk_envs=2, noise=0.0, relabel_learner=toy_run))
+    result = collect(_config(toy_sac_run, out, rollouts=2, chunk_envs=2, noise=0.0))
+    assert result.chunks_written == 1
     data = store.read_shard(out, 0)
-    # The learner is the specialist itself here: labels equal actions, and the manifest
-    # remembers the learner.
+    assert len(data["f1"]) == 4 and np.all(data["length"] == 32)
     assert data["action"].tobytes() == data["expert_action"].tobytes()
-    assert store.load_manifest(out)["collection"]["relabel_learner"] == os.path.abspath(toy_run)
+    # The labels are the SAC actors' tanh(mean) of each stored observation.
+    np.testing.assert_allclose(data["expert_action"], _mode_actions(toy_sac_run, data),
+                               atol=1e-5)
+
+
+def test_relabel_mode_stores_the_specialists_labels(toy_run, toy_sac_run, tmp_path):
+    out = str(tmp_path)
+    # A learner other than the specialist (SAC relabelled by the PPO specialists): it acts,
+    # the specialists label what it visits.
+    collect(_config(toy_run, out, rollouts=2, chunk_envs=2, noise=0.0,
+                    relabel_learner=toy_sac_run))
+    data = store.read_shard(out, 0)
+    np.testing.assert_allclose(data["action"], _mode_actions(toy_sac_run, data), atol=1e-5)
+    np.testing.assert_allclose(data["expert_action"], _mode_actions(toy_run, data), atol=1e-5)
+    assert np.abs(data["action"] - data["expert_action"]).max() > 1e-2
+    assert store.load_manifest(out)["collection"]["relabel_learner"] == \
+        os.path.abspath(toy_sac_run)
 
 
 def test_cli_end_to_end_two_specialists_and_stats(toy_run, tmp_path, capsys):

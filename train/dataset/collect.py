@@ -1,4 +1,4 @@
-"""Rolls trained PPO specialists out on device and appends their trajectories to a store.
+"""Rolls trained specialists (PPO or SAC) out on device and appends their trajectories to a store.
 
 One chunk = every agent x `chunk_envs` envs playing one episode of their pieces, in one jitted
 `lax.scan` (agents `vmap`ped over envs `vmap`ped). The acting policy is the specialist (its
@@ -26,12 +26,13 @@ from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from train.checkpoint import Checkpointer
-from train.config import SpecialistConfig, to_dict
+from train.config import SpecialistConfig, learner_config, to_dict
 from train.dataset import store
 from train.envs import LoadedEnv
 from train.loop import build_trainer, plan_run
 from train.parallel import make_mesh, mesh_shape
 from train.ppo import PPO
+from train.sac import SAC
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +70,9 @@ class Specialists:
     """Policies restored from a training run.
 
     Attributes:
-        ppo: the PPO object (networks, action scaling) of the run.
-        policy: policy parameters, leaves [agents, ...].
+        learner: the run's learner (PPO or SAC: networks, action scaling, `mode_action`).
+        policy: the acting part of the parameters (`learner.policy_params`), leaves
+            [agents, ...].
         normalizer: observation statistics, leaves [agents, ...].
         agent_pieces: int [agents, k], bank indices each agent plays.
         loaded: env and its pieces.
@@ -78,7 +80,7 @@ class Specialists:
         step: iteration of the checkpoint.
     """
 
-    ppo: PPO
+    learner: PPO | SAC
     policy: Any
     normalizer: Any
     agent_pieces: np.ndarray
@@ -138,7 +140,6 @@ def load_specialists(run_dir: str) -> Specialists:
 
     Raises:
         FileNotFoundError: the run has no checkpoint.
-        ValueError: the run's learner is not PPO.
     """
     checkpointer = Checkpointer(run_dir)
     try:
@@ -146,9 +147,6 @@ def load_specialists(run_dir: str) -> Specialists:
         if step is None:
             raise FileNotFoundError(f"{run_dir}: no checkpoint under checkpoints/")
         stored = checkpointer.stored_config(step)
-        if stored.run.algo != "ppo":
-            raise ValueError(f"{run_dir}: a {stored.run.algo} run; dataset collection rolls out "
-                             "PPO specialists only so far (train them with --algo ppo)")
         config = dataclasses.replace(stored, run=dataclasses.replace(
             stored.run, out=run_dir, mesh=(), progress=False))
         plan = plan_run(config, resume=True)
@@ -156,8 +154,9 @@ def load_specialists(run_dir: str) -> Specialists:
         state = checkpointer.restore(step, trainer.abstract_state(len(plan.seeds)))
     finally:
         checkpointer.close()
-    policy, normalizer = jax.device_get((state.params.policy, state.normalizer))
-    return Specialists(ppo=trainer.ppo, policy=policy, normalizer=normalizer,
+    learner = trainer.learner
+    policy, normalizer = jax.device_get((learner.policy_params(state.params), state.normalizer))
+    return Specialists(learner=learner, policy=policy, normalizer=normalizer,
                        agent_pieces=np.asarray(plan.agent_pieces), loaded=plan.loaded,
                        config=plan.config, step=int(step))
 
@@ -182,8 +181,12 @@ def key_states(env: Any, state: Any) -> jax.Array:
     return state.position >= env.config.press_threshold
 
 
-def make_rollout(ppo: PPO, learner: PPO | None, length: int) -> Callable[..., Any]:
+def make_rollout(expert: PPO | SAC, learner: PPO | SAC | None, length: int
+                 ) -> Callable[..., Any]:
     """The jitted rollout of one chunk for all agents.
+
+    `expert` labels every step with its deterministic action; `learner` (None: the expert)
+    acts. Either may be PPO or SAC: both act by `mode_action` in [-1, 1].
 
     Returns:
         fn(expert_policy, expert_norm, actor_policy, actor_norm, pieces int32 [agents, envs],
@@ -191,10 +194,8 @@ def make_rollout(ppo: PPO, learner: PPO | None, length: int) -> Callable[..., An
         f1 float32 [agents, envs] (NaN if the episode did not end), length int32 [agents, envs],
         reset keys uint32 [agents, envs, 2]).
     """
-    env = ppo.env
-    expert_net, dist = ppo.networks.policy_network, ppo.distribution
-    actor_net = (learner or ppo).networks.policy_network
-    actor_dist = (learner or ppo).distribution
+    env = expert.env
+    actor = learner or expert
 
     def agent(expert_p, expert_n, actor_p, actor_n, pieces, key, noise):
         reset_key, noise_key = jax.random.split(key)
@@ -204,13 +205,12 @@ def make_rollout(ppo: PPO, learner: PPO | None, length: int) -> Callable[..., An
 
         def step(carry, step_key):
             state, alive, f1, steps = carry
-            expert = dist.mode(expert_net.apply(expert_n, expert_p, state.obs))
-            behave = expert if learner is None else actor_dist.mode(
-                actor_net.apply(actor_n, actor_p, state.obs))
+            label = expert.mode_action(expert_p, expert_n, state.obs)
+            behave = label if learner is None else actor.mode_action(actor_p, actor_n, state.obs)
             action = jnp.clip(behave + noise * jax.random.normal(step_key, behave.shape), -1, 1)
-            new = jax.vmap(env.step)(state, ppo.to_physical(action))
+            new = jax.vmap(env.step)(state, expert.to_physical(action))
             record = StepRecord(
-                observation=state.obs, action=action, expert_action=expert,
+                observation=state.obs, action=action, expert_action=label,
                 pressed=jax.vmap(functools.partial(key_states, env))(state),
                 reward=new.reward, reward_terms=flatten_terms(new.reward_terms), valid=alive)
             ended = new.done & alive
@@ -327,15 +327,16 @@ def collect(config: CollectConfig) -> CollectResult:
     if config.rollouts < 1 or config.chunk_envs < 1:
         raise ValueError("rollouts and chunk_envs must be >= 1")
     specialists = load_specialists(config.run)
-    trained_envs = specialists.config.ppo.num_envs
+    trained_envs = learner_config(specialists.config).num_envs
     if specialists.config.env.impl == "warp" and min(config.chunk_envs,
                                                      config.rollouts) > trained_envs:
         raise ValueError(f"the specialists trained on MJX-Warp, whose contact slots hold "
                          f"{trained_envs} envs per agent: collect with chunk_envs <= "
                          f"{trained_envs}")
     learner = load_specialists(config.relabel_learner) if config.relabel_learner else None
-    env = specialists.ppo.env
-    if learner is not None and (learner.ppo.env.observation_size, learner.ppo.env.action_size
+    env = specialists.learner.env
+    if learner is not None and (learner.learner.env.observation_size,
+                                learner.learner.env.action_size
                                 ) != (env.observation_size, env.action_size):
         raise ValueError("the learner's env has other observation/action sizes")
     num_keys = int(jax.eval_shape(lambda: key_states(env, env.reset(
@@ -348,7 +349,7 @@ def collect(config: CollectConfig) -> CollectResult:
     sizes = {c: min(chunk_envs, config.rollouts - c * chunk_envs) for c in range(chunks)}
     todo = [c for c in range(chunks) if c not in done]
     layouts = placements(specialists.agents, {sizes[c] for c in todo})
-    rollout = make_rollout(specialists.ppo, learner.ppo if learner else None,
+    rollout = make_rollout(specialists.learner, learner.learner if learner else None,
                            int(specialists.loaded.episode_length))
     policies = (specialists.policy, specialists.normalizer, *_actor(specialists, learner))
     bar = _progress(config.progress, initial=len(done), total=chunks)
