@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import time
 
 import jax
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = score_pieces(piece_names(args.set, args.limit), args.keys, args.group)
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"ik_{args.set.replace(',', '+')[:40]}.json")
+    label = re.sub(r"[^\w.+-]", "_", args.set.replace(",", "+"))[:40]
+    path = os.path.join(args.out, f"ik_{label}.json")
     with open(path, "w") as f:
         json.dump(rows, f, indent=1)
     print(summary(rows))
