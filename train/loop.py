@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -239,6 +240,8 @@ def train_specialists(config: SpecialistConfig, resume: bool = False) -> RunResu
     """
     plan = plan_run(config, resume)
     run = plan.config.run
+    if resume and jax.process_index() == 0:
+        print(resume_line(plan), file=sys.stderr, flush=True)
     os.makedirs(run.out, exist_ok=True)
     checkpointer = Checkpointer(run.out, run.keep_checkpoints)
     trainer = build_trainer(plan)
@@ -256,6 +259,16 @@ def train_specialists(config: SpecialistConfig, resume: bool = False) -> RunResu
         log.plot()
         log.close()
     return result
+
+
+def resume_line(plan: RunPlan) -> str:
+    """What a `--resume` picks up: 'resumed at iteration 20 of 30 from checkpoints/20', or that
+    the folder holds no checkpoint and the run starts fresh."""
+    run = plan.config.run
+    if plan.resume_from is None:
+        return f"--resume: no checkpoint in {run.out}; starting fresh"
+    return (f"resumed at iteration {plan.resume_from} of {run.iterations} from "
+            f"{os.path.join(run.out, 'checkpoints', str(plan.resume_from))}")
 
 
 def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state: TrainState,

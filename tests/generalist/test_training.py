@@ -32,10 +32,13 @@ def trainer() -> FlowTrainer:
     return FlowTrainer(mixture_transformer(), OPTIM, MixtureWindows())
 
 
-def test_resume_is_exact(trainer, tmp_path):
-    straight = train_generalist(run_config(str(tmp_path / "a"), 6), trainer)
+def test_resume_is_exact(trainer, tmp_path, capsys):
+    straight = train_generalist(run_config(str(tmp_path / "a"), 6), trainer, resume=True)
+    assert f"no checkpoint in {tmp_path / 'a'}; starting fresh" in capsys.readouterr().err
     train_generalist(run_config(str(tmp_path / "b"), 3), trainer)  # "killed" after step 3
     resumed = train_generalist(run_config(str(tmp_path / "b"), 6), trainer, resume=True)
+    assert (f"resumed at step 3 of 6 from {tmp_path / 'b' / 'checkpoints' / '3'}"
+            in capsys.readouterr().err)
     assert int(resumed.state.step) == 6
     assert trainer._step._cache_size() == 1  # fresh and restored states share one program
     jax.tree_util.tree_map(np.testing.assert_array_equal,

@@ -16,13 +16,15 @@ def _leaves(state) -> list[np.ndarray]:
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))]
 
 
-def test_stop_and_resume_equals_uninterrupted(tmp_path):
+def test_stop_and_resume_equals_uninterrupted(tmp_path, capsys):
     common = dict(run__checkpoint_every=3, run__eval_every=4)
     straight = train_specialists(smoke(str(tmp_path / "straight"), run__iterations=8, **common))
     out = str(tmp_path / "stopped")
     first = train_specialists(smoke(out, run__iterations=5, **common))
     assert first.iterations == 5
+    capsys.readouterr()
     resumed = train_specialists(smoke(out, run__iterations=8, **common), resume=True)
+    assert f"resumed at iteration 5 of 8 from {out}/checkpoints/5" in capsys.readouterr().err
     assert resumed.iterations == 8
     assert int(np.asarray(resumed.state.iteration)[0]) == 8
     for a, b in zip(_leaves(straight.state), _leaves(resumed.state), strict=True):
@@ -46,5 +48,9 @@ def test_other_config_is_refused_before_compiling(tmp_path, monkeypatch):
         train_specialists(smoke(out, run__iterations=4, run__agents=4), resume=True)
     with pytest.raises(ValueError, match="already holds checkpoints"):
         train_specialists(smoke(out, run__iterations=4))
+    # --resume on a folder with no run says that it starts fresh.
+    empty = str(tmp_path / "empty")
+    assert loop.resume_line(plan_run(smoke(empty, run__iterations=2), resume=True)) == \
+        f"--resume: no checkpoint in {empty}; starting fresh"
     # Fields that do not change what is learned may differ.
     assert plan_run(smoke(out, run__iterations=9, run__eval_every=3), resume=True).resume_from == 2

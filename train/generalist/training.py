@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from typing import Any, Callable, Iterator, Protocol
 
@@ -249,6 +250,10 @@ def train_generalist(config: cfg.GeneralistConfig, trainer: FlowTrainer, resume:
     run = config.run
     checkpointer = GeneralistCheckpointer(run.out)
     start = resume_step(checkpointer, config) if resume else None
+    if resume and jax.process_index() == 0:
+        print(f"--resume: no checkpoint in {run.out}; starting fresh" if start is None else
+              f"resumed at step {start} of {run.steps} from "
+              f"{os.path.join(checkpointer.directory, str(start))}", file=sys.stderr, flush=True)
     state = (checkpointer.restore(start, trainer.abstract_state()) if start is not None
              else trainer.init(run.seed))
     log = MetricsLog(run.out, ["generalist"], start, per_agent_tensorboard=False)
