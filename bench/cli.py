@@ -23,12 +23,14 @@ import itertools
 import json
 import os
 import platform
+import sys
 import tempfile
 
 import jax
 import mujoco
 
 from bench import env_throughput, gpu_suite, learning_ladder, learning_throughput, levers
+from mjx_piano.paths import output_folder_problem
 
 QUICK = {"batch": [2], "steps": 2, "repeats": 1, "ppo_envs": 16, "ppo_iterations": 3,
          "loader_batch": [64], "loader_batches": 5, "transformer_sizes": ["tiny"],
@@ -188,10 +190,26 @@ def _plot(report: dict, path: str) -> None:
     plt.close(fig)
 
 
+def _size_problem(args: argparse.Namespace) -> str | None:
+    """The first size flag below 1, or an --out that cannot be a folder (None if all fit)."""
+    for flag in ("batch", "steps", "repeats", "ppo_envs", "ppo_iterations", "loader_batch",
+                 "loader_batches", "transformer_batch", "transformer_steps", "rollout_envs",
+                 "lever_batch"):
+        values = getattr(args, flag)
+        if min(values if isinstance(values, list) else [values]) < 1:
+            return f"--{flag.replace('_', '-')} must be >= 1, got {values}"
+    problem = output_folder_problem(args.out)
+    return f"--out: {problem}" if problem else None
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.quick:
         for name, value in QUICK.items():
             setattr(args, name, value)
+    problem = _size_problem(args)
+    if problem:
+        print(f"mjx-piano bench: {problem}", file=sys.stderr)
+        return 2
     device = jax.devices()[0]
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "device": f"{device.device_kind} ({device.platform})", "jax": jax.__version__,

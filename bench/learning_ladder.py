@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from mjx_piano.paths import output_folder_problem
+
 R1_RULE = (
     "Candidates: the train split's clips of the full 550 control steps whose first 100 steps "
     "strike at least 3 notes with each hand. Sorted by notes struck per second in those 100 "
@@ -253,6 +255,8 @@ def main(args: argparse.Namespace) -> int:
         return _refuse("name at least one --recipe (or --report-only); --list shows them")
     if args.env_steps < 0 or args.time_limit < 0:
         return _refuse("--env-steps and --time-limit must be >= 0")
+    if output_folder_problem(args.out):
+        return _refuse(f"--out: {output_folder_problem(args.out)}")
     try:
         rung = make_rung(args.rung)
     except ValueError as error:

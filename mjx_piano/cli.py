@@ -35,7 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+    _no_abbreviations(parser)
     return parser
+
+
+def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
+    """Flags are taken whole in every (sub)command: `--env` is not `--envs-per-piece`."""
+    parser.allow_abbrev = False
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                _no_abbreviations(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import tempfile
 import time
 
 from mjx_piano.music.piece_args import add_music_options, error_text, one_piece_name
+from mjx_piano.paths import output_folder_problem
 from mjx_piano.scene.builder import SceneConfig, build_spec
 
 
@@ -43,12 +44,17 @@ def _run_scene(args: argparse.Namespace) -> int:
     if args.hands == "none" and args.keys == "kernel":
         print("--hands none needs self-playing keys, which need --keys mjx", file=sys.stderr)
         return 2
+    directory = os.path.dirname(os.path.abspath(args.out))
+    problem = os.path.isdir(args.out) and f"{args.out} is a folder" or \
+        output_folder_problem(directory)
+    if problem:
+        print(f"error: --out: {problem}", file=sys.stderr)
+        return 2
     config = SceneConfig(hands=args.hands, actuated_keys=args.hands == "none",
                          key_dynamics=args.keys)
     spec = build_spec(config)
     model = spec.compile()
     xml = spec.to_xml()
-    directory = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(directory, exist_ok=True)
     # Written next to the target, then renamed: a failure never leaves half a file.
     with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".xml.tmp", delete=False) as f:

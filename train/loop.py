@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from mjx_piano import warp_buffers
+from mjx_piano.paths import check_output_folder
 from train import envs
 from train.checkpoint import Checkpointer, check_resumable
 from train.config import SpecialistConfig, learner_config, to_dict
@@ -143,6 +144,7 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
     shape = mesh_shape(len(jax.devices()), agents, learner.num_envs, config.run.mesh)
     if config.env.impl == "warp":
         resolved = _size_warp_contacts(resolved, shape)
+    check_output_folder(config.run.out)
     checkpointer = Checkpointer(config.run.out, config.run.keep_checkpoints)
     try:
         if resume:
@@ -161,14 +163,34 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
                    resume_from=resume_from)
 
 
+def _at_least(minimum: float, sizes: dict[str, float]) -> None:
+    """Raises ValueError naming the first size below `minimum`."""
+    for name, value in sizes.items():
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
 def _check_learner(config: SpecialistConfig) -> None:
     """The learner's sizes, checked before anything compiles.
 
     Raises:
         ValueError: sizes that do not fit together.
     """
-    if config.run.algo == "ppo":
+    algo = config.run.algo
+    learner = learner_config(config)
+    run = config.run
+    _at_least(1, {f"{algo}.num_envs (--envs)": learner.num_envs,
+                  f"{algo}.unroll_length (--unroll)": learner.unroll_length,
+                  "run.iterations (--iterations)": run.iterations,
+                  "run.keep_checkpoints": run.keep_checkpoints})
+    _at_least(0, {"run.eval_every (--eval-every)": run.eval_every,
+                  "run.checkpoint_every (--checkpoint-every)": run.checkpoint_every,
+                  "run.time_limit_s (--time-limit)": run.time_limit_s,
+                  "run.agents (--agents)": run.agents})
+    if algo == "ppo":
         ppo = config.ppo
+        _at_least(1, {"ppo.num_minibatches (--minibatches)": ppo.num_minibatches,
+                      "ppo.num_epochs (--epochs)": ppo.num_epochs})
         if (ppo.num_envs * ppo.unroll_length) % ppo.num_minibatches:
             raise ValueError(f"num_envs * unroll_length = {ppo.num_envs * ppo.unroll_length} is "
                              f"not divisible by num_minibatches = {ppo.num_minibatches}")

@@ -24,6 +24,7 @@ import time
 from typing import TYPE_CHECKING
 
 from mjx_piano.music.piece_args import add_music_options, error_text, one_piece_name
+from mjx_piano.paths import check_output_folder, check_run_folder
 
 if TYPE_CHECKING:
     from mjx_piano.perform.rollout import Performance
@@ -65,8 +66,11 @@ def run_perform(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     state_policy = None
     try:
+        check_output_folder(args.out)
+        if args.policy not in ("ik", "keys", "scripted"):
+            check_run_folder(args.policy, "specialists", "--policy")
         piece_name = one_piece_name(args.piece, args)
-    except (KeyError, ValueError) as error:  # a file that cannot be read or played
+    except (KeyError, ValueError) as error:  # a bad path; a file that cannot be read or played
         print(f"error: {error_text(error)}", file=sys.stderr)
         return 2
     if args.policy in ("ik", "keys", "scripted"):

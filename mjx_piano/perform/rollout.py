@@ -285,6 +285,9 @@ def load_policy(checkpoint: str, piece_name: str | None) -> LoadedPolicy:
         if iteration is None:
             raise FileNotFoundError(f"no complete checkpoint in {checkpointer.directory}")
         config = checkpointer.stored_config(iteration)
+        if config.env.name == "toy":
+            raise ValueError(f"the run in {out} trained on the 'toy' env; perform plays runs "
+                             "of the piano envs (piano, piano-keys)")
         loaded = envs.make_env(config.env)
         agents = config.run.agents or len(loaded.piece_ids)
         learner_settings = learner_config(config)

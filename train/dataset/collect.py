@@ -25,6 +25,7 @@ import numpy as np
 from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from mjx_piano.paths import check_output_folder, check_run_folder
 from train.checkpoint import Checkpointer
 from train.config import SpecialistConfig, learner_config, to_dict
 from train.dataset import store
@@ -325,7 +326,14 @@ def collect(config: CollectConfig) -> CollectResult:
             chunks larger than an MJX-Warp run's envs per agent (its contact slots).
     """
     if config.rollouts < 1 or config.chunk_envs < 1:
-        raise ValueError("rollouts and chunk_envs must be >= 1")
+        raise ValueError(f"--rollouts and --chunk-envs must be >= 1, got {config.rollouts} and "
+                         f"{config.chunk_envs}")
+    if config.noise < 0:
+        raise ValueError(f"--noise must be >= 0, got {config.noise}")
+    check_run_folder(config.run, "specialists", "--run")
+    if config.relabel_learner:
+        check_run_folder(config.relabel_learner, "specialists", "--relabel-learner")
+    check_output_folder(config.out)
     specialists = load_specialists(config.run)
     trained_envs = learner_config(specialists.config).num_envs
     if specialists.config.env.impl == "warp" and min(config.chunk_envs,

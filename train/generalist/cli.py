@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from mjx_piano.music.piece_args import add_music_options, piece_names
+from mjx_piano.paths import check_output_folder, check_run_folder
 from train.config import parse_set_items
 from train.generalist import config as cfg
 
@@ -157,6 +158,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args)
+        check_output_folder(config.run.out)
         output = train_run(config, resume=args.resume, eval_splits=args.eval_splits)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -184,6 +186,9 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         pieces = piece_names([n for text in args.pieces or () for n in text.split(",") if n],
                              args)
+        check_run_folder(args.policy, "generalist", "--policy")
+        if args.out:
+            check_output_folder(args.out)
         config, model, params, step = load_policy(args.policy)
         changes = {k: v for k, v in (("eval_envs_per_piece", args.envs_per_piece),
                                      ("eval_limit", args.limit),
