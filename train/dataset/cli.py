@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats = commands.add_parser("stats", help="print a store's dataset card")
     stats.add_argument("store", help="store folder")
     stats.add_argument("--json", action="store_true", help="print the card as JSON")
+    stats.add_argument("--verify", action="store_true",
+                       help="also check every shard file's sha256 against the manifest (sizes "
+                            "are always checked); exit 1 if a shard is damaged")
     stats.set_defaults(run=run_stats)
 
 
@@ -69,7 +72,8 @@ def run_collect(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_card(result.card))
-    print(f"collected {result.chunks_written} chunk(s) ({result.chunks_skipped} already there), "
+    print(f"collected {result.chunks_written} chunk(s) ({result.chunks_skipped} already there, "
+          f"{result.chunks_repaired} repaired), "
           f"{result.env_steps:,} env steps; first chunk (compile + run) {result.compile_s:.1f} s"
           + (f", then {result.env_steps_per_s:,.0f} env steps/s"
              if result.chunks_written > 1 else ""))
@@ -78,12 +82,22 @@ def run_collect(args: argparse.Namespace) -> int:
 
 def run_stats(args: argparse.Namespace) -> int:
     """Runs `dataset stats`: rebuilds the card from the store and prints it."""
-    from train.dataset.store import build_card, format_card
+    from train.dataset.store import build_card, damaged_shards, format_card, shard_name
 
     try:
+        damaged = damaged_shards(args.store, checksums=args.verify)
+        if damaged:
+            for index, problems in damaged.items():
+                print(f"{args.store}: {shard_name(index)} is damaged: " + "; ".join(problems),
+                      file=sys.stderr)
+            print("run `mjx-piano dataset collect` with the same arguments again to recompute "
+                  "the damaged shards", file=sys.stderr)
+            return 1
         card = build_card(args.store)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(card, indent=1) if args.json else format_card(card))
+    if args.verify:
+        print(f"verified {card['shards']} shard(s): every file's size and sha256 as committed")
     return 0

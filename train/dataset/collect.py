@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
+import sys
 import time
 from typing import Any, Callable
 
@@ -114,7 +116,8 @@ class CollectResult:
 
     Attributes:
         chunks_written: chunks rolled out by this call (resumed ones excluded).
-        chunks_skipped: chunks already committed before this call.
+        chunks_skipped: chunks already committed before this call (and intact).
+        chunks_repaired: committed chunks found damaged and written again (in chunks_written).
         env_steps: env steps simulated by this call (all envs, all agents).
         timed_env_steps: those of the chunks after the first (compiling) one.
         rollout_s: seconds in the jitted rollouts after the first (compiling) call.
@@ -124,6 +127,7 @@ class CollectResult:
 
     chunks_written: int
     chunks_skipped: int
+    chunks_repaired: int
     env_steps: int
     timed_env_steps: int
     rollout_s: float
@@ -292,16 +296,45 @@ def placements(agents: int, env_counts: set[int]) -> dict[int, tuple[Any, Any]]:
     return out
 
 
-def _open_store(config: CollectConfig, specialists: Specialists, names: tuple[str, ...],
-                num_keys: int) -> dict[str, Any]:
-    """The store's manifest: a fresh one, or the existing one after checking it matches."""
+def parameters_sha256(tree: Any) -> str:
+    """A digest of a pytree of arrays (dtypes, shapes and bytes): first 16 hex of sha256."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(tree):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+# Recorded in the manifest, not part of what decides the store's content.
+_PATH_SETTINGS = ("run", "relabel_learner")
+
+
+def identity_differences(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """'field: stored -> now' for every content-deciding collection setting that differs."""
+    fields = sorted((set(stored) | set(now)) - set(_PATH_SETTINGS))
+    return [f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in fields
+            if stored.get(k) != now.get(k)]
+
+
+def _open_store(config: CollectConfig, specialists: Specialists, learner: Specialists | None,
+                names: tuple[str, ...], num_keys: int) -> dict[str, Any]:
+    """The store's manifest: a fresh one, or the existing one after checking that its content
+    identity (settings, pieces, the specialists' and learner's parameters) matches."""
     loaded = specialists.loaded
-    settings = {**_settings(config), "checkpoint_step": specialists.step}
+    settings = {**_settings(config), "checkpoint_step": specialists.step,
+                "pieces": list(loaded.piece_names),
+                "specialists_sha256": parameters_sha256((specialists.policy,
+                                                         specialists.normalizer)),
+                "learner_sha256": learner and parameters_sha256((learner.policy,
+                                                                 learner.normalizer))}
     if store.has_manifest(config.out):
         manifest = store.load_manifest(config.out)
-        if manifest["collection"] != settings:
-            raise ValueError(f"{config.out} was collected with other settings; refusing to "
-                             f"append.\n  stored: {manifest['collection']}\n  now:    {settings}")
+        differences = identity_differences(manifest["collection"], settings)
+        if differences:
+            raise ValueError(f"{config.out} was collected from other specialists or with other "
+                             "settings; refusing to append. Differences (stored -> now):\n  "
+                             + "\n  ".join(differences))
         store.clean(config.out)
         return manifest
     os.makedirs(config.out, exist_ok=True)
@@ -349,8 +382,13 @@ def collect(config: CollectConfig) -> CollectResult:
         raise ValueError("the learner's env has other observation/action sizes")
     num_keys = int(jax.eval_shape(lambda: key_states(env, env.reset(
         jax.random.PRNGKey(0), jnp.zeros((), jnp.int32)))).shape[0])
-    manifest = _open_store(config, specialists, reward_term_names(env), num_keys)
-    done = {s["index"] for s in manifest["shards"]}
+    manifest = _open_store(config, specialists, learner, reward_term_names(env), num_keys)
+    # A damaged or missing shard is recomputed: a chunk is a pure function of its index.
+    damaged = store.damaged_shards(config.out) if manifest["shards"] else {}
+    for index, problems in damaged.items():
+        print(f"{config.out}: {store.shard_name(index)} is damaged ({problems[0]}"
+              f"{'; ...' if len(problems) > 1 else ''}): recomputing it", file=sys.stderr)
+    done = {s["index"] for s in manifest["shards"]} - set(damaged)
     chunk_envs = min(config.chunk_envs, config.rollouts)
     chunks = -(-config.rollouts // chunk_envs)
     # The last chunk may be smaller (one more compile).
@@ -375,7 +413,8 @@ def collect(config: CollectConfig) -> CollectResult:
         bar.update(1)
         bar.set_postfix(traj=manifest["totals"]["trajectories"], f1=f"{mean_f1:.3f}")
     bar.close()
-    return CollectResult(chunks_written=len(todo), chunks_skipped=len(done), env_steps=env_steps,
+    return CollectResult(chunks_written=len(todo), chunks_skipped=len(done),
+                         chunks_repaired=len(damaged), env_steps=env_steps,
                          timed_env_steps=timed_steps, rollout_s=rollout_s, compile_s=compile_s,
                          card=store.write_card(config.out))
 

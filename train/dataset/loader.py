@@ -88,6 +88,7 @@ class WindowLoader:
                  include_flagged: bool = False, devices: list[jax.Device] | None = None):
         self.root = root
         self.manifest = store.load_manifest(root)
+        store.check_sizes(root)  # a truncated or missing shard file, named before training
         self.seed = seed
         self.shards_in_memory = max(1, shards_in_memory)
         self.prefetch = max(1, prefetch)

@@ -17,11 +17,17 @@ i64 [N], `length` i32 [N], `piece` i32 [N] (index into the manifest's piece list
 Crash safety: a shard is written under a hidden temporary name and renamed into place when
 complete; the manifest is replaced atomically afterwards. Readers trust only the manifest, so a
 killed writer leaves nothing half-written visible; `clean` removes its leftovers.
+
+Integrity: the manifest lists every file of a committed shard with its size and sha256.
+`verify_shard` checks them (what `dataset stats --verify` and `collect` do: `collect` recomputes
+a damaged or missing shard, which is a pure function of its index); `check_sizes` checks the
+sizes alone (cheap: the loader's check before training, which catches truncated files).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -241,13 +247,86 @@ def new_manifest(meta: dict[str, Any]) -> dict[str, Any]:
     return {"format": FORMAT, **meta, "shards": [], "totals": _totals([])}
 
 
+def file_sha256(path: str) -> str:
+    """The sha256 of one file (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digests(folder: str) -> dict[str, dict[str, Any]]:
+    """Every file under `folder` (relative path) with its size and sha256."""
+    digests = {}
+    for directory, _, files in sorted(os.walk(folder)):
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            digests[os.path.relpath(path, folder)] = {"bytes": os.path.getsize(path),
+                                                      "sha256": file_sha256(path)}
+    return digests
+
+
+def verify_shard(root: str, entry: dict[str, Any], checksums: bool = True) -> list[str]:
+    """What is wrong with a committed shard's files (empty if nothing; also empty for a shard
+    committed before the manifest listed files).
+
+    Args:
+        root: the store. entry: the shard's manifest entry.
+        checksums: also compare each file's sha256 (else sizes only).
+
+    Returns:
+        One line per problem: 'data/c/0/0: 812 bytes, 1024 when committed'.
+    """
+    listed = entry.get("files")
+    if listed is None:
+        return []
+    folder = os.path.join(root, SHARDS, entry["name"])
+    if not os.path.isdir(folder):
+        return ["the shard's folder is missing"]
+    problems = []
+    for name, want in listed.items():
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            problems.append(f"{name}: missing")
+        elif os.path.getsize(path) != want["bytes"]:
+            problems.append(f"{name}: {os.path.getsize(path)} bytes, {want['bytes']} when "
+                            "committed")
+        elif checksums and file_sha256(path) != want["sha256"]:
+            problems.append(f"{name}: sha256 differs from the committed one")
+    return problems
+
+
+def damaged_shards(root: str, checksums: bool = True) -> dict[int, list[str]]:
+    """{shard index: its problems} over the manifest's shards (`verify_shard`)."""
+    found = {}
+    for entry in load_manifest(root)["shards"]:
+        problems = verify_shard(root, entry, checksums)
+        if problems:
+            found[entry["index"]] = problems
+    return found
+
+
+def check_sizes(root: str) -> None:
+    """Raises ValueError naming the first shard whose files are missing or of another size
+    than when committed (the loader's check before training)."""
+    damaged = damaged_shards(root, checksums=False)
+    if damaged:
+        index, problems = next(iter(damaged.items()))
+        raise ValueError(f"{root}: shard {shard_name(index)} is damaged ({problems[0]}"
+                         f"{'; ...' if len(problems) > 1 else ''}); run `mjx-piano dataset "
+                         "collect` with the same arguments again to recompute it")
+
+
 def commit_shard(root: str, manifest: dict[str, Any], index: int, data: Trajectories,
                  size: int) -> dict[str, Any]:
-    """Records a written shard in the manifest (atomically, on disk); returns the new one."""
+    """Records a written shard in the manifest (atomically, on disk), with its files' sizes
+    and sha256; returns the new manifest."""
     kept = ~data.flagged
     entry = {"name": shard_name(index), "index": index, "trajectories": data.num_trajectories,
              "steps": data.num_steps, "kept_trajectories": int(kept.sum()),
-             "kept_steps": int(data.length[kept].sum()), "bytes": size}
+             "kept_steps": int(data.length[kept].sum()), "bytes": size,
+             "files": file_digests(os.path.join(root, SHARDS, shard_name(index)))}
     shards = [s for s in manifest["shards"] if s["index"] != index] + [entry]
     shards.sort(key=lambda s: s["index"])
     manifest = {**manifest, "shards": shards, "totals": _totals(shards)}
