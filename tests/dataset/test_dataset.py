@@ -285,6 +285,26 @@ def test_damaged_shards_are_found_refused_and_repaired(toy_run, toy_store, tmp_p
     WindowLoader(out)
 
 
+def test_sigterm_stops_after_a_committed_chunk_and_a_rerun_completes(toy_run, toy_store,
+                                                                      tmp_path, monkeypatch):
+    out = str(tmp_path)
+    commit = store.commit_shard
+
+    def commit_then_preempted(*args, **kwargs):
+        manifest = commit(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler only sets the stop flag
+        return manifest
+
+    monkeypatch.setattr(store, "commit_shard", commit_then_preempted)
+    result = collect(_config(toy_run, out))
+    assert (result.stopped_by, result.chunks_written) == ("SIGTERM", 1)
+    assert [s["index"] for s in store.load_manifest(out)["shards"]] == [0]
+    monkeypatch.setattr(store, "commit_shard", commit)
+    result = collect(_config(toy_run, out))
+    assert (result.stopped_by, result.chunks_written, result.chunks_skipped) == (None, 2, 1)
+    _assert_same_store(out, toy_store)
+
+
 def test_resume_refuses_other_settings(toy_run, toy_store):
     with pytest.raises(ValueError, match="noise: 0.2 -> 0.5"):
         collect(_config(toy_run, toy_store, noise=0.5))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 
@@ -52,6 +53,24 @@ def test_resume_is_exact(trainer, tmp_path, capsys):
     assert steps == ["1", "2", "3", "4", "5", "6"]
     for name in ("loss.png", "tensorboard", "checkpoints"):
         assert os.path.exists(tmp_path / "b" / name)
+
+
+def test_sigterm_checkpoints_the_step_and_resume_is_exact(trainer, tmp_path):
+    straight = train_generalist(run_config(str(tmp_path / "a"), 6), trainer)
+    config = dataclasses.replace(run_config(str(tmp_path / "b"), 6), run=dataclasses.replace(
+        run_config(str(tmp_path / "b"), 6).run, eval_every=2))
+
+    def preempted(params):  # a signal arriving during step 2's evaluation
+        os.kill(os.getpid(), signal.SIGTERM)
+        return {}
+
+    stopped = train_generalist(config, trainer, evaluate=preempted)
+    assert stopped.stopped_by == "SIGTERM" and int(stopped.state.step) == 2
+    assert sorted(os.listdir(tmp_path / "b" / "checkpoints")) == ["2"]
+    resumed = train_generalist(run_config(str(tmp_path / "b"), 6), trainer, resume=True)
+    assert resumed.stopped_by is None
+    jax.tree_util.tree_map(np.testing.assert_array_equal,
+                           jax.device_get(straight.state), jax.device_get(resumed.state))
 
 
 def test_resume_refuses_another_model(trainer, tmp_path):

@@ -72,6 +72,10 @@ def run_collect(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_card(result.card))
+    if result.stopped_by:
+        print(f"stopped by {result.stopped_by} after {result.chunks_written} chunk(s), each "
+              "committed; the same command again continues")
+        return 143 if result.stopped_by == "SIGTERM" else 130
     print(f"collected {result.chunks_written} chunk(s) ({result.chunks_skipped} already there, "
           f"{result.chunks_repaired} repaired), "
           f"{result.env_steps:,} env steps; first chunk (compile + run) {result.compile_s:.1f} s"

@@ -36,6 +36,7 @@ from train.loop import build_trainer, plan_run
 from train.parallel import make_mesh, mesh_shape
 from train.ppo import PPO
 from train.sac import SAC
+from train.stop_signal import catch_stop_signals
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +118,10 @@ class CollectResult:
     Attributes:
         chunks_written: chunks rolled out by this call (resumed ones excluded).
         chunks_skipped: chunks already committed before this call (and intact).
-        chunks_repaired: committed chunks found damaged and written again (in chunks_written).
+        chunks_repaired: committed chunks found damaged, to be written again (the first of
+            chunks_written).
+        stopped_by: 'SIGTERM' / 'SIGINT' when a stop signal ended the collection after a
+            committed chunk (a rerun of the same command continues), else None.
         env_steps: env steps simulated by this call (all envs, all agents).
         timed_env_steps: those of the chunks after the first (compiling) one.
         rollout_s: seconds in the jitted rollouts after the first (compiling) call.
@@ -128,6 +132,7 @@ class CollectResult:
     chunks_written: int
     chunks_skipped: int
     chunks_repaired: int
+    stopped_by: str | None
     env_steps: int
     timed_env_steps: int
     rollout_s: float
@@ -400,21 +405,29 @@ def collect(config: CollectConfig) -> CollectResult:
     policies = (specialists.policy, specialists.normalizer, *_actor(specialists, learner))
     bar = _progress(config.progress, initial=len(done), total=chunks)
     env_steps, timed_steps, rollout_s, compile_s = 0, 0, 0.0, 0.0
-    for count, chunk in enumerate(todo):
-        data, steps, elapsed, mean_f1 = _run_chunk(config, specialists, rollout, policies,
-                                                   layouts, chunk, sizes[chunk])
-        env_steps += steps
-        if count == 0:
-            compile_s = elapsed
-        else:
-            timed_steps, rollout_s = timed_steps + steps, rollout_s + elapsed
-        manifest = store.commit_shard(config.out, manifest, chunk, data,
-                                      store.write_shard(config.out, chunk, data))
-        bar.update(1)
-        bar.set_postfix(traj=manifest["totals"]["trajectories"], f1=f"{mean_f1:.3f}")
+    written, stopped_by = 0, None
+    with catch_stop_signals() as stop:
+        for count, chunk in enumerate(todo):
+            data, steps, elapsed, mean_f1 = _run_chunk(config, specialists, rollout, policies,
+                                                       layouts, chunk, sizes[chunk])
+            env_steps += steps
+            if count == 0:
+                compile_s = elapsed
+            else:
+                timed_steps, rollout_s = timed_steps + steps, rollout_s + elapsed
+            manifest = store.commit_shard(config.out, manifest, chunk, data,
+                                          store.write_shard(config.out, chunk, data))
+            bar.update(1)
+            bar.set_postfix(traj=manifest["totals"]["trajectories"], f1=f"{mean_f1:.3f}")
+            written += 1
+            # A stop signal (preemption): this chunk is committed; the rest waits for a rerun.
+            if stop and written < len(todo):
+                stopped_by = stop.signal_name
+                break
     bar.close()
-    return CollectResult(chunks_written=len(todo), chunks_skipped=len(done),
-                         chunks_repaired=len(damaged), env_steps=env_steps,
+    return CollectResult(chunks_written=written, chunks_skipped=len(done),
+                         chunks_repaired=len(damaged), stopped_by=stopped_by,
+                         env_steps=env_steps,
                          timed_env_steps=timed_steps, rollout_s=rollout_s, compile_s=compile_s,
                          card=store.write_card(config.out))
 

@@ -164,6 +164,10 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     result = output.result
+    if result.stopped_by:
+        print(f"stopped by {result.stopped_by} at step {int(result.state.step)}, with a "
+              "checkpoint there; --resume continues")
+        return 143 if result.stopped_by == "SIGTERM" else 130
     print(format_table(output.evaluation) if output.evaluation else "(no env evaluation)")
     print(f"model {args.size}: {parameter_count(result.state.params):,} parameters; first step "
           f"(compile) {result.compile_s:.1f} s, then {result.samples_per_s:,.0f} windows/s; "

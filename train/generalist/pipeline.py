@@ -172,8 +172,11 @@ def train_run(config: cfg.GeneralistConfig, resume: bool = False,
                                    jax.random.PRNGKey(config.run.seed), config.run.execute,
                                    config.run.flow_steps).means()
     result = train_generalist(config, trainer, resume, evaluate)
-    evaluation = {} if evaluate is None or not eval_splits else evaluate_splits(
-        config, model, result.state.params, eval_splits, config.run.out)
+    # A run stopped by a signal (preemption) leaves the final evaluation to its resume.
+    evaluation = {}
+    if evaluate is not None and eval_splits and not result.stopped_by:
+        evaluation = evaluate_splits(config, model, result.state.params, eval_splits,
+                                     config.run.out)
     return RunOutput(result=result, model=model, evaluation=evaluation)
 
 

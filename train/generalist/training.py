@@ -30,6 +30,7 @@ from train.generalist import config as cfg
 from train.generalist.data import WindowSource
 from train.generalist.flow import LossMetrics, flow_loss
 from train.generalist.model import FlowTransformer, init_params
+from train.stop_signal import catch_stop_signals
 from train.windows import WindowBatch
 
 
@@ -206,6 +207,8 @@ class TrainResult:
         samples_per_s: training windows per second after the first (compiling) step.
         compile_s: seconds of the first step (compile + run).
         evaluations: (step, {'eval/f1': ..}) for each evaluation.
+        stopped_by: 'SIGTERM' / 'SIGINT' when a stop signal ended the run early (after a
+            checkpoint at its last step), else None.
     """
 
     state: TrainState
@@ -213,6 +216,7 @@ class TrainResult:
     samples_per_s: float
     compile_s: float
     evaluations: list[tuple[int, dict[str, float]]]
+    stopped_by: str | None = None
 
 
 def resume_step(checkpointer: GeneralistCheckpointer, config: cfg.GeneralistConfig) -> int | None:
@@ -265,42 +269,52 @@ def train_generalist(config: cfg.GeneralistConfig, trainer: FlowTrainer, resume:
     # Throughput counts training steps only: evaluation and checkpoint time is subtracted.
     compile_s, clock, timed_from, paused = 0.0, time.perf_counter(), begin + 1, 0.0
     schedule = learning_rate_schedule(config.optim)
-    for step in range(begin + 1, run.steps + 1):
-        state, metrics = (trainer.step(state) if stream is None
-                          else trainer.step_on(state, next(stream)))
-        if step == begin + 1:
-            jax.block_until_ready(state)
-            compile_s, clock = time.perf_counter() - clock, time.perf_counter()
-        if step % run.log_every == 0 or step == run.steps:
-            loss = float(metrics.flow)
-            elapsed = time.perf_counter() - clock - paused
-            sps = (step - timed_from) * config.optim.batch_size / elapsed if elapsed > 0 else 0.0
-            losses.append((step, loss))
-            log.log("train", step, step * config.optim.batch_size, {"loss/flow": np.array([loss])},
-                    extra={"train/samples_per_s": sps, "train/lr": float(schedule(step))})
-            bar.set_postfix(loss=f"{loss:.4f}")
-        pause = time.perf_counter()
-        if evaluate is not None and run.eval_every and step % run.eval_every == 0:
-            jax.block_until_ready(state)
+    stopped_by, last = None, begin
+    with catch_stop_signals() as stop:
+        for step in range(begin + 1, run.steps + 1):
+            state, metrics = (trainer.step(state) if stream is None
+                              else trainer.step_on(state, next(stream)))
+            if step == begin + 1:
+                jax.block_until_ready(state)
+                compile_s, clock = time.perf_counter() - clock, time.perf_counter()
+            if step % run.log_every == 0 or step == run.steps:
+                loss = float(metrics.flow)
+                elapsed = time.perf_counter() - clock - paused
+                sps = ((step - timed_from) * config.optim.batch_size / elapsed
+                       if elapsed > 0 else 0.0)
+                losses.append((step, loss))
+                log.log("train", step, step * config.optim.batch_size,
+                        {"loss/flow": np.array([loss])},
+                        extra={"train/samples_per_s": sps, "train/lr": float(schedule(step))})
+                bar.set_postfix(loss=f"{loss:.4f}")
             pause = time.perf_counter()
-            scores = evaluate(state.params)
-            evaluations.append((step, scores))
-            log.log("eval", step, step * config.optim.batch_size,
-                    {k: np.array([v]) for k, v in scores.items()})
-        if step % run.checkpoint_every == 0 or step == run.steps:
-            checkpointer.save(step, state, config)
-        paused += time.perf_counter() - pause
-        bar.update(1)
+            if evaluate is not None and run.eval_every and step % run.eval_every == 0:
+                jax.block_until_ready(state)
+                pause = time.perf_counter()
+                scores = evaluate(state.params)
+                evaluations.append((step, scores))
+                log.log("eval", step, step * config.optim.batch_size,
+                        {k: np.array([v]) for k, v in scores.items()})
+            last = step
+            # A stop signal (preemption): checkpoint this step and return at once.
+            if stop and step < run.steps:
+                stopped_by = stop.signal_name
+            if step % run.checkpoint_every == 0 or step == run.steps or stopped_by:
+                checkpointer.save(step, state, config)
+            paused += time.perf_counter() - pause
+            bar.update(1)
+            if stopped_by:
+                break
     jax.block_until_ready(state)
     elapsed = time.perf_counter() - clock - paused
-    sps = max(run.steps - timed_from, 0) * config.optim.batch_size / elapsed if elapsed else 0.0
+    sps = max(last - timed_from, 0) * config.optim.batch_size / elapsed if elapsed else 0.0
     bar.close()
     log.close()
     checkpointer.close()
     if losses:
         plot_losses(losses, os.path.join(run.out, "loss.png"))
     return TrainResult(state=state, losses=losses, samples_per_s=sps, compile_s=compile_s,
-                       evaluations=evaluations)
+                       evaluations=evaluations, stopped_by=stopped_by)
 
 
 def plot_losses(losses: list[tuple[int, float]], path: str) -> str:
