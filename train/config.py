@@ -55,6 +55,9 @@ class EnvConfig:
             hold ends the episode as terminal (evaluation plays whole pieces).
         episode_steps: piano envs, training lever: training episodes end after this many
             control steps (with `random_start`: random windows of the piece); 0 = whole pieces.
+        pieces_sha256: a digest of the pieces' goal rolls as loaded, set by `plan_run` (part of
+            the run's identity: a resume on rolls rebuilt under other rules, or on a changed
+            repertoire, is refused); '' in runs from before it existed (not compared).
     """
 
     name: str = "toy"
@@ -72,6 +75,7 @@ class EnvConfig:
     random_start: bool = False
     wrong_key_termination: bool = False
     episode_steps: int = 0
+    pieces_sha256: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,5 +370,7 @@ def identity(config: SpecialistConfig) -> dict[str, Any]:
 def identity_differences(stored: SpecialistConfig, current: SpecialistConfig) -> list[str]:
     """Human-readable 'field: stored -> current' lines where the identities differ."""
     a, b = identity(stored), identity(current)
+    if not a.get("env.pieces_sha256"):  # a run from before the digest: nothing to compare
+        a["env.pieces_sha256"] = b.get("env.pieces_sha256")
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k)]

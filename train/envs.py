@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import hashlib
 import os
 from typing import Any, Protocol, Sequence
 
@@ -259,6 +260,24 @@ def make_env(config: EnvConfig) -> LoadedEnv:
                          "levers of the piano envs, not of 'toy'")
     return _make_env(config.name, resolve_pieces(config), config.keys, solver, config.impl,
                      config.naconmax, config.residual_scale, levers)
+
+
+def pieces_sha256(loaded: LoadedEnv) -> str:
+    """A digest of the requested pieces' names and goal rolls (keys, sustain, lengths) as the
+    env holds them: first 16 hex of sha256."""
+    env = loaded.env
+    bank = getattr(env, "bank", None)
+    ids = np.asarray(loaded.piece_ids)
+    if bank is not None:
+        arrays = (bank.goal_keys, bank.goal_sustain, bank.length)
+    else:
+        arrays = (getattr(env, "goal_keys"), getattr(env, "goal_sustain"))
+    digest = hashlib.sha256("\n".join(loaded.piece_names).encode())
+    for array in arrays:
+        rows = np.ascontiguousarray(np.asarray(array)[ids])
+        digest.update(f"{rows.dtype}{rows.shape}".encode())
+        digest.update(rows.tobytes())
+    return digest.hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=8)

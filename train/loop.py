@@ -145,6 +145,9 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
     if config.env.impl == "warp":
         resolved = _size_warp_contacts(resolved, shape)
     check_output_folder(config.run.out)
+    loaded = envs.make_env(resolved.env)
+    resolved = dataclasses.replace(resolved, env=dataclasses.replace(
+        resolved.env, pieces_sha256=envs.pieces_sha256(loaded)))
     checkpointer = Checkpointer(config.run.out, config.run.keep_checkpoints)
     try:
         if resume:
@@ -156,7 +159,6 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
             resume_from = None
     finally:
         checkpointer.close()
-    loaded = envs.make_env(resolved.env)
     agent_pieces, table = assign_pieces(loaded.piece_ids, agents, learner.num_envs)
     return RunPlan(config=resolved, loaded=loaded, agent_pieces=agent_pieces, piece_table=table,
                    seeds=tuple(config.run.seed + i for i in range(agents)), mesh_shape=shape,

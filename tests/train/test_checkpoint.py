@@ -48,9 +48,38 @@ def test_other_config_is_refused_before_compiling(tmp_path, monkeypatch):
         train_specialists(smoke(out, run__iterations=4, run__agents=4), resume=True)
     with pytest.raises(ValueError, match="already holds checkpoints"):
         train_specialists(smoke(out, run__iterations=4))
+    # Rolls that changed under the same piece names (a rebuilt repertoire) are refused...
+    with monkeypatch.context() as patch:
+        patch.setattr(loop.envs, "pieces_sha256", lambda loaded: "0123456789abcdef")
+        with pytest.raises(ConfigMismatchError, match="env.pieces_sha256: '[0-9a-f]{16}' -> "
+                                                      "'0123456789abcdef'"):
+            train_specialists(smoke(out, run__iterations=4), resume=True)
     # --resume on a folder with no run says that it starts fresh.
     empty = str(tmp_path / "empty")
     assert loop.resume_line(plan_run(smoke(empty, run__iterations=2), resume=True)) == \
         f"--resume: no checkpoint in {empty}; starting fresh"
     # Fields that do not change what is learned may differ.
     assert plan_run(smoke(out, run__iterations=9, run__eval_every=3), resume=True).resume_from == 2
+
+
+def test_pieces_digest_follows_the_rolls_and_the_names():
+    from types import SimpleNamespace
+
+    from train.envs import LoadedEnv, pieces_sha256
+
+    keys = np.zeros((3, 5, 4), bool)
+    keys[1, 2, 3] = True
+
+    def digest(goal_keys, names=("a", "b")):
+        bank = SimpleNamespace(goal_keys=goal_keys, goal_sustain=np.zeros((3, 5), bool),
+                               length=np.array([5, 4, 3], np.int32))
+        return pieces_sha256(LoadedEnv(env=SimpleNamespace(bank=bank), piece_ids=(1, 2),
+                                       piece_names=names, episode_length=5))
+
+    changed = keys.copy()
+    changed[1, 2, 3] = False
+    other_piece = keys.copy()
+    other_piece[0, 0, 0] = True  # a piece the run does not play
+    assert len(digest(keys)) == 16
+    assert digest(changed) != digest(keys) and digest(other_piece) == digest(keys)
+    assert digest(keys, ("a", "c")) != digest(keys)
