@@ -118,8 +118,8 @@ class CollectResult:
     Attributes:
         chunks_written: chunks rolled out by this call (resumed ones excluded).
         chunks_skipped: chunks already committed before this call (and intact).
-        chunks_repaired: committed chunks found damaged, to be written again (the first of
-            chunks_written).
+        chunks_repaired: committed chunks found damaged and queued to be written again
+            (counted in chunks_written once rewritten).
         stopped_by: 'SIGTERM' / 'SIGINT' when a stop signal ended the collection after a
             committed chunk (a rerun of the same command continues), else None.
         env_steps: env steps simulated by this call (all envs, all agents).
