@@ -4,6 +4,7 @@
     python3 -m mjx_piano bench --batch 256 1024 4096 16384 --impl jax warp --out runs/bench
     python3 -m mjx_piano bench gpu --budget-s 480 --out runs/gpu   # the GPU suite (gpu_suite.py)
     python3 -m mjx_piano bench learning --rung R1 --recipe ppo     # the learning ladder
+    python3 -m mjx_piano bench bank --pieces 1 100 1000 all        # compile vs bank size
 
 Measures: the full task step and physics alone by batch size, MJX backend and key dynamics,
 the fast-path levers at one batch size with their parity checks (`bench/levers.py`),
@@ -29,7 +30,8 @@ import tempfile
 import jax
 import mujoco
 
-from bench import env_throughput, gpu_suite, learning_ladder, learning_throughput, levers
+from bench import (bank_scaling, env_throughput, gpu_suite, learning_ladder,
+                   learning_throughput, levers)
 from mjx_piano.paths import output_folder_problem
 
 QUICK = {"batch": [2], "steps": 2, "repeats": 1, "ppo_envs": 16, "ppo_iterations": 3,
@@ -73,10 +75,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="runs/bench")
     parser.set_defaults(run=_run)
     suites = parser.add_subparsers(dest="suite", metavar="SUITE",
-                                   help="`gpu`: the GPU figures in one budgeted run; "
+                                   help="`gpu`: the GPU figures in one budgeted run; `bank`: "
+                                        "compile time and memory against the bank size; "
                                         "`learning`: the learning ladder")
     gpu_suite.register(suites)
     learning_ladder.register(suites)
+    bank_scaling.register(suites)
 
 
 def _label(row: dict) -> str:

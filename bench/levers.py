@@ -23,7 +23,7 @@ capacities. For each lever, in the same run and on the same device, this measure
   not (0.30), which is why the default is 40.
 
 - stability: `diverged_random`, the fraction of the batch that diverged (non-finite, or
-  speeds beyond `mjx_piano.env.DIVERGED_SPEED`) in a rollout of full-range random actions,
+  speeds beyond `mjx_piano.physics.DIVERGED_SPEED`) in a rollout of full-range random actions,
   what a fresh PPO policy explores. The scripts are gentle; a solver budget that is too short
   can pass them and still blow up here (1 solver iteration did in MuJoCo C).
 

@@ -10,11 +10,9 @@ in order (self-playing keys if any, then the right hand's 19: 17 hand actuators 
 `hands.HAND_ACTUATORS` and the forearm slides tx, ty, then the left hand's 19), then sustain
 (on when >= 0.5). Observation layout: see `mjx_piano.observation`.
 
-Key dynamics (`SceneConfig.key_dynamics`): 'mjx' (default) steps the keys' hinge joints in MJX
-with the hands; 'kernel' leaves them out of the MJX model and steps them with
-`kernels.piano_keys` in the same substep loop, their state in `EnvState.keys`. Each substep the
-kernel's fingertip-key contact gives the keys a torque and the fingertip bodies the opposite
-force, written to `xfrc_applied` of those bodies before the MJX step (the env owns those rows).
+This module is the task (goal, rewards, metrics, observation, auto-reset); the physics of a
+control step, with either key dynamics ('mjx' hinges or the 'kernel' keys, whose state is
+`EnvState.keys`), is `mjx_piano.physics`.
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import mujoco
 import numpy as np
 from flax import struct
 from mujoco import mjx
@@ -33,20 +30,12 @@ from mujoco import mjx
 from kernels import piano_keys
 from mjx_piano import metrics, rewards, warp_buffers
 from mjx_piano.music.roll import PianoRoll
-from mjx_piano.observation import ObservationLayout, goal_block
-from mjx_piano.pieces import PieceBank, make_piece_bank
-from mjx_piano.scene import piano
-from mjx_piano.scene.builder import SceneConfig, build_spec
-from mjx_piano.scene.index import SceneIndex, index_scene, kernel_key_params
+from mjx_piano.observation import ObservationLayout, fingering_targets, goal_block
+from mjx_piano.physics import Physics, forearms_overlap
+from mjx_piano.pieces import PieceBank, bank_shape, make_piece_bank
+from mjx_piano.scene.builder import SceneConfig
 
 SUSTAIN_THRESHOLD = 0.5
-# Joint and key speeds (rad/s, m/s) beyond this count as a divergence, as non-finite values do.
-# Playing stays far below it (fingers and keys < ~50 rad/s). A solver that loses hold of the
-# constraints (one solver iteration under random actions) first grows speeds to 1e6 and beyond
-# while still finite: PPO on the full scene saw episode energy terms of -1e12 to -1e22 before
-# this bound, which would swamp the learner's batch.
-DIVERGED_SPEED = 1e3
-
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
@@ -100,56 +89,6 @@ class EnvConfig:
 
 
 @struct.dataclass
-class EpisodeMetrics:
-    """Per-episode metrics: running sums in `EnvState.episode`, means in `last_episode`.
-
-    Attributes:
-        f1, precision, recall, sustain_f1: key-press scores (sum or mean over steps).
-        reward: total reward (sum or mean over steps).
-        reward_terms: each reward term (sum or mean over steps).
-        length: control steps of the episode, int32.
-        diverged: 1 if the episode ended because the physics diverged, int32.
-    """
-
-    f1: jax.Array
-    precision: jax.Array
-    recall: jax.Array
-    sustain_f1: jax.Array
-    reward: jax.Array
-    reward_terms: rewards.RewardTerms
-    length: jax.Array
-    diverged: jax.Array
-
-    @classmethod
-    def zeros(cls) -> "EpisodeMetrics":
-        """An empty episode."""
-        zero = jnp.zeros((), jnp.float32)
-        izero = jnp.zeros((), jnp.int32)
-        return cls(f1=zero, precision=zero, recall=zero, sustain_f1=zero, reward=zero,
-                   reward_terms=rewards.RewardTerms.zeros(), length=izero, diverged=izero)
-
-    def add(self, scores: metrics.StepScores, terms: rewards.RewardTerms) -> "EpisodeMetrics":
-        """Adds one step's scores and reward terms to the running sums."""
-        add = jax.tree_util.tree_map(jnp.add, self.reward_terms, terms)
-        return self.replace(f1=self.f1 + scores.f1, precision=self.precision + scores.precision,
-                            recall=self.recall + scores.recall,
-                            sustain_f1=self.sustain_f1 + scores.sustain_f1,
-                            reward=self.reward + terms.total(), reward_terms=add,
-                            length=self.length + 1)
-
-    def mean(self, diverged: jax.Array) -> "EpisodeMetrics":
-        """Sums -> means over the episode's steps; records whether it diverged."""
-        steps = jnp.maximum(self.length, 1).astype(jnp.float32)
-        means = jax.tree_util.tree_map(
-            lambda x: x / steps, (self.f1, self.precision, self.recall, self.sustain_f1,
-                                  self.reward, self.reward_terms))
-        f1, precision, recall, sustain_f1, reward, terms = means
-        return self.replace(f1=f1, precision=precision, recall=recall, sustain_f1=sustain_f1,
-                            reward=reward, reward_terms=terms,
-                            diverged=diverged.astype(jnp.int32))
-
-
-@struct.dataclass
 class EnvState:
     """State of one env (batch it with `vmap`).
 
@@ -182,21 +121,26 @@ class EnvState:
     sustain: jax.Array
     pressed: jax.Array
     reward_terms: rewards.RewardTerms
-    episode: EpisodeMetrics
-    last_episode: EpisodeMetrics
+    episode: metrics.EpisodeMetrics
+    last_episode: metrics.EpisodeMetrics
     num_diverged: jax.Array
     rng: jax.Array
 
 
 class PianoEnv:
-    """The piano task over a bank of pieces. Pure `reset`/`step`; all ids resolved here once.
+    """The piano task. Pure `reset`/`step`; all ids resolved here once.
+
+    The pieces are data, not part of the env: `reset` and `step` read the `PieceBank` the env
+    is bound to (`bind`, a shallow view). Training binds each agent's own bank inside its jitted
+    functions, so the compiled step holds no goals and serves any pieces of the same shapes.
 
     Args:
         config: static settings.
-        pieces: the pieces envs may play (a `PieceBank` row each).
+        pieces: for convenience, the pieces to bind at once (`bind(make_bank(pieces))`); none
+            gives an unbound env.
     """
 
-    def __init__(self, config: EnvConfig, pieces: Sequence[PianoRoll]):
+    def __init__(self, config: EnvConfig, pieces: Sequence[PianoRoll] = ()):
         if config.substeps < 1 or config.lookahead < 0:
             raise ValueError(f"substeps must be >= 1 and lookahead >= 0, got {config}")
         if config.impl not in ("jax", "warp"):
@@ -208,14 +152,16 @@ class PianoEnv:
         if config.fingering not in ("none", "exact", "sinkhorn"):
             raise ValueError(f"fingering must be 'none', 'exact' or 'sinkhorn', got {config.fingering!r}")
         self.config = config
-        self.mj_model: mujoco.MjModel = build_spec(config.scene).compile()
-        self.index: SceneIndex = index_scene(self.mj_model, config.scene)
-        self.model = warp_buffers.quiet_model(mjx.put_model(self.mj_model, impl=config.impl))
-        mj_data = mujoco.MjData(self.mj_model)
-        mujoco.mj_forward(self.mj_model, mj_data)
-        self.initial_data = mjx.put_data(self.mj_model, mj_data, impl=config.impl,
-                                         **_warp_sizes(config, self.mj_model))
-        self.bank: PieceBank = make_piece_bank(pieces, config.scene.keys, config.lookahead)
+        self.physics = Physics(config.scene, config.impl, config.substeps, config.naconmax,
+                               config.njmax)
+        physics = self.physics
+        self.mj_model, self.index, self.model = physics.mj_model, physics.index, physics.model
+        self.initial_data, self.key_params = physics.initial_data, physics.key_params
+        # The physics' read-outs, under the names callers know.
+        self.simulate, self.key_angles = physics.simulate, physics.key_angles
+        self.pressed_keys, self.key_points = physics.pressed_keys, physics.key_points
+        self._bank: PieceBank | None = None
+        self.base: PianoEnv = self  # the unbound env every bound view shares
         has_hands = len(self.index.fingertip_site) > 0
         if config.observe_fingering and (config.fingering == "none" or not has_hands):
             raise ValueError("observe_fingering needs hands and a fingering solver")
@@ -228,12 +174,38 @@ class PianoEnv:
         )
         self.action_low = np.append(self.index.ctrl_low, 0.0).astype(np.float32)
         self.action_high = np.append(self.index.ctrl_high, 1.0).astype(np.float32)
-        self._fingering = _make_fingering(config.fingering) if has_hands else None
-        self.key_params: piano_keys.KeyParams | None = None
-        if config.scene.key_dynamics == "kernel":
-            self.key_params = kernel_key_params(config.scene)
-            # Capsule radius and half-length of each fingertip [F, 2].
-            self._tip_size = self.mj_model.geom_size[self.index.fingertip_geom, :2].astype(np.float32)
+        self._fingering = rewards.fingering_solver(config.fingering) if has_hands else None
+        if pieces:
+            self._bank = _device_bank(self.make_bank(pieces))
+
+    def make_bank(self, pieces: Sequence[PianoRoll]) -> PieceBank:
+        """The bank of `pieces` over this scene's keys (host arrays; row i = pieces[i])."""
+        return make_piece_bank(pieces, self.config.scene.keys, self.config.lookahead)
+
+    def bank_shape(self, num_pieces: int, max_steps: int) -> PieceBank:
+        """The abstract bank of `num_pieces` pieces of at most `max_steps` control steps."""
+        return bank_shape(num_pieces, max_steps, self.config.lookahead, self.index.num_keys)
+
+    def bind(self, bank: PieceBank) -> "PianoEnv":
+        """This env playing the pieces of `bank` (host, device or traced arrays): a shallow
+        view sharing the model; call it inside a jitted function on the function's argument
+        so that the bank stays data."""
+        twin = copy.copy(self)
+        twin._bank = _device_bank(bank)
+        twin.base = self.base
+        return twin
+
+    @property
+    def bank(self) -> PieceBank:
+        """The bound piece bank.
+
+        Raises:
+            ValueError: the env is not bound to one.
+        """
+        if self._bank is None:
+            raise ValueError("this env is not bound to a piece bank: env.bind(env.make_bank("
+                             "rolls)) (training binds each agent's bank in its jitted step)")
+        return self._bank
 
     @property
     def action_size(self) -> int:
@@ -247,7 +219,7 @@ class PianoEnv:
 
     @property
     def num_pieces(self) -> int:
-        """Pieces in the bank."""
+        """Pieces in the bound bank."""
         return self.bank.num_pieces
 
     def reset(self, rng: jax.Array, piece: jax.Array | int) -> EnvState:
@@ -266,8 +238,8 @@ class PianoEnv:
         t = jnp.zeros((), jnp.int32)
         sustain = jnp.zeros((), bool)
         data = self.initial_data
-        keys = None if self.key_params is None else piano_keys.KeyState.at_rest(self.key_params)
-        empty = EpisodeMetrics.zeros()
+        keys = self.physics.keys_at_rest()
+        empty = metrics.EpisodeMetrics.zeros()
         return EnvState(
             data=data, keys=keys, piece=piece, t=t, obs=self._observe(data, keys, piece, t, sustain),
             reward=jnp.zeros((), jnp.float32), done=jnp.zeros((), bool),
@@ -292,13 +264,7 @@ class PianoEnv:
         """
         action = self._clean_action(action)
         data, keys = self.simulate(state.data.replace(ctrl=action[:-1]), state.keys)
-        finite = [jnp.all(jnp.isfinite(x)) for x in (data.qpos, data.qvel)]
-        speeds = [data.qvel]
-        if keys is not None:
-            finite += [jnp.all(jnp.isfinite(keys.angle)), jnp.all(jnp.isfinite(keys.velocity))]
-            speeds.append(keys.velocity)
-        bounded = [jnp.all(jnp.abs(v) <= DIVERGED_SPEED) for v in speeds]
-        diverged = ~jnp.all(jnp.stack(finite + bounded))
+        diverged = self.physics.diverged(data, keys)
         sustain = action[-1] >= SUSTAIN_THRESHOLD
         goal = self.bank.goal_keys[state.piece, state.t]
         goal_sustain = self.bank.goal_sustain[state.piece, state.t]
@@ -318,87 +284,32 @@ class PianoEnv:
         if self.config.wrong_key_termination:
             done = done | jnp.any(pressed & ~goal)
         rng, reset_rng = jax.random.split(state.rng)
-        stepped = state.replace(
-            data=data, keys=keys, t=t, obs=self._observe(data, keys, state.piece, t, sustain),
-            sustain=sustain,
-            pressed=pressed, episode=episode, rng=rng,
-        )
-        fresh = self.reset(reset_rng, state.piece)
+        # The auto-reset: the next state is the stepped one, or where `done` the start of the
+        # same piece (`reset`'s state); the observation is made once, from the chosen inputs.
+        start = jnp.zeros((), jnp.int32)
         if self.config.random_start:
-            fresh = self._start_at(fresh, jax.random.randint(
-                reset_rng, (), 0, self.bank.length[state.piece]))
-        fresh = fresh.replace(last_episode=episode.mean(diverged))
-        next_state = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b),
-                                            fresh.replace(data=None), stepped.replace(data=None))
+            start = jax.random.randint(reset_rng, (), 0, self.bank.length[state.piece])
+        keys = None if keys is None else jax.tree_util.tree_map(
+            lambda a, b: jnp.where(done, a, b), self.physics.keys_at_rest(), keys)
         # MJX's own merge: under impl='warp' the contact buffers are shared by every env of
         # the batch (naconmax), and a plain jnp.where would give each env a copy of them.
-        next_state = next_state.replace(data=stepped.data.where(done, fresh.data))
-        return next_state.replace(
-            reward=terms.total(), done=done, truncated=truncated, reward_terms=terms,
-            pressed=pressed, num_diverged=state.num_diverged + diverged.astype(jnp.int32),
+        data = data.where(done, self.initial_data)
+        t = jnp.where(done, start, t)
+        sustain = sustain & ~done
+
+        def pick(fresh: metrics.EpisodeMetrics,
+                 stepped: metrics.EpisodeMetrics) -> metrics.EpisodeMetrics:
+            return jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), fresh, stepped)
+
+        return state.replace(
+            data=data, keys=keys, t=t, obs=self._observe(data, keys, state.piece, t, sustain),
+            reward=terms.total(), done=done, truncated=truncated, sustain=sustain,
+            pressed=pressed, reward_terms=terms,
+            episode=pick(metrics.EpisodeMetrics.zeros(), episode),
+            last_episode=pick(episode.mean(diverged), state.last_episode),
+            num_diverged=state.num_diverged + diverged.astype(jnp.int32),
+            rng=jnp.where(done, reset_rng, rng),
         )
-
-    def simulate(self, data: mjx.Data,
-                 keys: piano_keys.KeyState | None) -> tuple[mjx.Data, piano_keys.KeyState | None]:
-        """The physics of one control step: `substeps` MJX steps (and kernel key steps).
-
-        Args:
-            data: MJX state, `ctrl` already set.
-            keys: the kernel's keys (key_dynamics='kernel') or None.
-
-        Returns:
-            (data, keys) one control step later.
-        """
-        if keys is None:
-            data, _ = jax.lax.scan(lambda d, _: (mjx.step(self.model, d), None), data, None,
-                                   length=self.config.substeps)
-            return data, None
-
-        def substep(carry, _):
-            data, keys = carry
-            contact = self._key_contact(data, keys)
-            wrench = jnp.concatenate([contact.tip_force, contact.tip_torque], axis=-1)
-            xfrc = data.xfrc_applied.at[self.index.fingertip_body].set(wrench)
-            data = mjx.step(self.model, data.replace(xfrc_applied=xfrc))
-            keys = piano_keys.step_keys(self.key_params, keys, contact.key_torque,
-                                        float(self.mj_model.opt.timestep))
-            return (data, keys), None
-
-        (data, keys), _ = jax.lax.scan(substep, (data, keys), None, length=self.config.substeps)
-        return data, keys
-
-    def _key_contact(self, data: mjx.Data, keys: piano_keys.KeyState) -> piano_keys.ContactOutput:
-        """The kernel's fingertip-key contact from the last computed kinematics of `data`."""
-        index = self.index
-        radius, half_length = self._tip_size[:, 0], self._tip_size[:, 1]
-        centre = data.geom_xpos[index.fingertip_geom]  # [F, 3]
-        axis = data.geom_xmat[index.fingertip_geom][:, :, 2]  # capsule axis, [F, 3]
-        ends = centre[:, None] + jnp.array([-1.0, 1.0])[None, :, None] * (
-            half_length[:, None, None] * axis[:, None])  # [F, 2, 3]
-        # cvel = (angular, linear) at the subtree centre of mass of the body's root.
-        cvel = data.cvel[index.fingertip_body]
-        origin = data.subtree_com[index.fingertip_root]
-        velocity = cvel[:, None, 3:] + jnp.cross(cvel[:, None, :3], ends - origin[:, None])
-        return piano_keys.fingertip_contact(
-            self.key_params, keys.angle, keys.velocity, ends, jnp.asarray(radius), velocity,
-            data.xipos[index.fingertip_body])
-
-    def key_angles(self, data: mjx.Data, keys: piano_keys.KeyState | None) -> jax.Array:
-        """Key angles [K] (rad), from the key joints or the kernel's keys (`keys` not None)."""
-        return data.qpos[self.index.key_qpos] if keys is None else keys.angle
-
-    def pressed_keys(self, data: mjx.Data, keys: piano_keys.KeyState | None = None) -> jax.Array:
-        """Keys within 0.5 deg of their full travel: bool [K]."""
-        if keys is None and self.key_params is not None:
-            raise ValueError("with key_dynamics='kernel' the key angles are in EnvState.keys")
-        angle = self.key_angles(data, keys)
-        return angle >= self.index.key_travel - piano.PRESS_THRESHOLD
-
-    def key_points(self, data: mjx.Data, keys: piano_keys.KeyState | None) -> jax.Array:
-        """The keys' target points, world frame [K, 3]."""
-        if keys is None:
-            return data.site_xpos[self.index.key_target_site]
-        return piano_keys.key_points(self.key_params, keys.angle)
 
     def _clean_action(self, action: jax.Array) -> jax.Array:
         action = jnp.asarray(action)
@@ -441,14 +352,14 @@ class PianoEnv:
                                     wrong_key_termination=False, episode_steps=0)
         if plain == self.config:
             return self
-        twin = copy.copy(self)
-        twin.config = plain
+        base = copy.copy(self.base)
+        base.config = plain
+        base.base = base
+        if self._bank is None:
+            return base
+        twin = copy.copy(base)
+        twin._bank = self._bank
         return twin
-
-    def _start_at(self, state: EnvState, t: jax.Array) -> EnvState:
-        """A fresh `state` moved to control step `t` of its piece (the hands and keys at rest)."""
-        return state.replace(t=t, obs=self._observe(state.data, state.keys, state.piece, t,
-                                                     state.sustain))
 
     @property
     def goal_size(self) -> int:
@@ -473,62 +384,13 @@ class PianoEnv:
             data.qpos[self.index.hand_qpos],
         ]
         if self.config.observe_fingering:
-            goal = self.bank.goal_keys[piece, t]
-            parts.append(self._fingering_targets(self.key_points(data, keys), fingertips, goal))
+            key_points = self.key_points(data, keys)
+            _, finger_of_key = self._fingering(fingertips, key_points,
+                                               self.bank.goal_keys[piece, t])
+            parts.append(fingering_targets(finger_of_key, key_points, fingertips))
         return jnp.concatenate([p.astype(jnp.float32) for p in parts])
 
-    def _fingering_targets(self, key_points: jax.Array, fingertips: jax.Array,
-                           goal: jax.Array) -> jax.Array:
-        """[4 F]: per fingertip, the vector to its assigned goal key's target, then 0/1 assigned."""
-        _, finger_of_key = self._fingering(fingertips, key_points, goal)
-        one_hot = finger_of_key[:, None] == jnp.arange(fingertips.shape[0])  # [K, F]
-        has_key = jnp.any(one_hot, axis=0)
-        target = one_hot.astype(jnp.float32).T @ key_points  # [F, 3]
-        vector = jnp.where(has_key[:, None], target - fingertips, 0.0)
-        return jnp.concatenate([vector.reshape(-1), has_key.astype(jnp.float32)])
 
-
-def forearms_overlap(index: SceneIndex, geom_xpos: jax.Array) -> jax.Array:
-    """Whether the two forearm boxes overlap: a separating-axis test on their fixed axes.
-
-    It needs no contact list, so it reads the same under every MJX backend (MJX-Warp keeps its
-    contacts outside the per-env state). False when the scene has fewer than two hands.
-
-    Args:
-        index: the scene's static indices.
-        geom_xpos: geom positions [ngeom, 3].
-
-    Returns:
-        bool [].
-    """
-    geoms = index.forearm_geoms
-    if geoms.size != 2:
-        return jnp.zeros((), bool)
-    offset = geom_xpos[geoms[0]] - geom_xpos[geoms[1]]
-    return jnp.all(jnp.abs(jnp.asarray(index.forearm_axes) @ offset) < index.forearm_reach)
-
-
-def _warp_sizes(config: EnvConfig, model: mujoco.MjModel) -> dict[str, int]:
-    """`put_data`'s Warp buffer sizes for `config` (none for impl='jax')."""
-    if config.impl != "warp":
-        return {}
-    per_env = warp_buffers.CONTACTS_PER_ENV[config.scene.key_dynamics]
-    njmax = config.njmax or warp_buffers.constraint_rows(model, per_env)
-    return {"naconmax": config.naconmax, "njmax": njmax}
-
-
-def _make_fingering(solver: str):
-    """`(fingertips [F,3], key_points [K,3], active [K]) -> (reward [], finger of key [K])`
-    for `solver`, or None when disabled."""
-    if solver == "none":
-        return None
-    from kernels import fingering  # the OT kernel; imported only when used
-
-    config = fingering.FingeringConfig(solver=solver)
-
-    def reward(fingertips: jax.Array, key_points: jax.Array,
-               active: jax.Array) -> tuple[jax.Array, jax.Array]:
-        value, assignment = fingering.fingering_reward(fingertips, key_points, active, config)
-        return value.astype(jnp.float32), assignment
-
-    return reward
+def _device_bank(bank: PieceBank) -> PieceBank:
+    """`bank` with jax array leaves (tracers stay tracers)."""
+    return jax.tree_util.tree_map(jnp.asarray, bank)

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mjx_piano import rewards
+
 
 @struct.dataclass
 class StepScores:
@@ -66,3 +68,53 @@ def step_scores(
     precision, recall, f1 = binary_scores(pressed, goal)
     _, _, sustain_f1 = binary_scores(sustain[None], goal_sustain[None])
     return StepScores(precision=precision, recall=recall, f1=f1, sustain_f1=sustain_f1)
+
+
+@struct.dataclass
+class EpisodeMetrics:
+    """Per-episode metrics: running sums in `EnvState.episode`, means in `last_episode`.
+
+    Attributes:
+        f1, precision, recall, sustain_f1: key-press scores (sum or mean over steps).
+        reward: total reward (sum or mean over steps).
+        reward_terms: each reward term (sum or mean over steps).
+        length: control steps of the episode, int32.
+        diverged: 1 if the episode ended because the physics diverged, int32.
+    """
+
+    f1: jax.Array
+    precision: jax.Array
+    recall: jax.Array
+    sustain_f1: jax.Array
+    reward: jax.Array
+    reward_terms: rewards.RewardTerms
+    length: jax.Array
+    diverged: jax.Array
+
+    @classmethod
+    def zeros(cls) -> "EpisodeMetrics":
+        """An empty episode."""
+        zero = jnp.zeros((), jnp.float32)
+        izero = jnp.zeros((), jnp.int32)
+        return cls(f1=zero, precision=zero, recall=zero, sustain_f1=zero, reward=zero,
+                   reward_terms=rewards.RewardTerms.zeros(), length=izero, diverged=izero)
+
+    def add(self, scores: StepScores, terms: rewards.RewardTerms) -> "EpisodeMetrics":
+        """Adds one step's scores and reward terms to the running sums."""
+        add = jax.tree_util.tree_map(jnp.add, self.reward_terms, terms)
+        return self.replace(f1=self.f1 + scores.f1, precision=self.precision + scores.precision,
+                            recall=self.recall + scores.recall,
+                            sustain_f1=self.sustain_f1 + scores.sustain_f1,
+                            reward=self.reward + terms.total(), reward_terms=add,
+                            length=self.length + 1)
+
+    def mean(self, diverged: jax.Array) -> "EpisodeMetrics":
+        """Sums -> means over the episode's steps; records whether it diverged."""
+        steps = jnp.maximum(self.length, 1).astype(jnp.float32)
+        means = jax.tree_util.tree_map(
+            lambda x: x / steps, (self.f1, self.precision, self.recall, self.sustain_f1,
+                                  self.reward, self.reward_terms))
+        f1, precision, recall, sustain_f1, reward, terms = means
+        return self.replace(f1=f1, precision=precision, recall=recall, sustain_f1=sustain_f1,
+                            reward=reward, reward_terms=terms,
+                            diverged=diverged.astype(jnp.int32))

@@ -82,3 +82,23 @@ def goal_block(goal_keys: jax.Array, goal_sustain: jax.Array, piece: jax.Array, 
     keys = jax.lax.dynamic_slice_in_dim(goal_keys[piece], t, rows, axis=0)
     sustain = jax.lax.dynamic_slice_in_dim(goal_sustain[piece], t, rows)
     return jnp.concatenate([keys, sustain[:, None]], axis=-1).reshape(-1).astype(jnp.float32)
+
+
+def fingering_targets(finger_of_key: jax.Array, key_points: jax.Array,
+                      fingertips: jax.Array) -> jax.Array:
+    """The observation's fingering block: per fingertip, the vector to the target of the goal
+    key the OT assigned it, then whether it has one.
+
+    Args:
+        finger_of_key: int [K], the fingertip assigned to each key (-1 or >= F: none).
+        key_points: float32 [K, 3], the keys' target points.
+        fingertips: float32 [F, 3].
+
+    Returns:
+        float32 [4 F]: the F vectors (zero where unassigned), then F flags 0/1.
+    """
+    one_hot = finger_of_key[:, None] == jnp.arange(fingertips.shape[0])  # [K, F]
+    has_key = jnp.any(one_hot, axis=0)
+    target = one_hot.astype(jnp.float32).T @ key_points  # [F, 3]
+    vector = jnp.where(has_key[:, None], target - fingertips, 0.0)
+    return jnp.concatenate([vector.reshape(-1), has_key.astype(jnp.float32)])

@@ -1,7 +1,10 @@
-"""The piece bank: every env's goal, padded into one device-resident array.
+"""The piece bank: the goals of a set of pieces, padded into arrays: data, not part of the env.
 
-Envs play different pieces by holding an index into the bank; the bank is built on the host once
-from `PianoRoll`s and restricted to the keys the scene has.
+Envs play different pieces by holding an index into a bank. The bank is built on the host once
+from `PianoRoll`s, restricted to the keys the scene has, and reaches the traced step as an
+argument (`PianoEnv.bind` inside the jitted function): a run over other pieces of the same
+shapes reuses the compiled code, and no executable holds the goals as constants. A training run
+gives each agent its own bank (its k pieces), split over the devices with the agents.
 """
 
 from __future__ import annotations
@@ -24,25 +27,33 @@ class PieceBank:
         goal_keys: bool [P, T_max + lookahead + 1, K]: keys to press per control step.
         goal_sustain: bool [P, T_max + lookahead + 1]: sustain pedal per control step.
         length: int32 [P]: control steps of each piece (its episode length).
-        names: the pieces' names (static).
+
+    Every leaf is an array (no names, no static fields), so banks of equal shapes trace alike.
     """
 
     goal_keys: jax.Array
     goal_sustain: jax.Array
     length: jax.Array
-    names: tuple[str, ...] = struct.field(pytree_node=False)
 
     @property
     def num_pieces(self) -> int:
         """Number of pieces P."""
-        return len(self.names)
+        return int(self.length.shape[0])
 
-    def index(self, name: str) -> int:
-        """The bank index of piece `name`; a clear error if it is not in the bank."""
-        try:
-            return self.names.index(name)
-        except ValueError:
-            raise KeyError(f"piece {name!r} is not in the bank; it holds {list(self.names)}") from None
+    def take(self, rows: np.ndarray) -> "PieceBank":
+        """The bank of pieces `rows` (int [..., k]) on the host: leaves [..., k, ...]."""
+        rows = np.asarray(rows)
+        return PieceBank(*(np.asarray(x)[rows] for x in (self.goal_keys, self.goal_sustain,
+                                                         self.length)))
+
+
+def bank_shape(num_pieces: int, max_steps: int, lookahead: int, num_keys: int) -> PieceBank:
+    """The abstract bank (`jax.ShapeDtypeStruct` leaves) of `num_pieces` pieces of at most
+    `max_steps` control steps over `num_keys` keys (what `make_piece_bank` would build)."""
+    width = max_steps + lookahead + 1
+    return PieceBank(goal_keys=jax.ShapeDtypeStruct((num_pieces, width, num_keys), jnp.bool_),
+                     goal_sustain=jax.ShapeDtypeStruct((num_pieces, width), jnp.bool_),
+                     length=jax.ShapeDtypeStruct((num_pieces,), jnp.int32))
 
 
 def make_piece_bank(rolls: Sequence[PianoRoll], keys: Sequence[int], lookahead: int) -> PieceBank:
@@ -54,7 +65,7 @@ def make_piece_bank(rolls: Sequence[PianoRoll], keys: Sequence[int], lookahead: 
         lookahead: goal steps the observation shows beyond the current one.
 
     Returns:
-        The bank, as jax arrays.
+        The bank, as numpy arrays on the host (width max(T_i) + lookahead + 1).
 
     Raises:
         ValueError: no piece, an empty piece, or a piece needing a key the scene lacks.
@@ -77,9 +88,5 @@ def make_piece_bank(rolls: Sequence[PianoRoll], keys: Sequence[int], lookahead: 
             )
         goal_keys[i, : roll.num_steps] = roll.keys[:, keys]
         goal_sustain[i, : roll.num_steps] = roll.sustain
-    return PieceBank(
-        goal_keys=jnp.asarray(goal_keys),
-        goal_sustain=jnp.asarray(goal_sustain),
-        length=jnp.asarray([roll.num_steps for roll in rolls], dtype=jnp.int32),
-        names=tuple(roll.name for roll in rolls),
-    )
+    return PieceBank(goal_keys=goal_keys, goal_sustain=goal_sustain,
+                     length=np.asarray([roll.num_steps for roll in rolls], dtype=np.int32))

@@ -9,6 +9,7 @@ gets it through the training env config (`env.residual_scale` in `train.config.E
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import jax
@@ -31,6 +32,7 @@ class ResidualIKEnv:
         if not scale > 0:
             raise ValueError(f"the residual scale must be > 0, got {scale}")
         self.env = env
+        self.base: ResidualIKEnv = self  # the unbound env every bound view shares
         self.scale = float(scale)
         self.pianist = IKPianist(env)
         self.action_low = -np.ones(env.action_size, np.float32)
@@ -38,6 +40,8 @@ class ResidualIKEnv:
         self._half_range = ((env.action_high - env.action_low) / 2).astype(np.float32)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "env":  # copy.copy probes a bare instance
+            raise AttributeError(name)
         return getattr(self.env, name)
 
     def physical_action(self, state: EnvState, action: jax.Array) -> jax.Array:
@@ -45,6 +49,15 @@ class ResidualIKEnv:
         correction = self.scale * jnp.asarray(self._half_range) * jnp.clip(action, -1.0, 1.0)
         return jnp.clip(self.pianist.action(state) + correction, self.env.action_low,
                         self.env.action_high)
+
+    def bind(self, bank: Any) -> "ResidualIKEnv":
+        """The same residual action space over `env.bind(bank)` (a shallow view)."""
+        twin = copy.copy(self)
+        twin.env = self.env.bind(bank)
+        twin.pianist = copy.copy(self.pianist)
+        twin.pianist.env = twin.env
+        twin.base = self.base
+        return twin
 
     def evaluation_env(self) -> "ResidualIKEnv":
         """The same residual action space over the env without its training levers."""

@@ -88,3 +88,21 @@ def energy_reward(actuator_force: jax.Array, actuator_velocity: jax.Array) -> ja
 def forearm_reward(collided: jax.Array) -> jax.Array:
     """0.5 when the forearms do not touch, else 0; bool [] -> float32 []."""
     return jnp.where(collided, 0.0, FOREARM_REWARD).astype(jnp.float32)
+
+
+def fingering_solver(solver: str):
+    """The fingering term's OT solver: `(fingertips [F, 3], key_points [K, 3], active [K]) ->
+    (reward float32 [], finger of each key int [K])` for `solver` ('exact' or 'sinkhorn'), or
+    None for 'none'."""
+    if solver == "none":
+        return None
+    from kernels import fingering  # the OT kernel; imported only when used
+
+    config = fingering.FingeringConfig(solver=solver)
+
+    def reward(fingertips: jax.Array, key_points: jax.Array,
+               active: jax.Array) -> tuple[jax.Array, jax.Array]:
+        value, assignment = fingering.fingering_reward(fingertips, key_points, active, config)
+        return value.astype(jnp.float32), assignment
+
+    return reward

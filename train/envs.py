@@ -7,6 +7,7 @@ reduced scene: self-playing keys, only those the pieces use).
 
 ```
 observation_size: int; action_size: int; action_low, action_high: float32 [A]; num_pieces: int
+bind(bank: PieceBank) -> env;  bank_shape(num_pieces, max_steps) -> abstract PieceBank
 reset(rng, piece: int32 []) -> state;  step(state, action: float32 [A]) -> state
 state.obs [O], .reward [], .done [], .truncated [], .reward_terms (dataclass of scalars),
 state.last_episode (dataclass with f1, precision, recall, sustain_f1, length, ...)
@@ -25,6 +26,7 @@ from typing import Any, Protocol, Sequence
 import jax
 import numpy as np
 
+from mjx_piano.pieces import PieceBank
 from train.config import ENV_NAMES, SPLITS, EnvConfig
 from train.toy_env import ToyConfig, ToyPianoEnv
 
@@ -38,6 +40,10 @@ class Env(Protocol):
     action_high: np.ndarray
     num_pieces: int
 
+    def bind(self, bank: PieceBank) -> "Env": ...
+
+    def bank_shape(self, num_pieces: int, max_steps: int) -> PieceBank: ...
+
     def reset(self, rng: jax.Array, piece: jax.Array) -> Any: ...
 
     def step(self, state: Any, action: jax.Array) -> Any: ...
@@ -45,19 +51,25 @@ class Env(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class LoadedEnv:
-    """An env plus where the requested pieces sit in its bank.
+    """An env, its bank, and where the requested pieces sit in that bank.
 
     Attributes:
-        env: the env (hashable by identity; one object per config so compiled code is shared).
+        env: `base` bound to `bank` (for code that plays these pieces directly).
         piece_ids: bank index of each requested piece, in request order.
         piece_names: the requested pieces' names, same order.
         episode_length: control steps of the longest requested piece (evaluation horizon).
+        base: the env bound to no pieces (hashable by identity; one object per scene and
+            settings, whatever the pieces, so compiled training code is shared).
+        bank: the pieces' goals (host arrays): the requested pieces in order for the piano
+            envs, the whole catalogue for 'toy'.
     """
 
     env: Env
     piece_ids: tuple[int, ...]
     piece_names: tuple[str, ...]
     episode_length: int
+    base: Env
+    bank: PieceBank
 
 
 def _check_env_name(name: str) -> None:
@@ -265,13 +277,9 @@ def make_env(config: EnvConfig) -> LoadedEnv:
 def pieces_sha256(loaded: LoadedEnv) -> str:
     """A digest of the requested pieces' names and goal rolls (keys, sustain, lengths) as the
     env holds them: first 16 hex of sha256."""
-    env = loaded.env
-    bank = getattr(env, "bank", None)
+    bank = loaded.bank
     ids = np.asarray(loaded.piece_ids)
-    if bank is not None:
-        arrays = (bank.goal_keys, bank.goal_sustain, bank.length)
-    else:
-        arrays = (getattr(env, "goal_keys"), getattr(env, "goal_sustain"))
+    arrays = (bank.goal_keys, bank.goal_sustain, bank.length)
     digest = hashlib.sha256("\n".join(loaded.piece_names).encode())
     for array in arrays:
         rows = np.ascontiguousarray(np.asarray(array)[ids])
@@ -290,45 +298,48 @@ def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
         env = _toy_env()
         ids = tuple(env.piece_names.index(p) for p in pieces)
         return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
-                         episode_length=env.episode_length)
-    loaded = _piano_env(name, pieces, key_dynamics, solver, impl, naconmax, levers)
-    if residual_scale:
-        from mjx_piano.residual import ResidualIKEnv
+                         episode_length=env.episode_length, base=env, bank=env.bank)
+    rolls = [_load_roll(p) for p in pieces]
+    keys = ()
+    if name == "piano-keys":
+        used = np.nonzero(np.any([r.keys.any(0) for r in rolls], axis=0))[0]
+        keys = tuple(int(k) for k in used) or (39,)
+    base = _piano_base(keys, key_dynamics, solver, impl, naconmax, residual_scale, levers)
+    bank = base.make_bank(rolls)
+    return LoadedEnv(env=base.bind(bank), piece_ids=tuple(range(len(pieces))),
+                     piece_names=pieces, episode_length=int(max(r.num_steps for r in rolls)),
+                     base=base, bank=bank)
 
-        loaded = dataclasses.replace(loaded, env=ResidualIKEnv(loaded.env, residual_scale))
-    return loaded
 
+@functools.lru_cache(maxsize=8)
+def _piano_base(keys: tuple[int, ...], key_dynamics: str = "mjx",
+                solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
+                naconmax: int = 0, residual_scale: float = 0.0,
+                levers: tuple[bool, bool, int] = (False, False, 0)) -> Any:
+    """The piano env bound to no pieces: one object per scene and settings.
 
-def _piano_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
-               solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
-               naconmax: int = 0, levers: tuple[bool, bool, int] = (False, False, 0)
-               ) -> LoadedEnv:
-    """The piano env over exactly `pieces` (its bank; index i = pieces[i]).
-
-    `solver` is `_solver(config)`: used by the 'piano' scene only. `levers` are
-    (random_start, wrong_key_termination, episode_steps) of
-    `mjx_piano.env.EnvConfig`.
-
-    'piano' is the full task (two hands, 88 keys); 'piano-keys' the reduced self-playing
-    variant from the same scene builder: no hands, only the keys the pieces use, one actuator
-    per key (the cheap CPU check of the PPO code on the real physics).
+    `keys` () is 'piano', the full task (two hands, 88 keys); otherwise 'piano-keys', the
+    reduced self-playing variant from the same scene builder: no hands, only `keys` (those the
+    pieces use), one actuator per key (the cheap CPU check of the learners on the real
+    physics). `solver` is `_solver(config)`: used by the 'piano' scene only. `levers` are
+    (random_start, wrong_key_termination, episode_steps) of `mjx_piano.env.EnvConfig`.
     """
     from mjx_piano.env import EnvConfig as PianoConfig, PianoEnv
     from mjx_piano.scene.builder import SceneConfig
 
-    rolls = [_load_roll(p) for p in pieces]
-    if name == "piano-keys":
-        used = np.nonzero(np.any([r.keys.any(0) for r in rolls], axis=0))[0]
-        keys = tuple(int(k) for k in used) or (39,)
+    if keys:
         scene = SceneConfig(hands="none", actuated_keys=True, keys=keys)
     else:
         scene = SceneConfig(key_dynamics=key_dynamics, solver_iterations=solver[0],
                             ls_iterations=solver[1], solver_tolerance=solver[2])
     env = PianoEnv(PianoConfig(scene=scene, impl=impl, naconmax=naconmax or None,
                                random_start=levers[0], wrong_key_termination=levers[1],
-                               episode_steps=levers[2]), rolls)
-    return LoadedEnv(env=env, piece_ids=tuple(range(len(pieces))), piece_names=pieces,
-                     episode_length=int(max(r.num_steps for r in rolls)))
+                               episode_steps=levers[2]))
+    if residual_scale:
+        from mjx_piano.residual import ResidualIKEnv
+
+        return ResidualIKEnv(env, residual_scale)
+    return env
 
 
 def _load_roll(name: str):

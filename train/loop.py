@@ -20,6 +20,7 @@ import numpy as np
 
 from mjx_piano import warp_buffers
 from mjx_piano.paths import check_output_folder
+from mjx_piano.pieces import PieceBank
 from train import envs
 from train.checkpoint import Checkpointer, check_resumable
 from train.config import SpecialistConfig, learner_config, to_dict
@@ -36,8 +37,10 @@ class RunPlan:
     Attributes:
         config: the configuration with pieces and agents resolved (what checkpoints store).
         loaded: the env and where the run's pieces sit in its bank.
-        agent_pieces: int [agents, k], bank indices each agent plays (k pieces per agent).
-        piece_table: int32 [agents, envs], bank index each env plays.
+        agent_pieces: int [agents, k], indices into `loaded.bank` of the pieces each agent
+            plays (k pieces per agent).
+        piece_table: int32 [agents, envs], index into its agent's own pieces (0..k-1) of the
+            piece each env plays.
         seeds: agent i starts from PRNGKey(seeds[i]).
         mesh_shape: (agents axis, envs axis).
         resume_from: iteration of the checkpoint to resume, or None for a fresh start.
@@ -50,6 +53,11 @@ class RunPlan:
     seeds: tuple[int, ...]
     mesh_shape: tuple[int, int]
     resume_from: int | None
+
+    @property
+    def agent_bank(self) -> PieceBank:
+        """Each agent's own pieces: `loaded.bank`'s rows `agent_pieces`, leaves [agents, k, ...]."""
+        return self.loaded.bank.take(self.agent_pieces)
 
     @property
     def agent_labels(self) -> list[str]:
@@ -102,7 +110,8 @@ def assign_pieces(piece_ids: tuple[int, ...], agents: int, num_envs: int
     cycling through them.
 
     Returns:
-        (agent_pieces int [agents, k], piece_table int32 [agents, num_envs]).
+        (agent_pieces int [agents, k], indices into `piece_ids`' bank; piece_table int32
+        [agents, num_envs], env e of every agent playing its agent's piece e mod k).
 
     Raises:
         ValueError: neither divides the other, or num_envs is not a multiple of k.
@@ -120,7 +129,7 @@ def assign_pieces(piece_ids: tuple[int, ...], agents: int, num_envs: int
     if num_envs % per_agent:
         raise ValueError(f"num_envs = {num_envs} is not a multiple of the {per_agent} pieces "
                          "each agent plays")
-    table = agent_pieces[:, np.arange(num_envs) % per_agent].astype(np.int32)
+    table = np.tile(np.arange(num_envs) % per_agent, (agents, 1)).astype(np.int32)
     return agent_pieces, table
 
 
@@ -230,14 +239,14 @@ def _size_warp_contacts(config: SpecialistConfig, shape: tuple[int, int]) -> Spe
 
 def build_trainer(plan: RunPlan) -> Trainer:
     """The (cached) compiled trainer for a plan."""
-    return get_trainer(plan.loaded.env, learner_config(plan.config), make_mesh(plan.mesh_shape),
+    return get_trainer(plan.loaded.base, learner_config(plan.config), make_mesh(plan.mesh_shape),
                        int(plan.agent_pieces.shape[1]), int(plan.loaded.episode_length))
 
 
 def initial_state(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer) -> TrainState:
     """Fresh agents, or the checkpoint to resume, placed on the mesh."""
     if plan.resume_from is None:
-        return trainer.init(plan.seeds, plan.piece_table)
+        return trainer.init(plan.seeds, plan.piece_table, plan.agent_bank)
     abstract = trainer.abstract_state(len(plan.seeds))
     return checkpointer.restore(plan.resume_from, abstract)
 

@@ -2,8 +2,9 @@
 
 `Trainer` vmaps a learner's `init` / `iteration` / `evaluate` (PPO, `train.ppo`, or SAC,
 `train.sac`) over a leading agent axis and jits them with explicit shardings: every state leaf
-is split along 'agents' (a SAC agent's replay buffer too), the env states and piece table also
-along 'envs'. The same code runs on 1 CPU, fake CPU devices, one
+is split along 'agents' (a SAC agent's replay buffer and its piece bank too), the env states and
+piece table also along 'envs'. The pieces are an argument of `init` and live in the state, so a
+trainer compiled once serves any pieces of the same shapes. The same code runs on 1 CPU, fake CPU devices, one
 or many GPUs, and a TPU slice; on many hosts call `jax.distributed.initialize()` first and the
 mesh spans `jax.devices()` of all of them.
 """
@@ -112,8 +113,9 @@ class Trainer:
         env: the env.
         config: the learner's hyper-parameters (`PPOConfig` or `SACConfig`).
         mesh: device mesh with axes ('agents', 'envs').
-        eval_pieces: eval envs per agent (one per piece of the agent).
-        eval_steps: control steps an evaluation runs (>= the longest episode).
+        eval_pieces: pieces per agent k (one eval env each).
+        eval_steps: control steps an evaluation runs: the longest piece's length, which with
+            k fixes the shape of an agent's bank.
     """
 
     def __init__(self, env: Env, config: PPOConfig | SACConfig, mesh: Mesh, eval_pieces: int,
@@ -128,7 +130,7 @@ class Trainer:
         self.state_sharding = state_shardings(mesh, one,
                                               batched_leaves(one.env_state, two.env_state))
         self._init = jax.jit(jax.vmap(self.learner.init),
-                             in_shardings=(self.per_agent, self.per_env),
+                             in_shardings=(self.per_agent, self.per_env, self.per_agent),
                              out_shardings=self.state_sharding)
         self._iteration = jax.jit(jax.vmap(self.learner.iteration),
                                   in_shardings=(self.state_sharding,),
@@ -153,16 +155,28 @@ class Trainer:
     def _abstract_init(self, agents: int) -> Any:
         keys = jax.ShapeDtypeStruct((agents, 2), jnp.uint32)
         pieces = jax.ShapeDtypeStruct((agents, self.learner.config.num_envs), jnp.int32)
-        return jax.eval_shape(jax.vmap(self.learner.init), keys, pieces)
+        bank = jax.tree_util.tree_map(
+            lambda s: jax.ShapeDtypeStruct((agents, *s.shape), s.dtype),
+            self.learner.env.bank_shape(self.eval_pieces, self.eval_steps))
+        return jax.eval_shape(jax.vmap(self.learner.init), keys, pieces, bank)
 
     def _evaluate_agent(self, state: Any) -> EvalMetrics:
         return self.learner.evaluate(state, state.pieces[: self.eval_pieces], self.eval_steps)
 
-    def init(self, seeds: Sequence[int], pieces: np.ndarray) -> Any:
-        """Fresh agents: agent i from PRNGKey(seeds[i]) playing pieces[i] (int32 [agents, envs])."""
+    def init(self, seeds: Sequence[int], pieces: np.ndarray, bank: Any) -> Any:
+        """Fresh agents.
+
+        Args:
+            seeds: agent i starts from PRNGKey(seeds[i]).
+            pieces: int32 [agents, envs], index into the agent's bank of each env's piece.
+            bank: `PieceBank` with leaves [agents, k, ...] (host arrays): each agent's pieces.
+        """
         keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
         pieces = np.asarray(pieces, np.int32)
-        return self._init(_global_array(keys, self.per_agent), _global_array(pieces, self.per_env))
+        bank = jax.tree_util.tree_map(lambda x: _global_array(np.asarray(x), self.per_agent),
+                                      bank)
+        return self._init(_global_array(keys, self.per_agent),
+                          _global_array(pieces, self.per_env), bank)
 
     def abstract_state(self, agents: int) -> Any:
         """Shapes, dtypes and shardings of a state with `agents` agents (for restoring)."""

@@ -45,7 +45,9 @@ class TrainState:
         opt_state: optax state of the Adam optimiser.
         normalizer: running mean/std of observations.
         env_state: the agent's envs, leaves [envs, ...].
-        pieces: int32 [envs], bank index each env plays.
+        pieces: int32 [envs], index into `bank` of the piece each env plays.
+        bank: the agent's own pieces (`mjx_piano.pieces.PieceBank`, leaves [k, ...]): data
+            the env is bound to inside the jitted functions.
         rng: PRNG key (uint32 [2]).
         iteration: int32 [], iterations done.
     """
@@ -55,6 +57,7 @@ class TrainState:
     normalizer: running_statistics.RunningStatisticsState
     env_state: Any
     pieces: jax.Array
+    bank: Any
     rng: jax.Array
     iteration: jax.Array
 
@@ -144,12 +147,13 @@ class PPO:
         self._action_low = np.asarray(env.action_low, np.float32)
         self._action_scale = (np.asarray(env.action_high, np.float32) - self._action_low) / 2.0
 
-    def init(self, key: jax.Array, pieces: jax.Array) -> TrainState:
+    def init(self, key: jax.Array, pieces: jax.Array, bank: Any) -> TrainState:
         """A fresh agent.
 
         Args:
             key: PRNG key (uint32 [2]) of this agent.
-            pieces: int32 [envs], bank index each env plays.
+            pieces: int32 [envs], index into `bank` of the piece each env plays.
+            bank: the agent's pieces (`PieceBank`, leaves [k, ...]).
         """
         k_policy, k_value, k_env, k_rng = jax.random.split(key, 4)
         params = Params(policy=self.networks.policy_network.init(k_policy),
@@ -163,8 +167,8 @@ class PPO:
         env_keys = jax.random.split(k_env, pieces.shape[0])
         return TrainState(params=params, opt_state=self.optimizer.init(params),
                           normalizer=normalizer,
-                          env_state=jax.vmap(self.env.reset)(env_keys, pieces),
-                          pieces=pieces.astype(jnp.int32), rng=k_rng,
+                          env_state=jax.vmap(self.env.bind(bank).reset)(env_keys, pieces),
+                          pieces=pieces.astype(jnp.int32), bank=bank, rng=k_rng,
                           iteration=jnp.zeros((), jnp.int32))
 
     def to_physical(self, action: jax.Array) -> jax.Array:
@@ -178,12 +182,13 @@ class PPO:
             (env states after the rollout, the rollout [T, E, ...], its statistics).
         """
         policy = self.networks.policy_network
+        env = self.env.bind(state.bank)
 
         def step(env_state: Any, step_key: jax.Array):
             logits = policy.apply(state.normalizer, state.params.policy, env_state.obs)
             raw = self.distribution.sample_no_postprocessing(logits, step_key)
             action = self.to_physical(self.distribution.postprocess(raw))
-            next_state = jax.vmap(self.env.step)(env_state, action)
+            next_state = jax.vmap(env.step)(env_state, action)
             transition = Transition(
                 obs=env_state.obs, raw_action=raw,
                 log_prob=self.distribution.log_prob(logits, raw), reward=next_state.reward,
@@ -309,9 +314,9 @@ class PPO:
 
         Args:
             state: the agent (not modified; its rng is only folded, not advanced).
-            pieces: int32 [V], one eval env per entry.
+            pieces: int32 [V], one eval env per entry (indices into `state.bank`).
             steps: control steps to run (>= the longest episode).
         """
         act = functools.partial(self.act, state.params.policy, state.normalizer)
-        return play_pieces(self.eval_env, act, jax.random.fold_in(state.rng, 0x5EED), pieces,
-                           steps)
+        return play_pieces(self.eval_env.bind(state.bank), act,
+                           jax.random.fold_in(state.rng, 0x5EED), pieces, steps)

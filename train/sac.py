@@ -56,7 +56,9 @@ class SACState:
         normalizer: running mean/std of observations.
         replay: the agent's replay buffer (`train.replay.Replay`).
         env_state: the agent's envs, leaves [envs, ...].
-        pieces: int32 [envs], bank index each env plays.
+        pieces: int32 [envs], index into `bank` of the piece each env plays.
+        bank: the agent's own pieces (`PieceBank`, leaves [k, ...]), bound inside the jitted
+            functions; the replay rebuilds goal blocks from it.
         rng: PRNG key (uint32 [2]).
         iteration: int32 [], iterations done.
     """
@@ -67,6 +69,7 @@ class SACState:
     replay: replay_buffer.Replay
     env_state: Any
     pieces: jax.Array
+    bank: Any
     rng: jax.Array
     iteration: jax.Array
 
@@ -136,8 +139,9 @@ class SAC:
         self._action_low = np.asarray(env.action_low, np.float32)
         self._action_scale = (np.asarray(env.action_high, np.float32) - self._action_low) / 2.0
 
-    def init(self, key: jax.Array, pieces: jax.Array) -> SACState:
-        """A fresh agent: key uint32 [2]; pieces int32 [envs], the bank index of each env."""
+    def init(self, key: jax.Array, pieces: jax.Array, bank: Any) -> SACState:
+        """A fresh agent: key uint32 [2]; pieces int32 [envs], the index into `bank` (the
+        agent's `PieceBank`, leaves [k, ...]) of each env's piece."""
         k_actor, k_critic, k_env, k_rng = jax.random.split(key, 4)
         obs = jnp.zeros((self.env.observation_size,), jnp.float32)
         action = jnp.zeros((self.env.action_size,), jnp.float32)
@@ -158,8 +162,9 @@ class SAC:
             normalizer=normalizer,
             replay=replay_buffer.empty(self.config.buffer_size, self.env.observation_size,
                                        self.goal_size, self.env.action_size),
-            env_state=jax.vmap(self.env.reset)(jax.random.split(k_env, pieces.shape[0]), pieces),
-            pieces=pieces.astype(jnp.int32), rng=k_rng, iteration=jnp.zeros((), jnp.int32))
+            env_state=jax.vmap(self.env.bind(bank).reset)(
+                jax.random.split(k_env, pieces.shape[0]), pieces),
+            pieces=pieces.astype(jnp.int32), bank=bank, rng=k_rng, iteration=jnp.zeros((), jnp.int32))
 
     def to_physical(self, action: jax.Array) -> jax.Array:
         """Maps actions [..., A] in [-1, 1] to [action_low, action_high]."""
@@ -178,6 +183,7 @@ class SAC:
         env steps are below `warmup_steps`, else the stochastic policy."""
         cfg = self.config
         warm = state.iteration * cfg.num_envs * cfg.unroll_length < cfg.warmup_steps
+        env = self.env.bind(state.bank)
 
         def step(env_state: Any, step_key: jax.Array):
             k_policy, k_random = jax.random.split(step_key)
@@ -186,7 +192,7 @@ class SAC:
             action, _ = sample_action(mean, log_std, k_policy)
             action = jnp.where(warm, jax.random.uniform(k_random, action.shape, minval=-1.0,
                                                         maxval=1.0), action)
-            next_state = jax.vmap(self.env.step)(env_state, self.to_physical(action))
+            next_state = jax.vmap(env.step)(env_state, self.to_physical(action))
             diverged = (next_state.num_diverged > env_state.num_diverged
                         if hasattr(env_state, "num_diverged") else jnp.zeros_like(next_state.done))
             terminal = next_state.done & ~next_state.truncated & ~diverged
@@ -273,8 +279,8 @@ class SAC:
         def one_update(carry, key):
             params, opt_state = carry
             k_sample, k_update = jax.random.split(key)
-            batch = replay_buffer.sample(replay, self.env, self.goal_size, k_sample,
-                                         cfg.batch_size)
+            batch = replay_buffer.sample(replay, self.env.bind(state.bank), self.goal_size,
+                                         k_sample, cfg.batch_size)
             new_params, new_opt, metrics = self.update(params, opt_state, normalizer, batch,
                                                        k_update)
             keep = lambda new, old: jnp.where(ready, new, old)  # noqa: E731
@@ -306,5 +312,6 @@ class SAC:
     def evaluate(self, state: SACState, pieces: jax.Array, steps: int) -> EvalMetrics:
         """Plays each piece once with the deterministic policy (`play_pieces`)."""
         act = functools.partial(self.act, state.params.actor, state.normalizer)
-        return play_pieces(self.eval_env, act, jax.random.fold_in(state.rng, 0x5EED), pieces,
+        return play_pieces(self.eval_env.bind(state.bank), act,
+                           jax.random.fold_in(state.rng, 0x5EED), pieces,
                            steps)

@@ -16,6 +16,7 @@ already been reset to the start of the same piece, with the finished episode's m
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import jax
@@ -25,6 +26,7 @@ from flax import struct
 
 from mjx_piano import metrics, rewards
 from mjx_piano.observation import goal_block
+from mjx_piano.pieces import PieceBank, bank_shape
 
 SUSTAIN_THRESHOLD = 0.5
 ENERGY_COEF = 1e-2
@@ -181,8 +183,10 @@ class ToyPianoEnv:
     def __init__(self, config: ToyConfig):
         self.config = config
         keys, sustain = make_goal_bank(config)
-        self.goal_keys = jnp.asarray(keys)
-        self.goal_sustain = jnp.asarray(sustain)
+        lengths = np.full(config.catalogue_size, config.episode_length, np.int32)
+        # Bound to its whole catalogue: piece i = `piece_name(i)`.
+        self.bank = PieceBank(goal_keys=jnp.asarray(keys), goal_sustain=jnp.asarray(sustain),
+                              length=jnp.asarray(lengths))
         self.piece_names = tuple(piece_name(i) for i in range(config.catalogue_size))
         self.episode_length = config.episode_length
         self.action_low = np.zeros(config.num_keys + 1, np.float32)
@@ -190,6 +194,29 @@ class ToyPianoEnv:
         self.action_size = config.num_keys + 1
         self.observation_size = (config.lookahead + 1) * (config.num_keys + 1) + config.num_keys
         self.num_pieces = config.catalogue_size
+        self.base: ToyPianoEnv = self  # the catalogue env every bound view shares
+
+    @property
+    def goal_keys(self) -> jax.Array:
+        """bool [P, T + lookahead + 1, K], the bound bank's goals."""
+        return self.bank.goal_keys
+
+    @property
+    def goal_sustain(self) -> jax.Array:
+        """bool [P, T + lookahead + 1], the bound bank's sustain goals."""
+        return self.bank.goal_sustain
+
+    def bank_shape(self, num_pieces: int, max_steps: int) -> PieceBank:
+        """The abstract bank of `num_pieces` pieces (every toy piece has the same length)."""
+        return bank_shape(num_pieces, max_steps, self.config.lookahead, self.config.num_keys)
+
+    def bind(self, bank: PieceBank) -> "ToyPianoEnv":
+        """This env playing the pieces of `bank` (as `PianoEnv.bind`)."""
+        twin = copy.copy(self)
+        twin.bank = jax.tree_util.tree_map(jnp.asarray, bank)
+        twin.num_pieces = int(twin.bank.length.shape[0])
+        twin.base = self.base
+        return twin
 
     @staticmethod
     def catalogue(config: ToyConfig) -> tuple[str, ...]:

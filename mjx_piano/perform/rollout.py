@@ -294,7 +294,7 @@ def load_policy(checkpoint: str, piece_name: str | None) -> LoadedPolicy:
         agent_pieces, _ = assign_pieces(loaded.piece_ids, agents, learner_settings.num_envs)
         # One device of this machine, whatever mesh the run trained on: only one agent plays.
         mesh = make_mesh((1, 1), jax.devices()[:1])
-        trainer = get_trainer(loaded.env, learner_settings, mesh,
+        trainer = get_trainer(loaded.base, learner_settings, mesh,
                               int(agent_pieces.shape[1]), int(loaded.episode_length))
         state = checkpointer.restore(iteration, trainer.abstract_state(agents))
     finally:

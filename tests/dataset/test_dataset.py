@@ -144,7 +144,7 @@ def test_collect_manifest_counts_and_replay(toy_store, toy_run):
     # Oracle: replaying the stored actions from the stored reset key gives the stored
     # observations, rewards and key states.
     specialists = load_specialists(toy_run)
-    env, ppo = specialists.learner.env, specialists.learner
+    env, ppo = specialists.loaded.env, specialists.learner
     n = 5
     rows = slice(first["start"][n], first["start"][n] + first["length"][n])
     bank = manifest["bank_ids"][first["piece"][n]]

@@ -151,7 +151,7 @@ def test_optional_fingering_observation_points_the_nearest_finger_at_the_goal_ke
 
 
 def test_forearm_overlap_test_agrees_with_mujoco_collision_detection(env):
-    from mjx_piano.env import forearms_overlap
+    from mjx_piano.physics import forearms_overlap
 
     model, data = env.mj_model, mujoco.MjData(env.mj_model)
     slides = [model.joint(name).qposadr[0] for name in ("rh/forearm_ty", "lh/forearm_ty", "rh/forearm_tx")]

@@ -48,7 +48,7 @@ def main(out: str) -> None:
     # Agents and envs both split (mesh 4 x 2) equal one device, up to reduction order.
     plan = plan_run(config(f"{out}/mesh", **{"run.mesh": (4, 2)}))
     sharded = build_trainer(plan)
-    single = get_trainer(plan.loaded.env, plan.config.ppo, make_mesh((1, 1), jax.devices()[:1]),
+    single = get_trainer(plan.loaded.base, plan.config.ppo, make_mesh((1, 1), jax.devices()[:1]),
                          sharded.eval_pieces, sharded.eval_steps)
     states = [t.init(plan.seeds, plan.piece_table) for t in (sharded, single)]
     results["obs_spec"] = str(states[0].env_state.obs.sharding.spec)

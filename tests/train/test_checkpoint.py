@@ -73,8 +73,8 @@ def test_pieces_digest_follows_the_rolls_and_the_names():
     def digest(goal_keys, names=("a", "b")):
         bank = SimpleNamespace(goal_keys=goal_keys, goal_sustain=np.zeros((3, 5), bool),
                                length=np.array([5, 4, 3], np.int32))
-        return pieces_sha256(LoadedEnv(env=SimpleNamespace(bank=bank), piece_ids=(1, 2),
-                                       piece_names=names, episode_length=5))
+        return pieces_sha256(LoadedEnv(env=None, piece_ids=(1, 2), piece_names=names,
+                                       episode_length=5, base=None, bank=bank))
 
     changed = keys.copy()
     changed[1, 2, 3] = False

@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import numpy as np
 import pytest
 
 from mjx_piano.cli import build_parser, main
 from train.cli import config_from_args
-from train.config import (PRESETS, SpecialistConfig, apply_overrides, from_dict,
+from train.config import (PRESETS, EnvConfig, SpecialistConfig, apply_overrides, from_dict,
                           identity_differences, to_dict)
-from train.loop import assign_pieces, plan_run
+from train.envs import make_env
+from train.loop import assign_pieces, build_trainer, initial_state, plan_run
 
 from tests.train.conftest import smoke
 
@@ -95,10 +97,10 @@ def test_solver_flags_reach_the_piano_scene():
 def test_piece_assignment():
     agent_pieces, table = assign_pieces((5, 6), agents=4, num_envs=4)
     assert agent_pieces[:, 0].tolist() == [5, 6, 5, 6]
-    assert table[1].tolist() == [6, 6, 6, 6]
+    assert table[1].tolist() == [0, 0, 0, 0]  # into the agent's own bank of one piece
     agent_pieces, table = assign_pieces((1, 2, 3, 4), agents=2, num_envs=4)
     assert agent_pieces.tolist() == [[1, 2], [3, 4]]
-    assert table[1].tolist() == [3, 4, 3, 4]
+    assert table[1].tolist() == [0, 1, 0, 1]
     with pytest.raises(ValueError, match="not a multiple"):
         assign_pieces((1, 2, 3, 4), agents=2, num_envs=5)
 
@@ -127,3 +129,24 @@ def test_cli_trains_end_to_end(tmp_path, capsys):
     assert "4 iterations; first call" in printed and "env steps/s" not in printed
     assert main(resume) == 0
     assert "nothing ran" in capsys.readouterr().out
+
+
+def test_other_pieces_of_the_same_shapes_reuse_the_compiled_trainer(tmp_path):
+    """The pieces are data in the agents' state (`TrainState.bank`): a run over other pieces
+    of the same shapes gets the same trainer and its iteration compiles once."""
+    plans = [plan_run(smoke(str(tmp_path / name), env__pieces=pieces))
+             for name, pieces in (("a", "toy-00,toy-01"), ("b", "toy-02,toy-03"))]
+    trainers = [build_trainer(plan) for plan in plans]
+    assert trainers[0] is trainers[1]
+    states = [trainers[0].iteration(initial_state(plan, trainers[0], None))[0] for plan in plans]
+    banks = [np.asarray(state.bank.goal_keys) for state in states]
+    assert banks[0].shape == banks[1].shape and not np.array_equal(*banks)
+    np.testing.assert_array_equal(banks[1], np.asarray(plans[1].loaded.bank.goal_keys)[[2, 3]][:, None])
+    assert trainers[0]._iteration._cache_size() == 1
+
+
+def test_the_piano_env_is_one_object_whatever_its_pieces():
+    one, other = (make_env(EnvConfig(name="piano", pieces=(p,))) for p in
+                  ("etude/c-major-scale-rh", "etude/a-major-arpeggio-lh"))
+    assert one.base is other.base and one.env is not other.env
+    assert one.env.bank.goal_keys.shape[0] == 1

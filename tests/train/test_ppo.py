@@ -16,7 +16,7 @@ from train.ppo import Transition, rollout_stats
 def _initial_eval_f1(config) -> np.ndarray:
     plan = plan_run(config)
     trainer = build_trainer(plan)
-    return np.asarray(trainer.evaluate(trainer.init(plan.seeds, plan.piece_table)).last_episode.f1)
+    return np.asarray(trainer.evaluate(trainer.init(plan.seeds, plan.piece_table, plan.agent_bank)).last_episode.f1)
 
 
 def test_f1_rises_from_start_to_at_least_half(learned_run, tmp_path):
@@ -54,7 +54,7 @@ def test_two_agents_in_one_run_equal_two_separate_runs(tmp_path):
     def run(pieces: str, seed: int, iterations: int = 5, **overrides):
         plan = plan_run(smoke(str(tmp_path), env__pieces=pieces, run__seed=seed, **overrides))
         trainer = build_trainer(plan)
-        state = trainer.init(plan.seeds, plan.piece_table)
+        state = trainer.init(plan.seeds, plan.piece_table, plan.agent_bank)
         for _ in range(iterations):
             state, _ = trainer.iteration(state)
         return jax.device_get(state)
@@ -73,7 +73,7 @@ def test_two_agents_in_one_run_equal_two_separate_runs(tmp_path):
 def test_iteration_compiles_once_per_shape(learned_run, tmp_path):
     plan = plan_run(smoke(str(tmp_path)))
     trainer = build_trainer(plan)
-    state = trainer.init(plan.seeds, plan.piece_table)
+    state = trainer.init(plan.seeds, plan.piece_table, plan.agent_bank)
     state, _ = trainer.iteration(state)
     traces = trainer._iteration._cache_size()  # noqa: SLF001
     for _ in range(3):

@@ -58,7 +58,7 @@ def test_sac_learns_the_etude_on_the_reduced_scene_and_not_without_learning(tmp_
     # as if the gradient steps did nothing. The threshold above must catch that.
     plan = plan_run(apply_overrides(config, {"run.out": str(tmp_path / "off")}))
     trainer = build_trainer(plan)
-    start = trainer.init(plan.seeds, plan.piece_table)
+    start = trainer.init(plan.seeds, plan.piece_table, plan.agent_bank)
     params, opt_state = jax.device_get((start.params, start.opt_state))
     sharding, state = trainer.state_sharding, start
     for _ in range(SAC_LEARN["run.iterations"]):
@@ -90,7 +90,7 @@ def test_two_agents_in_one_run_equal_two_separate_runs(tmp_path):
         plan = plan_run(_config(str(tmp_path), "toy", pieces, SAC_TOY, run__seed=seed,
                                 **overrides))
         trainer = build_trainer(plan)
-        state = trainer.init(plan.seeds, plan.piece_table)
+        state = trainer.init(plan.seeds, plan.piece_table, plan.agent_bank)
         for _ in range(5):
             state, _ = trainer.iteration(state)
         return jax.device_get((state.params, state.normalizer, state.replay.obs, state.rng))

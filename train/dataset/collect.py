@@ -200,14 +200,13 @@ def make_rollout(expert: PPO | SAC, learner: PPO | SAC | None, length: int
 
     Returns:
         fn(expert_policy, expert_norm, actor_policy, actor_norm, pieces int32 [agents, envs],
-        key uint32 [2], noise float32 []) -> (StepRecord [agents, T, envs, ...],
+        key uint32 [2], noise float32 [], bank) -> (StepRecord [agents, T, envs, ...],
         f1 float32 [agents, envs] (NaN if the episode did not end), length int32 [agents, envs],
         reset keys uint32 [agents, envs, 2]).
     """
-    env = expert.env
     actor = learner or expert
 
-    def agent(expert_p, expert_n, actor_p, actor_n, pieces, key, noise):
+    def agent(expert_p, expert_n, actor_p, actor_n, pieces, key, noise, env):
         reset_key, noise_key = jax.random.split(key)
         keys = jax.random.split(reset_key, pieces.shape[0])
         state = jax.vmap(env.reset)(keys, pieces)
@@ -233,10 +232,11 @@ def make_rollout(expert: PPO | SAC, learner: PPO | SAC | None, length: int
             step, carry, jax.random.split(noise_key, length))
         return records, jnp.where(alive, jnp.nan, f1), steps, keys
 
-    def rollout(expert_p, expert_n, actor_p, actor_n, pieces, key, noise):
+    def rollout(expert_p, expert_n, actor_p, actor_n, pieces, key, noise, bank):
         agent_keys = jax.vmap(functools.partial(jax.random.fold_in, key))(
             jnp.arange(pieces.shape[0]))
-        return jax.vmap(agent, in_axes=(0, 0, 0, 0, 0, 0, None))(
+        played = functools.partial(agent, env=expert.env.bind(bank))
+        return jax.vmap(played, in_axes=(0, 0, 0, 0, 0, 0, None))(
             expert_p, expert_n, actor_p, actor_n, pieces, agent_keys, noise)
 
     return jax.jit(rollout)
@@ -380,7 +380,7 @@ def collect(config: CollectConfig) -> CollectResult:
                          f"{trained_envs} envs per agent: collect with chunk_envs <= "
                          f"{trained_envs}")
     learner = load_specialists(config.relabel_learner) if config.relabel_learner else None
-    env = specialists.learner.env
+    env = specialists.loaded.env
     if learner is not None and (learner.learner.env.observation_size,
                                 learner.learner.env.action_size
                                 ) != (env.observation_size, env.action_size):
@@ -450,21 +450,21 @@ def _run_chunk(config: CollectConfig, specialists: Specialists, rollout: Callabl
         (trajectories, env steps simulated, seconds on device, mean F1 of finished episodes).
     """
     per_agent = specialists.agent_pieces.shape[1]
-    bank = specialists.agent_pieces[:, np.arange(envs) % per_agent].astype(np.int32)
-    pieces: Any = bank
+    table = specialists.agent_pieces[:, np.arange(envs) % per_agent].astype(np.int32)
+    pieces: Any = table
     if envs in layouts:
         per_agent_sharding, per_env_sharding = layouts[envs]
         policies = jax.device_put(policies, per_agent_sharding)
-        pieces = jax.device_put(bank, per_env_sharding)
+        pieces = jax.device_put(table, per_env_sharding)
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), chunk)
     began = time.perf_counter()
-    records, f1, steps, keys = jax.device_get(rollout(*policies, pieces, key,
-                                                      jnp.float32(config.noise)))
+    records, f1, steps, keys = jax.device_get(rollout(
+        *policies, pieces, key, jnp.float32(config.noise), specialists.loaded.bank))
     elapsed = time.perf_counter() - began
     bank_to_index = {b: i for i, b in enumerate(specialists.loaded.piece_ids)}
-    index = np.vectorize(bank_to_index.__getitem__)(bank)
+    index = np.vectorize(bank_to_index.__getitem__)(table)
     data = to_trajectories(records, f1, steps, keys, index, config.min_f1, config.keep_flagged)
-    simulated = int(records.valid.shape[1]) * bank.size
+    simulated = int(records.valid.shape[1]) * table.size
     return data, simulated, elapsed, float(np.nanmean(f1)) if np.isfinite(f1).any() else 0.0
 
 

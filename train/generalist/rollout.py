@@ -53,7 +53,7 @@ def to_physical(env: Any, actions: jax.Array) -> jax.Array:
 
 
 def rollout(model: FlowTransformer, params: Any, env: Any, pieces: jax.Array, key: jax.Array,
-            steps: int, execute: int, flow_steps: int = 10) -> RolloutResult:
+            steps: int, execute: int, flow_steps: int = 10, bank: Any = None) -> RolloutResult:
     """Plays `pieces` with the generalist (pure; jit with steps/execute/flow_steps static).
 
     Args:
@@ -65,9 +65,11 @@ def rollout(model: FlowTransformer, params: Any, env: Any, pieces: jax.Array, ke
         steps: control steps (rounded up to a multiple of `execute`).
         execute: actions executed per chunk, 1..model.horizon.
         flow_steps: Euler steps per chunk.
+        bank: the pieces (`PieceBank`) to bind `env` to; None plays the env's own.
     """
     if not 1 <= execute <= model.horizon:
         raise ValueError(f"execute={execute} must be in 1..{model.horizon}")
+    env = env if bank is None else env.bind(bank)
     reset_key, sample_key = jax.random.split(key)
     env_state = jax.vmap(env.reset)(jax.random.split(reset_key, pieces.shape[0]), pieces)
     history = jnp.repeat(env_state.obs[:, None], model.history, axis=1)  # [E, H, O]
@@ -101,7 +103,9 @@ def rollout(model: FlowTransformer, params: Any, env: Any, pieces: jax.Array, ke
 @functools.lru_cache(maxsize=8)
 def compiled_rollout(model: FlowTransformer, env: Any, steps: int, execute: int,
                      flow_steps: int):
-    """`rollout` jitted for one (model, env, sizes); cached so evaluations reuse it."""
+    """`rollout` jitted for one (model, env, sizes); cached so evaluations reuse it. Give it
+    an unbound env (`env.base`) and the bank as an argument: one compile serves every split of
+    the same shapes."""
     return jax.jit(functools.partial(rollout, model, env=env, steps=steps, execute=execute,
                                      flow_steps=flow_steps))
 
@@ -141,8 +145,8 @@ def evaluate_pieces(model: FlowTransformer, params: Any, env: Any, piece_ids: Se
         # Envs split across devices; the vmapped rollout follows its input's sharding.
         mesh = Mesh(np.asarray(devices), ("data",))
         pieces = jax.device_put(pieces, NamedSharding(mesh, P("data")))
-    result = compiled_rollout(model, env, steps + 1, execute, flow_steps)(
-        params, pieces=pieces, key=key)
+    result = compiled_rollout(model, env.base, steps + 1, execute, flow_steps)(
+        params, pieces=pieces, key=key, bank=env.bank)
     per_env = {m: np.asarray(getattr(result.last_episode, m), np.float64) for m in METRICS}
     shape = (len(piece_ids), envs_per_piece)
     scores = {m: v.reshape(shape).mean(1) for m, v in per_env.items()}
