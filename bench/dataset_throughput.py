@@ -32,6 +32,7 @@ if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from train.dataset import store  # noqa: E402
+from train.dataset.card import build_card  # noqa: E402
 from train.dataset.loader import WindowLoader  # noqa: E402
 
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         root = args.store or os.path.join(tmp, "store")
         if not args.store:
             synthetic_store(root, args.shards, args.trajectories, args.length)
-        card = store.build_card(root)
+        card = build_card(root)
         rows = [r for b in args.batch for r in measure(root, b, args.batches,
                                                        args.shards_in_memory)]
     training = []

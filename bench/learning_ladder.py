@@ -243,7 +243,7 @@ def main(args: argparse.Namespace) -> int:
     """Runs the recipes on the rung, then reports every run of the rung; exit 2 on bad input."""
     from bench.learning_report import write_report
     from train.checkpoint import Checkpointer
-    from train.loop import plan_run
+    from train.plan import plan_run
 
     if args.list:
         print(_listing(["R0", "R1", "R2"]))

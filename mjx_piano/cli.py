@@ -14,7 +14,7 @@ import sys
 # Modules that define a `register(subparsers)` function, in help order.
 _COMMAND_MODULES = (
     "mjx_piano.commands",
-    "mjx_piano.perform.cli",
+    "train.perform_cli",
     "mjx_piano.music.cli",
     "train.cli",
     "train.generalist.cli",

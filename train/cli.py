@@ -190,7 +190,8 @@ def distributed_arguments(args: argparse.Namespace) -> dict[str, Any] | None:
 def run_specialists(args: argparse.Namespace) -> int:
     """Runs `train specialists`; returns the exit code (2 on bad input, 130 if interrupted or
     stopped by SIGINT, 143 if stopped by SIGTERM)."""
-    from train.loop import plan_run, train_specialists
+    from train.loop import train_specialists
+    from train.plan import plan_run
 
     try:
         cluster = distributed_arguments(args)

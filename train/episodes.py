@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mjx_piano.rollout import expand, play
 from train.envs import Env
 
 
@@ -69,7 +70,8 @@ def rollout_stats(rollout: Any, last_episode: Any, reward_terms: Any) -> Rollout
 
 def play_pieces(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.Array,
                 pieces: jax.Array, steps: int) -> EvalMetrics:
-    """Plays each piece once with a deterministic policy and keeps each env's first episode.
+    """Plays each piece once with a deterministic policy and keeps each env's first episode
+    (`mjx_piano.rollout.play`).
 
     Args:
         env: the env.
@@ -79,22 +81,12 @@ def play_pieces(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.Array,
         steps: control steps to run (>= the longest episode).
     """
     env_state = jax.vmap(env.reset)(jax.random.split(key, pieces.shape[0]), pieces)
+    def policy(carry: None, state: Any, _: None) -> tuple[jax.Array, None, None]:
+        return act(state.obs), None, carry
 
-    def step(carry, _):
-        env_state, captured, seen = carry
-        env_state = jax.vmap(env.step)(env_state, act(env_state.obs))
-        first = env_state.done & ~seen
-        captured = jax.tree_util.tree_map(
-            lambda new, old: jnp.where(expand(first, new), new, old),
-            env_state.last_episode, captured)
-        return (env_state, captured, seen | env_state.done), None
+    played = play(jax.vmap(env.step), policy, env_state, steps)
+    mean = jax.tree_util.tree_map(lambda x: jnp.mean(x.astype(jnp.float32), axis=0),
+                                  played.first_episode)
+    return EvalMetrics(last_episode=mean,
+                       completed=jnp.mean(played.finished.astype(jnp.float32)))
 
-    carry = (env_state, env_state.last_episode, jnp.zeros(pieces.shape, bool))
-    (_, captured, seen), _ = jax.lax.scan(step, carry, None, length=steps)
-    mean = jax.tree_util.tree_map(lambda x: jnp.mean(x.astype(jnp.float32), axis=0), captured)
-    return EvalMetrics(last_episode=mean, completed=jnp.mean(seen.astype(jnp.float32)))
-
-
-def expand(mask: jax.Array, like: jax.Array) -> jax.Array:
-    """`mask` [...] reshaped to broadcast against `like` [..., *extra]."""
-    return mask.reshape(mask.shape + (1,) * (like.ndim - mask.ndim))

@@ -99,6 +99,23 @@ def batched_leaves(one: Any, two: Any) -> Any:
     return jax.tree_util.tree_map(lambda a, b: a.shape != b.shape, one, two)
 
 
+def abstract_agents(learner: Learner, agents: int, pieces_per_agent: int, max_steps: int) -> Any:
+    """Shapes and dtypes (no shardings) of `agents` agents' state: `learner.init` traced
+    abstractly (nothing runs or compiles).
+
+    Args:
+        learner: the learner.
+        agents: leading axis of every leaf.
+        pieces_per_agent: k, the pieces in each agent's bank.
+        max_steps: control steps of the longest piece (the bank's width less the lookahead).
+    """
+    keys = jax.ShapeDtypeStruct((agents, 2), jnp.uint32)
+    pieces = jax.ShapeDtypeStruct((agents, learner.config.num_envs), jnp.int32)
+    bank = jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct((agents, *s.shape), s.dtype),
+                                  learner.env.bank_shape(pieces_per_agent, max_steps))
+    return jax.eval_shape(jax.vmap(learner.init), keys, pieces, bank)
+
+
 def make_learner(env: Env, config: PPOConfig | SACConfig) -> Learner:
     """PPO for a `PPOConfig`, SAC for a `SACConfig`."""
     return SAC(env, config) if isinstance(config, SACConfig) else PPO(env, config)
@@ -153,12 +170,7 @@ class Trainer:
         return self.learner
 
     def _abstract_init(self, agents: int) -> Any:
-        keys = jax.ShapeDtypeStruct((agents, 2), jnp.uint32)
-        pieces = jax.ShapeDtypeStruct((agents, self.learner.config.num_envs), jnp.int32)
-        bank = jax.tree_util.tree_map(
-            lambda s: jax.ShapeDtypeStruct((agents, *s.shape), s.dtype),
-            self.learner.env.bank_shape(self.eval_pieces, self.eval_steps))
-        return jax.eval_shape(jax.vmap(self.learner.init), keys, pieces, bank)
+        return abstract_agents(self.learner, agents, self.eval_pieces, self.eval_steps)
 
     def _evaluate_agent(self, state: Any) -> EvalMetrics:
         return self.learner.evaluate(state, state.pieces[: self.eval_pieces], self.eval_steps)

@@ -1,26 +1,18 @@
 """Roll out one env and keep everything a viewer or listener needs, per control step.
 
-Who plays: the scripted perfect player, or a trained specialist loaded by `load_policy`.
+Who plays: the scripted perfect player, the IK pianist, or a trained specialist's action
+function (`train.restore.load_policy` loads one from a run folder).
 
 `make_rollout` builds one pure scan over `num_steps` control steps of a single env, driven by the
 scripted perfect player (`mjx_piano.scripted.scripted_step`) or by a policy's action function;
 jit it once and call it for any piece of the env's bank. `to_performance` moves the result to the
 host as a `Performance` over all 88 keys (reduced scenes build only some keys; the others are
 never pressed and never wanted).
-
-`load_policy(CHECKPOINT, piece)` is the one entry point `mjx-piano perform --policy CHECKPOINT`
-uses. CHECKPOINT is a training run's output folder (`--out` of `mjx-piano train specialists`),
-its `checkpoints` folder, or one `checkpoints/<iteration>` folder (default: the newest). It reads
-the run's stored `SpecialistConfig`, rebuilds the same env and PPO networks, restores the
-agent-batched `TrainState` onto one local device and keeps the agent that trained on `piece`. The
-action is the policy's mode (as in `PPO.evaluate`), mapped to physical units.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
 from typing import Callable
 
 import jax
@@ -31,6 +23,7 @@ from flax import struct
 from mjx_piano.env import EnvState, PianoEnv
 from mjx_piano.music.roll import CONTROL_HZ, NUM_KEYS
 from mjx_piano.perform.render_scene import render_qpos
+from mjx_piano.rollout import play
 from mjx_piano.scripted import scripted_step
 
 # obs [observation_size] -> physical action [action_size]; must be jittable.
@@ -124,40 +117,35 @@ def make_rollout(env: PianoEnv, num_steps: int, action_fn: ActionFn | None = Non
         The rollout function: rng (PRNG key), piece (int32 [] bank index) -> trace.
     """
 
-    def advance(state: EnvState) -> EnvState:
-        if state_policy is not None:
-            return env.step(state, state_policy(state))
-        if action_fn is None:
+    def env_step(state: EnvState, action: jax.Array | None) -> EnvState:
+        if action is None:  # the scripted player presses the keys itself
             return scripted_step(env, state)
-        return env.step(state, action_fn(state.obs))
+        return env.step(state, action)
 
-    def body(carry: tuple[EnvState, jax.Array, jax.Array], _: None):
-        state, f1, finished = carry
-        goal = env.bank.goal_keys[state.piece, state.t]
-        goal_sustain = env.bank.goal_sustain[state.piece, state.t]
-        previous = (state.data.qpos, env.key_angles(state.data, state.keys))
-        state = advance(state)
+    def policy(carry: None, state: EnvState, _: None) -> tuple[jax.Array | None, None, None]:
+        if state_policy is not None:
+            return state_policy(state), None, carry
+        return (None if action_fn is None else action_fn(state.obs)), None, carry
+
+    def record(state: EnvState, _: None, new: EnvState, seen: jax.Array) -> tuple:
         # On the episode's last step the env has already reset itself; show the last real pose
         # (the step before it) rather than the start pose.
-        qpos, angles = (jnp.where(state.done, before, now) for before, now in
-                        zip(previous, (state.data.qpos, env.key_angles(state.data, state.keys))))
-        first = state.done & ~finished
-        f1 = jnp.where(first, state.last_episode.f1, f1)
-        fingers = jnp.where(state.done, -1, played_fingers(env, state))
-        record = (qpos, angles, state.pressed, state.sustain, goal, goal_sustain, state.done,
-                  fingers)
-        return (state, f1, finished | state.done), record
+        before = (state.data.qpos, env.key_angles(state.data, state.keys))
+        after = (new.data.qpos, env.key_angles(new.data, new.keys))
+        qpos, angles = (jnp.where(new.done, b, a) for b, a in zip(before, after))
+        fingers = jnp.where(new.done, -1, played_fingers(env, new))
+        return (qpos, angles, new.pressed, new.sustain, env.bank.goal_keys[state.piece, state.t],
+                env.bank.goal_sustain[state.piece, state.t], new.done, fingers)
 
     def rollout(rng: jax.Array, piece: jax.Array) -> RolloutTrace:
-        start = env.reset(rng, piece)
-        carry = (start, jnp.zeros((), jnp.float32), jnp.zeros((), bool))
-        (state, f1, finished), records = jax.lax.scan(body, carry, None, length=num_steps)
+        played = play(env_step, policy, env.reset(rng, piece), num_steps, record=record)
+        state = played.state
         # Unfinished run: score the steps played so far.
         partial = state.episode.f1 / jnp.maximum(state.episode.length, 1).astype(jnp.float32)
-        qpos, angles, pressed, sustain, goal, goal_sustain, done, fingers = records
+        qpos, angles, pressed, sustain, goal, goal_sustain, done, fingers = played.records
         return RolloutTrace(qpos=qpos, key_angles=angles, pressed=pressed, sustain=sustain,
                             goal=goal, goal_sustain=goal_sustain, done=done, fingers=fingers,
-                            f1=jnp.where(finished, f1, partial))
+                            f1=jnp.where(played.finished, played.first_episode.f1, partial))
 
     return rollout
 
@@ -222,93 +210,3 @@ def perform(env: PianoEnv, piece: int, name: str, num_steps: int | None = None,
     rollout = jax.jit(make_rollout(env, steps, action_fn, state_policy))
     trace = rollout(jax.random.PRNGKey(seed), jnp.int32(piece))
     return to_performance(env, trace, name)
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadedPolicy:
-    """A policy ready to roll out.
-
-    Attributes:
-        env: the env it was trained in (same scene and piece bank).
-        piece: bank index of the requested piece in that env.
-        piece_name: the piece's name.
-        action_fn: `obs [O] -> action [A]` (physical units; jittable).
-        agent: which agent of the run it is.
-        iteration: the checkpoint's iteration.
-    """
-
-    env: PianoEnv
-    piece: int
-    piece_name: str
-    action_fn: ActionFn
-    agent: int
-    iteration: int
-
-
-def split_checkpoint_path(path: str) -> tuple[str, int | None]:
-    """(run output folder, iteration or None for the newest) of a CHECKPOINT argument."""
-    path = os.path.abspath(path.rstrip("/"))
-    base, parent = os.path.basename(path), os.path.dirname(path)
-    if base.isdigit() and os.path.basename(parent) == "checkpoints":
-        return os.path.dirname(parent), int(base)
-    if base == "checkpoints":
-        return parent, None
-    return path, None
-
-
-def load_policy(checkpoint: str, piece_name: str | None) -> LoadedPolicy:
-    """Loads the agent of a specialist run that plays `piece_name`.
-
-    Args:
-        checkpoint: run folder, its `checkpoints` folder, or one `checkpoints/<iteration>`.
-        piece_name: a piece of the run; None = the first agent's first piece.
-
-    Returns:
-        The `LoadedPolicy`.
-
-    Raises:
-        FileNotFoundError: no checkpoint there.
-        ValueError: the run did not train on `piece_name` (the message lists its pieces).
-    """
-    from train import envs
-    from train.checkpoint import Checkpointer
-    from train.config import learner_config
-    from train.loop import assign_pieces
-    from train.parallel import get_trainer, make_mesh
-
-    out, iteration = split_checkpoint_path(checkpoint)
-    if not os.path.isdir(os.path.join(out, "checkpoints")):
-        raise FileNotFoundError(f"no checkpoints folder in {out}")
-    checkpointer = Checkpointer(out)
-    try:
-        iteration = checkpointer.latest_step() if iteration is None else iteration
-        if iteration is None:
-            raise FileNotFoundError(f"no complete checkpoint in {checkpointer.directory}")
-        config = checkpointer.stored_config(iteration)
-        if config.env.name == "toy":
-            raise ValueError(f"the run in {out} trained on the 'toy' env; perform plays runs "
-                             "of the piano envs (piano, piano-keys)")
-        loaded = envs.make_env(config.env)
-        agents = config.run.agents or len(loaded.piece_ids)
-        learner_settings = learner_config(config)
-        agent_pieces, _ = assign_pieces(loaded.piece_ids, agents, learner_settings.num_envs)
-        # One device of this machine, whatever mesh the run trained on: only one agent plays.
-        mesh = make_mesh((1, 1), jax.devices()[:1])
-        trainer = get_trainer(loaded.base, learner_settings, mesh,
-                              int(agent_pieces.shape[1]), int(loaded.episode_length))
-        state = checkpointer.restore(iteration, trainer.abstract_state(agents))
-    finally:
-        checkpointer.close()
-    name = loaded.piece_names[0] if piece_name is None else piece_name
-    if name not in loaded.piece_names:
-        raise ValueError(f"the run in {out} did not train on {name!r}; its pieces: "
-                         f"{list(loaded.piece_names)}")
-    piece = loaded.piece_ids[loaded.piece_names.index(name)]
-    agent = int(np.flatnonzero((agent_pieces == piece).any(axis=1))[0])
-    # The agent's policy alone (MJX-Warp env states hold buffers without an agent axis).
-    learner = trainer.learner
-    params, normalizer = jax.device_get(jax.tree_util.tree_map(
-        lambda x: x[agent], (learner.policy_params(state.params), state.normalizer)))
-    action_fn = functools.partial(learner.act, params, normalizer)
-    return LoadedPolicy(env=loaded.env, piece=int(piece), piece_name=name, action_fn=action_fn,
-                        agent=agent, iteration=int(iteration))

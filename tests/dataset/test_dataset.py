@@ -19,7 +19,9 @@ import pytest
 from train.config import EnvConfig, PPOConfig, RunConfig, SACConfig, SpecialistConfig
 from train.dataset import collect as collect_mod
 from train.dataset import store
-from train.dataset.collect import CollectConfig, collect, load_specialists
+from train.dataset.card import build_card
+from train.dataset.collect import CollectConfig, collect
+from train.restore import load_specialists
 from train.dataset.loader import WindowLoader, cut_windows, load_windows
 from train.loop import train_specialists
 
@@ -125,7 +127,7 @@ def test_store_round_trip_bit_identical(tmp_path):
             got = getattr(back, name)
             assert got.dtype == array.dtype and got.shape == array.shape, name
             assert got.tobytes() == array.tobytes(), name
-    card = store.build_card(root)
+    card = build_card(root)
     assert sum(card["f1_histogram"]["counts"]) == card["trajectories"]
     assert card["bytes"] == store.folder_bytes(os.path.join(root, store.SHARDS))
 

@@ -7,7 +7,8 @@ import csv
 import pytest
 
 from mjx_piano.cli import main
-from mjx_piano.perform.rollout import load_policy, perform
+from mjx_piano.perform.rollout import perform
+from train.restore import load_policy
 
 PIECE = "etude/c-major-scale-rh"
 

@@ -10,7 +10,7 @@ import pytest
 from mjx_piano.cli import build_parser
 from mjx_piano.perform import outputs
 from mjx_piano.perform.outputs import TAIL_S, write_outputs
-from mjx_piano.perform.rollout import load_policy, split_checkpoint_path
+from train.restore import load_policy, split_checkpoint_path
 from mjx_piano.perform.sound import read_wav
 from tests.perform.conftest import STEPS
 

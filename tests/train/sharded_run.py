@@ -13,7 +13,8 @@ import jax
 import numpy as np
 
 from train.config import PRESETS, SpecialistConfig, apply_overrides
-from train.loop import build_trainer, plan_run, train_specialists
+from train.loop import build_trainer, train_specialists
+from train.plan import plan_run
 from train.parallel import get_trainer, make_mesh
 
 
@@ -50,7 +51,7 @@ def main(out: str) -> None:
     sharded = build_trainer(plan)
     single = get_trainer(plan.loaded.base, plan.config.ppo, make_mesh((1, 1), jax.devices()[:1]),
                          sharded.eval_pieces, sharded.eval_steps)
-    states = [t.init(plan.seeds, plan.piece_table) for t in (sharded, single)]
+    states = [t.init(plan.seeds, plan.piece_table, plan.agent_bank) for t in (sharded, single)]
     results["obs_spec"] = str(states[0].env_state.obs.sharding.spec)
     results["obs_devices"] = len(states[0].env_state.obs.sharding.device_set)
     for _ in range(2):

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from tests.train.conftest import smoke
-from train import loop
+from train import envs as train_envs, loop
 from train.checkpoint import ConfigMismatchError
-from train.loop import plan_run, train_specialists
+from train.loop import train_specialists
+from train.plan import plan_run
 
 
 def _leaves(state) -> list[np.ndarray]:
@@ -50,7 +51,7 @@ def test_other_config_is_refused_before_compiling(tmp_path, monkeypatch):
         train_specialists(smoke(out, run__iterations=4))
     # Rolls that changed under the same piece names (a rebuilt repertoire) are refused...
     with monkeypatch.context() as patch:
-        patch.setattr(loop.envs, "pieces_sha256", lambda loaded: "0123456789abcdef")
+        patch.setattr(train_envs, "pieces_sha256", lambda loaded: "0123456789abcdef")
         with pytest.raises(ConfigMismatchError, match="env.pieces_sha256: '[0-9a-f]{16}' -> "
                                                       "'0123456789abcdef'"):
             train_specialists(smoke(out, run__iterations=4), resume=True)

@@ -13,7 +13,8 @@ from train.cli import config_from_args
 from train.config import (PRESETS, EnvConfig, SpecialistConfig, apply_overrides, from_dict,
                           identity_differences, to_dict)
 from train.envs import make_env
-from train.loop import assign_pieces, build_trainer, initial_state, plan_run
+from train.loop import build_trainer, initial_state
+from train.plan import assign_pieces, plan_run
 
 from tests.train.conftest import smoke
 

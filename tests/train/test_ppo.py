@@ -9,14 +9,16 @@ import pytest
 
 from tests.train.conftest import LEARN_ITERATIONS, smoke
 from train.config import PRESETS
-from train.loop import build_trainer, plan_run, train_specialists
+from train.loop import build_trainer, train_specialists
+from train.plan import plan_run
 from train.ppo import Transition, rollout_stats
 
 
 def _initial_eval_f1(config) -> np.ndarray:
     plan = plan_run(config)
     trainer = build_trainer(plan)
-    return np.asarray(trainer.evaluate(trainer.init(plan.seeds, plan.piece_table, plan.agent_bank)).last_episode.f1)
+    state = trainer.init(plan.seeds, plan.piece_table, plan.agent_bank)
+    return np.asarray(trainer.evaluate(state).last_episode.f1)
 
 
 def test_f1_rises_from_start_to_at_least_half(learned_run, tmp_path):

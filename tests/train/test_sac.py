@@ -16,7 +16,8 @@ from mjx_piano.observation import ObservationLayout
 from train import replay
 from train.config import EnvConfig, SpecialistConfig, apply_overrides
 from train.envs import make_env
-from train.loop import build_trainer, plan_run, train_specialists
+from train.loop import build_trainer, train_specialists
+from train.plan import plan_run
 from train.sac_networks import sample_action
 
 PIECE = "etude/c-major-scale-rh"

@@ -9,7 +9,7 @@ from mjx_piano.music.repertoire import list_clips
 from train.cli import config_from_args
 from train.config import EnvConfig
 from train.envs import piece_catalogue, resolve_pieces, split_pieces
-from train.loop import plan_run
+from train.plan import plan_run
 
 
 def _piece(clip: str) -> str:

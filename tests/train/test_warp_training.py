@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from mjx_piano import warp_buffers
-from train.loop import _size_warp_contacts, train_specialists
+from train.loop import train_specialists
+from train.plan import _size_warp_contacts
 
 from tests.train.conftest import smoke
 

@@ -60,7 +60,7 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 def run_collect(args: argparse.Namespace) -> int:
     """Runs `dataset collect`; prints the card and the collection rate."""
     from train.dataset.collect import CollectConfig, collect
-    from train.dataset.store import format_card
+    from train.dataset.card import format_card
 
     config = CollectConfig(
         run=args.run_dir, out=args.out, rollouts=args.rollouts, chunk_envs=args.chunk_envs,
@@ -86,7 +86,8 @@ def run_collect(args: argparse.Namespace) -> int:
 
 def run_stats(args: argparse.Namespace) -> int:
     """Runs `dataset stats`: rebuilds the card from the store and prints it."""
-    from train.dataset.store import build_card, damaged_shards, format_card, shard_name
+    from train.dataset.card import build_card, format_card
+    from train.dataset.store import damaged_shards, shard_name
 
     try:
         damaged = damaged_shards(args.store, checksums=args.verify)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import os
 import sys
 import time
 from typing import Any, Callable
@@ -28,13 +26,14 @@ from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from mjx_piano.paths import check_output_folder, check_run_folder
-from train.checkpoint import Checkpointer
-from train.config import SpecialistConfig, learner_config, to_dict
+from mjx_piano.rollout import play
+from train.config import learner_config
 from train.dataset import store
-from train.envs import LoadedEnv
-from train.loop import build_trainer, plan_run
+from train.dataset.card import write_card
+from train.dataset.provenance import open_store
 from train.parallel import make_mesh, mesh_shape
 from train.ppo import PPO
+from train.restore import Specialists, load_specialists
 from train.sac import SAC
 from train.stop_signal import catch_stop_signals
 
@@ -67,35 +66,6 @@ class CollectConfig:
     keep_flagged: bool = False
     relabel_learner: str | None = None
     progress: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class Specialists:
-    """Policies restored from a training run.
-
-    Attributes:
-        learner: the run's learner (PPO or SAC: networks, action scaling, `mode_action`).
-        policy: the acting part of the parameters (`learner.policy_params`), leaves
-            [agents, ...].
-        normalizer: observation statistics, leaves [agents, ...].
-        agent_pieces: int [agents, k], bank indices each agent plays.
-        loaded: env and its pieces.
-        config: the run's configuration.
-        step: iteration of the checkpoint.
-    """
-
-    learner: PPO | SAC
-    policy: Any
-    normalizer: Any
-    agent_pieces: np.ndarray
-    loaded: LoadedEnv
-    config: SpecialistConfig
-    step: int
-
-    @property
-    def agents(self) -> int:
-        """Number of specialists."""
-        return int(self.agent_pieces.shape[0])
 
 
 @struct.dataclass
@@ -145,32 +115,6 @@ class CollectResult:
         return self.timed_env_steps / self.rollout_s if self.rollout_s > 0 else float("nan")
 
 
-def load_specialists(run_dir: str) -> Specialists:
-    """Restores the newest checkpoint of the training run in `run_dir`.
-
-    Raises:
-        FileNotFoundError: the run has no checkpoint.
-    """
-    checkpointer = Checkpointer(run_dir)
-    try:
-        step = checkpointer.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"{run_dir}: no checkpoint under checkpoints/")
-        stored = checkpointer.stored_config(step)
-        config = dataclasses.replace(stored, run=dataclasses.replace(
-            stored.run, out=run_dir, mesh=(), progress=False))
-        plan = plan_run(config, resume=True)
-        trainer = build_trainer(plan)
-        state = checkpointer.restore(step, trainer.abstract_state(len(plan.seeds)))
-    finally:
-        checkpointer.close()
-    learner = trainer.learner
-    policy, normalizer = jax.device_get((learner.policy_params(state.params), state.normalizer))
-    return Specialists(learner=learner, policy=policy, normalizer=normalizer,
-                       agent_pieces=np.asarray(plan.agent_pieces), loaded=plan.loaded,
-                       config=plan.config, step=int(step))
-
-
 def reward_term_names(env: Any) -> tuple[str, ...]:
     """Names of the env's reward terms, in the order `flatten_terms` stacks them."""
     state = jax.eval_shape(env.reset, jax.ShapeDtypeStruct((2,), jnp.uint32),
@@ -209,28 +153,26 @@ def make_rollout(expert: PPO | SAC, learner: PPO | SAC | None, length: int
     def agent(expert_p, expert_n, actor_p, actor_n, pieces, key, noise, env):
         reset_key, noise_key = jax.random.split(key)
         keys = jax.random.split(reset_key, pieces.shape[0])
-        state = jax.vmap(env.reset)(keys, pieces)
-        envs = pieces.shape[0]
 
-        def step(carry, step_key):
-            state, alive, f1, steps = carry
+        def policy(carry: None, state: Any, step_key: jax.Array):
             label = expert.mode_action(expert_p, expert_n, state.obs)
             behave = label if learner is None else actor.mode_action(actor_p, actor_n, state.obs)
             action = jnp.clip(behave + noise * jax.random.normal(step_key, behave.shape), -1, 1)
-            new = jax.vmap(env.step)(state, expert.to_physical(action))
-            record = StepRecord(
+            return expert.to_physical(action), (action, label), carry
+
+        def record(state: Any, chosen: tuple[jax.Array, jax.Array], new: Any,
+                   seen: jax.Array) -> StepRecord:
+            action, label = chosen
+            return StepRecord(
                 observation=state.obs, action=action, expert_action=label,
                 pressed=jax.vmap(functools.partial(key_states, env))(state),
-                reward=new.reward, reward_terms=flatten_terms(new.reward_terms), valid=alive)
-            ended = new.done & alive
-            f1 = jnp.where(ended, new.last_episode.f1, f1)
-            return (new, alive & ~new.done, f1, steps + alive.astype(jnp.int32)), record
+                reward=new.reward, reward_terms=flatten_terms(new.reward_terms), valid=~seen)
 
-        carry = (state, jnp.ones((envs,), bool), jnp.full((envs,), jnp.nan, jnp.float32),
-                 jnp.zeros((envs,), jnp.int32))
-        (_, alive, f1, steps), records = jax.lax.scan(
-            step, carry, jax.random.split(noise_key, length))
-        return records, jnp.where(alive, jnp.nan, f1), steps, keys
+        played = play(jax.vmap(env.step), policy, jax.vmap(env.reset)(keys, pieces), length,
+                      xs=jax.random.split(noise_key, length), record=record)
+        f1 = jnp.where(played.finished, played.first_episode.f1, jnp.nan)
+        steps = jnp.sum(played.records.valid, axis=0, dtype=jnp.int32)
+        return played.records, f1, steps, keys
 
     def rollout(expert_p, expert_n, actor_p, actor_n, pieces, key, noise, bank):
         agent_keys = jax.vmap(functools.partial(jax.random.fold_in, key))(
@@ -275,16 +217,6 @@ def to_trajectories(records: StepRecord, f1: np.ndarray, steps: np.ndarray, keys
         f1=f1[keep].astype(np.float32), flagged=flagged[keep])
 
 
-def _settings(config: CollectConfig) -> dict[str, Any]:
-    """The settings that decide the store's content (compared on resume)."""
-    data = dataclasses.asdict(config)
-    data.pop("out"), data.pop("progress")
-    data["run"] = os.path.abspath(data["run"])
-    if data["relabel_learner"]:
-        data["relabel_learner"] = os.path.abspath(data["relabel_learner"])
-    return data
-
-
 def placements(agents: int, env_counts: set[int]) -> dict[int, tuple[Any, Any]]:
     """Per chunk env count, (per-agent, per-env) shardings over all devices, as training lays
     them out (agents first); {} on one device.
@@ -299,60 +231,6 @@ def placements(agents: int, env_counts: set[int]) -> dict[int, tuple[Any, Any]]:
         mesh = make_mesh(mesh_shape(jax.device_count(), agents, envs))
         out[envs] = (NamedSharding(mesh, P("agents")), NamedSharding(mesh, P("agents", "envs")))
     return out
-
-
-def parameters_sha256(tree: Any) -> str:
-    """A digest of a pytree of arrays (dtypes, shapes and bytes): first 16 hex of sha256."""
-    digest = hashlib.sha256()
-    for leaf in jax.tree_util.tree_leaves(tree):
-        array = np.ascontiguousarray(np.asarray(leaf))
-        digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()[:16]
-
-
-# Recorded in the manifest, not part of what decides the store's content.
-_PATH_SETTINGS = ("run", "relabel_learner")
-
-
-def identity_differences(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """'field: stored -> now' for every content-deciding collection setting that differs."""
-    fields = sorted((set(stored) | set(now)) - set(_PATH_SETTINGS))
-    return [f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in fields
-            if stored.get(k) != now.get(k)]
-
-
-def _open_store(config: CollectConfig, specialists: Specialists, learner: Specialists | None,
-                names: tuple[str, ...], num_keys: int) -> dict[str, Any]:
-    """The store's manifest: a fresh one, or the existing one after checking that its content
-    identity (settings, pieces, the specialists' and learner's parameters) matches."""
-    loaded = specialists.loaded
-    settings = {**_settings(config), "checkpoint_step": specialists.step,
-                "pieces": list(loaded.piece_names),
-                "specialists_sha256": parameters_sha256((specialists.policy,
-                                                         specialists.normalizer)),
-                "learner_sha256": learner and parameters_sha256((learner.policy,
-                                                                 learner.normalizer))}
-    if store.has_manifest(config.out):
-        manifest = store.load_manifest(config.out)
-        differences = identity_differences(manifest["collection"], settings)
-        if differences:
-            raise ValueError(f"{config.out} was collected from other specialists or with other "
-                             "settings; refusing to append. Differences (stored -> now):\n  "
-                             + "\n  ".join(differences))
-        store.clean(config.out)
-        return manifest
-    os.makedirs(config.out, exist_ok=True)
-    store.clean(config.out)
-    manifest = store.new_manifest({
-        "env": specialists.config.env.name, "pieces": list(loaded.piece_names),
-        "bank_ids": list(loaded.piece_ids), "observation_size": int(loaded.env.observation_size),
-        "action_size": int(loaded.env.action_size), "num_keys": num_keys,
-        "reward_terms": list(names), "collection": settings,
-        "specialist_run": to_dict(specialists.config),
-        "agent_pieces": np.asarray(specialists.agent_pieces).tolist()})
-    store.write_json_atomic(os.path.join(config.out, store.MANIFEST), manifest)
-    return manifest
 
 
 def collect(config: CollectConfig) -> CollectResult:
@@ -387,7 +265,7 @@ def collect(config: CollectConfig) -> CollectResult:
         raise ValueError("the learner's env has other observation/action sizes")
     num_keys = int(jax.eval_shape(lambda: key_states(env, env.reset(
         jax.random.PRNGKey(0), jnp.zeros((), jnp.int32)))).shape[0])
-    manifest = _open_store(config, specialists, learner, reward_term_names(env), num_keys)
+    manifest = open_store(config, specialists, learner, reward_term_names(env), num_keys)
     # A damaged or missing shard is recomputed: a chunk is a pure function of its index.
     damaged = store.damaged_shards(config.out) if manifest["shards"] else {}
     for index, problems in damaged.items():
@@ -429,7 +307,7 @@ def collect(config: CollectConfig) -> CollectResult:
                          chunks_repaired=len(damaged), stopped_by=stopped_by,
                          env_steps=env_steps,
                          timed_env_steps=timed_steps, rollout_s=rollout_s, compile_s=compile_s,
-                         card=store.write_card(config.out))
+                         card=write_card(config.out))
 
 
 def _actor(specialists: Specialists, learner: Specialists | None) -> tuple[Any, Any]:

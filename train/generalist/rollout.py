@@ -5,8 +5,9 @@ chunk of `horizon` actions for all envs at once (Euler integration of the flow f
 conditioned on each env's last two observations) and executes its first `execute` actions
 (temporal action chunking). Each env keeps its own observation history, restarted (the
 observation repeated) when its episode ends, as in the training windows. The whole rollout
-is an outer `lax.scan` over chunks of an inner `lax.scan` over executed steps, with `vmap`
-over envs: one compiled program, deterministic for a fixed key.
+is the one rollout scan (`mjx_piano.rollout.play`) over executed steps, sampling under a
+`lax.cond` every `execute` steps, with `vmap` over envs: one compiled program, deterministic
+for a fixed key.
 
 `evaluate_pieces` plays every piece of a list once (or `envs_per_piece` times) and returns
 the metrics of each piece's first finished episode; `format_table` / `plot_scores` report them.
@@ -25,6 +26,7 @@ import numpy as np
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from mjx_piano.rollout import play
 from train.generalist.flow import sample_chunks
 from train.generalist.model import FlowTransformer
 
@@ -72,32 +74,29 @@ def rollout(model: FlowTransformer, params: Any, env: Any, pieces: jax.Array, ke
     env = env if bank is None else env.bind(bank)
     reset_key, sample_key = jax.random.split(key)
     env_state = jax.vmap(env.reset)(jax.random.split(reset_key, pieces.shape[0]), pieces)
+    chunks = math.ceil(steps / execute)
+    chunk_keys = jax.random.split(sample_key, chunks)
     history = jnp.repeat(env_state.obs[:, None], model.history, axis=1)  # [E, H, O]
+    queue = jnp.zeros((pieces.shape[0], execute, env.action_size), jnp.float32)
 
-    def act(carry, action: jax.Array):
-        env_state, history, captured, seen = carry
-        env_state = jax.vmap(env.step)(env_state, action)
-        obs = env_state.obs[:, None]
-        shifted = jnp.concatenate([history[:, 1:], obs], axis=1)
-        restarted = jnp.repeat(obs, model.history, axis=1)
-        history = jnp.where(env_state.done[:, None, None], restarted, shifted)
-        first = env_state.done & ~seen
-        captured = jax.tree_util.tree_map(
-            lambda new, old: jnp.where(first.reshape(first.shape + (1,) * (new.ndim - 1)),
-                                       new, old), env_state.last_episode, captured)
-        return (env_state, history, captured, seen | env_state.done), None
+    def policy(carry: tuple[jax.Array, jax.Array], state: Any, i: jax.Array):
+        history, queue = carry
+        # The newest observation joins the history (a new episode restarts it; on the first
+        # step the history already holds only the start's observation).
+        obs = state.obs[:, None]
+        history = jnp.where(state.done[:, None, None], jnp.repeat(obs, model.history, axis=1),
+                            jnp.concatenate([history[:, 1:], obs], axis=1))
+        # Every `execute` steps a new chunk of actions is sampled; the others pop the queue.
+        def sample() -> jax.Array:  # [E, execute, A]
+            chunk = sample_chunks(model, params, history, chunk_keys[i // execute], flow_steps)
+            return to_physical(env, chunk[:, :execute])
 
-    def chunk(carry, chunk_key: jax.Array):
-        history = carry[1]
-        actions = sample_chunks(model, params, history, chunk_key, flow_steps)  # [E, T, A]
-        physical = to_physical(env, actions[:, :execute]).swapaxes(0, 1)  # [execute, E, A]
-        carry, _ = jax.lax.scan(act, carry, physical)
-        return carry, None
+        queue = jax.lax.cond(i % execute == 0, sample, lambda: queue)
+        return queue[:, i % execute], None, (history, queue)
 
-    carry = (env_state, history, env_state.last_episode, jnp.zeros(pieces.shape, bool))
-    chunk_keys = jax.random.split(sample_key, math.ceil(steps / execute))
-    (_, _, captured, seen), _ = jax.lax.scan(chunk, carry, chunk_keys)
-    return RolloutResult(last_episode=captured, completed=seen)
+    played = play(jax.vmap(env.step), policy, env_state, chunks * execute,
+                  xs=jnp.arange(chunks * execute), policy_carry=(history, queue))
+    return RolloutResult(last_episode=played.first_episode, completed=played.finished)
 
 
 @functools.lru_cache(maxsize=8)

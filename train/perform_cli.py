@@ -61,7 +61,8 @@ def run_perform(args: argparse.Namespace) -> int:
     """Runs `mjx-piano perform`; returns the exit code."""
     from mjx_piano.perform.outputs import write_outputs
     from mjx_piano.perform.render_scene import render_model
-    from mjx_piano.perform.rollout import load_policy, perform
+    from mjx_piano.perform.rollout import perform
+    from train.restore import load_policy
 
     start = time.perf_counter()
     state_policy = None
