@@ -26,6 +26,8 @@ import sys
 import time
 from typing import Any
 
+from mjx_piano.cli_flags import add_out
+
 MODES = ("constant", "argument")
 ENVS = 2
 
@@ -39,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--timeout", type=int, default=1800,
                         help="seconds one measurement may take (it is then reported as such)")
-    parser.add_argument("--out", default="runs/bank")
+    add_out(parser, default="runs/bank")
     parser.set_defaults(run=run)
 
 

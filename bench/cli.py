@@ -32,6 +32,7 @@ import mujoco
 
 from bench import (bank_scaling, env_throughput, gpu_suite, learning_ladder,
                    learning_throughput, levers)
+from mjx_piano.cli_flags import add_impl, add_key_dynamics, add_out
 from mjx_piano.paths import output_folder_problem
 
 QUICK = {"batch": [2], "steps": 2, "repeats": 1, "ppo_envs": 16, "ppo_iterations": 3,
@@ -46,9 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bench", help="throughput benchmarks: env, OT, PPO, dataset loader, transformer")
     parser.add_argument("--quick", action="store_true", help="small CPU run (CI)")
     parser.add_argument("--batch", type=int, nargs="+", default=[256, 1024, 4096])
-    parser.add_argument("--impl", nargs="+", default=["jax"], choices=["jax", "warp"])
-    parser.add_argument("--keys", nargs="+", default=["mjx"], choices=["mjx", "kernel"],
-                        help="key dynamics: MJX hinge joints or the piano-key kernel")
+    add_impl(parser, many=True, default=["jax"])
+    add_key_dynamics(parser, many=True, default=["mjx"])
     parser.add_argument("--steps", type=int, default=20, help="control steps per timed rollout")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ppo-envs", type=int, default=1024)
@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--skip", nargs="+", default=[],
                         choices=["env", "ot", "ppo", "loader", "transformer", "levers"],
                         help="sections to leave out")
-    parser.add_argument("--out", default="runs/bench")
+    add_out(parser, default="runs/bench")
     parser.set_defaults(run=_run)
     suites = parser.add_subparsers(dest="suite", metavar="SUITE",
                                    help="`gpu`: the GPU figures in one budgeted run; `bank`: "
@@ -90,7 +90,7 @@ def _label(row: dict) -> str:
 
 def _env_rows(args: argparse.Namespace) -> list[dict]:
     rows = [dataclasses.asdict(env_throughput.measure_mujoco_c(max(args.steps * args.repeats, 50)))]
-    for impl, keys in itertools.product(args.impl, args.keys):
+    for impl, keys in itertools.product(args.impl, args.key_dynamics):
         for mode in ("task", "physics"):
             for batch in args.batch:
                 result = env_throughput.measure_mjx(impl, batch, args.steps, args.repeats, mode,
@@ -195,7 +195,8 @@ def _plot(report: dict, path: str) -> None:
 
 
 def _size_problem(args: argparse.Namespace) -> str | None:
-    """The first size flag below 1, or an --out that cannot be a folder (None if all fit)."""
+    """The first size flag below 1, or an --out that cannot be a folder (None if all fit; a
+    given --out is checked at parsing, the default here)."""
     for flag in ("batch", "steps", "repeats", "ppo_envs", "ppo_iterations", "loader_batch",
                  "loader_batches", "transformer_batch", "transformer_steps", "rollout_envs",
                  "lever_batch"):

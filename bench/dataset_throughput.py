@@ -33,6 +33,7 @@ if __package__ in (None, ""):  # run as a script: make the repo importable
 
 from train.dataset import store  # noqa: E402
 from train.dataset.card import build_card  # noqa: E402
+from mjx_piano.cli_flags import add_out  # noqa: E402
 from train.dataset.loader import WindowLoader  # noqa: E402
 
 
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-training", action="store_true",
                         help="also measure the tiny transformer's training windows/s")
     parser.add_argument("--quick", action="store_true", help="small sizes (CPU smoke run)")
-    parser.add_argument("--out", default="runs/bench/dataset_throughput.json")
+    add_out(parser, kind="file", default="runs/bench/dataset_throughput.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.batch, args.batches, args.shards, args.trajectories = [64, 256], 10, 2, 4

@@ -27,6 +27,7 @@ import mujoco
 import numpy as np
 
 from mjx_piano import warp_buffers
+from mjx_piano.cli_flags import add_impl, add_key_dynamics, add_out
 from mjx_piano.default_piece import default_piece
 from mjx_piano.env import EnvConfig, PianoEnv
 from mjx_piano.scene.builder import SceneConfig
@@ -186,17 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the sweep; prints the table and writes JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--impl", nargs="+", default=["jax"], choices=["jax", "warp"])
+    add_impl(parser, many=True, default=["jax"])
     parser.add_argument("--mode", nargs="+", default=["task"], choices=["task", "physics"])
-    parser.add_argument("--keys", nargs="+", default=["mjx"], choices=["mjx", "kernel"],
-                        help="key dynamics: MJX hinge joints or the piano-key kernel")
+    add_key_dynamics(parser, many=True, default=["mjx"])
     parser.add_argument("--steps", type=int, default=10, help="control steps per timed rollout")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--out", default="runs/bench/env_throughput.json")
+    add_out(parser, kind="file", default="runs/bench/env_throughput.json")
     args = parser.parse_args(argv)
     results = [measure_mujoco_c(max(args.steps * args.repeats, 50))]
     for impl in args.impl:
-        for keys in args.keys:
+        for keys in args.key_dynamics:
             for mode in args.mode:
                 for batch in args.batch:
                     results.append(measure_mjx(impl, batch, args.steps, args.repeats, mode, keys))

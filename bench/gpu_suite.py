@@ -47,6 +47,9 @@ import traceback
 from typing import Any, Callable
 
 from bench.gpu_report import SECTIONS, SuiteLog
+from mjx_piano.cli_flags import add_impl, add_out
+from mjx_piano.defaults import KERNEL_KEYS_SOLVER
+from mjx_piano.paths import output_folder_problem
 
 # Each section's share of the budget; the shares of the sections a run chooses are scaled
 # to fill it. The specialist trains for its share (compile and evaluations included).
@@ -98,8 +101,9 @@ def gpu_sizes(piece: str = DEFAULT_PIECE) -> Sizes:
     from bench.levers import LEVER_NAMES
     from train.config import PRESETS
 
-    task = {"env.name": "piano", "env.pieces": (piece,), "env.keys": "kernel",
-            "env.solver_iterations": 2, "env.ls_iterations": 4}
+    task = {"env.name": "piano", "env.pieces": (piece,), "env.key_dynamics": "kernel",
+            "env.solver_iterations": KERNEL_KEYS_SOLVER[0],
+            "env.ls_iterations": KERNEL_KEYS_SOLVER[1]}
     first = ("reference", "kernel+solver-2", "kernel", "kernel+tolerance-1e-3", "kernel+solver-1",
              "kernel+warp-capacity", "solver-2", "tolerance-1e-3")
     return Sizes(
@@ -272,11 +276,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget-s", type=float, default=480.0,
                         help="wall seconds for the whole suite (default 480)")
-    parser.add_argument("--out", default="runs/bench_gpu",
-                        help="report folder; a second run on it resumes (default runs/bench_gpu)")
+    add_out(parser, default="runs/bench_gpu",
+            help="report folder; a second run on it resumes")
     parser.add_argument("--tiny", action="store_true", help="toy sizes (CPU, CI)")
-    parser.add_argument("--impl", nargs="+", default=["warp", "jax"], choices=["warp", "jax"],
-                        help="MJX backends, in order (default: warp jax)")
+    add_impl(parser, many=True, default=["warp", "jax"], help="MJX backends, in order")
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS,
                         help="sections to run (default: all, in priority order)")
     parser.add_argument("--piece", default=DEFAULT_PIECE,
@@ -293,13 +296,9 @@ def main(args: argparse.Namespace) -> int:
     """Runs the suite; prints where the report is. Exit code 2 on bad arguments."""
     if not args.budget_s > 0:
         return _refuse(f"--budget-s must be > 0, got {args.budget_s}")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        return _refuse(f"--out {args.out} is a file, not a folder")
-    parent = os.path.dirname(os.path.abspath(args.out))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.access(parent if not os.path.isdir(args.out) else args.out, os.W_OK):
-        return _refuse(f"--out {args.out} is not writable")
+    problem = output_folder_problem(args.out)
+    if problem:
+        return _refuse(f"--out: {problem}")
     import jax
     import mujoco
 

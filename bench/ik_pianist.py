@@ -23,12 +23,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from mjx_piano import ik_pianist
+from mjx_piano.cli_flags import add_key_dynamics, add_out
+from mjx_piano.defaults import KERNEL_KEYS_SOLVER
 from mjx_piano.env import EnvConfig, PianoEnv
 from mjx_piano.scene.builder import SceneConfig
 
 
 def _scene(keys: str) -> SceneConfig:
-    return SceneConfig(key_dynamics=keys, solver_iterations=2, ls_iterations=4)
+    solver, line_search = KERNEL_KEYS_SOLVER
+    return SceneConfig(key_dynamics=keys, solver_iterations=solver, ls_iterations=line_search)
 
 
 def piece_names(which: str, limit: int) -> list[str]:
@@ -122,17 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", default="etudes",
                         help="etudes, train, test_id, test_ood, or comma-separated piece names")
     parser.add_argument("--limit", type=int, default=0, help="first N pieces (0 = all)")
-    parser.add_argument("--keys", choices=("kernel", "mjx"), default="kernel")
+    add_key_dynamics(parser, default="kernel")
     parser.add_argument("--group", type=int, default=64, help="pieces per compiled batch")
     parser.add_argument("--cost", action="store_true", help="time the controller instead")
     parser.add_argument("--batch", type=int, default=16, help="envs for --cost")
     parser.add_argument("--steps", type=int, default=10, help="control steps for --cost")
-    parser.add_argument("--out", default="runs/ik")
+    add_out(parser, default="runs/ik")
     args = parser.parse_args(argv)
     if args.cost:
-        print(controller_cost(args.batch, args.steps, args.keys))
+        print(controller_cost(args.batch, args.steps, args.key_dynamics))
         return 0
-    rows = score_pieces(piece_names(args.set, args.limit), args.keys, args.group)
+    rows = score_pieces(piece_names(args.set, args.limit), args.key_dynamics, args.group)
     os.makedirs(args.out, exist_ok=True)
     label = re.sub(r"[^\w.+-]", "_", args.set.replace(",", "+"))[:40]
     path = os.path.join(args.out, f"ik_{label}.json")

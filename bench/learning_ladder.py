@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from mjx_piano.cli_flags import add_out
+from mjx_piano.defaults import KERNEL_KEYS_SOLVER
 from mjx_piano.paths import output_folder_problem
 
 R1_RULE = (
@@ -46,8 +48,8 @@ GPU_TARGET_CLIP = "bach/bwv112.5/00"
 
 # The full two-hand task as every recipe plays it: the fast path that keeps parity and trains
 # stably (bench/RESULTS.md, 2026-11-25).
-TASK = {"env.name": "piano", "env.keys": "kernel", "env.solver_iterations": 2,
-        "env.ls_iterations": 4}
+TASK = {"env.name": "piano", "env.key_dynamics": "kernel",
+        "env.solver_iterations": KERNEL_KEYS_SOLVER[0], "env.ls_iterations": KERNEL_KEYS_SOLVER[1]}
 # PPO as it learned the etude on the full scene (bench/RESULTS.md, 2026-11-25): the `gpu`
 # preset's networks with 64 envs x 32 steps per iteration and 4 minibatches.
 PPO_TODAY = {"preset": "gpu", "ppo.num_envs": 64, "ppo.unroll_length": 32,
@@ -211,8 +213,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="env steps per clip (default: the rung's)")
     parser.add_argument("--time-limit", type=float, default=0.0, metavar="SECONDS",
                         help="stop each run after this much training (resume later)")
-    parser.add_argument("--out", default="runs/ladder", help="ladder folder (default "
-                                                             "runs/ladder)")
+    add_out(parser, default="runs/ladder", help="ladder folder")
     parser.add_argument("--report-only", action="store_true",
                         help="only report the runs already in --out")
     parser.add_argument("--list", action="store_true", help="print the rungs and recipes")

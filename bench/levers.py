@@ -49,6 +49,7 @@ import numpy as np
 
 from bench.env_throughput import fraction_text, time_rollouts
 from mjx_piano import warp_buffers
+from mjx_piano.cli_flags import add_impl, add_out
 from mjx_piano.default_piece import default_piece
 from mjx_piano.env import EnvConfig, PianoEnv
 from mjx_piano.music.roll import PianoRoll
@@ -340,11 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levers", nargs="+", default=list(LEVER_NAMES), choices=LEVER_NAMES,
                         help="levers to measure; the first is the reference")
-    parser.add_argument("--impl", nargs="+", default=["jax"], choices=["jax", "warp"])
+    add_impl(parser, many=True, default=["jax"])
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=10, help="control steps per timed rollout")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--out", default="runs/bench/levers.json")
+    add_out(parser, kind="file", default="runs/bench/levers.json")
     args = parser.parse_args(argv)
     levers = [lever_by_name(n) for n in args.levers]
     results = [r for impl in args.impl

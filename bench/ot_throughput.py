@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kernels import fingering  # noqa: E402
 from kernels.fingering_instances import make_instances  # noqa: E402
+from mjx_piano.cli_flags import add_impl, add_out  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,11 +227,11 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--max-keys", type=int, nargs="+", default=list(defaults.max_keys))
     parser.add_argument("--repeats", type=int, default=defaults.repeats)
     parser.add_argument("--kind", default=defaults.kind, choices=["hands", "anywhere"])
-    parser.add_argument("--out", default=defaults.out, help="JSON output path")
+    add_out(parser, kind="file", default=defaults.out, help="JSON output path")
     parser.add_argument("--with-env", action="store_true",
                         help="also time the full env step with and without fingering")
     parser.add_argument("--env-steps", type=int, default=defaults.env_steps)
-    parser.add_argument("--impl", default=defaults.impl, choices=["jax", "warp"])
+    add_impl(parser, default=defaults.impl)
     parser.add_argument("--quick", action="store_true",
                         help="CPU smoke run: batches 1, 64, 1024, 5 repeats")
     args = parser.parse_args(argv)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import types
 
 # Modules that define a `register(subparsers)` function, in help order.
 _COMMAND_MODULES = (
@@ -35,17 +36,26 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
-    _no_abbreviations(parser)
+    _configure(parser)
     return parser
 
 
-def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
-    """Flags are taken whole in every (sub)command: `--env` is not `--envs-per-piece`."""
+def _configure(parser: argparse.ArgumentParser) -> None:
+    """In every (sub)command: flags are taken whole (`--env` is not `--envs-per-piece`), and a
+    bad argument is reported in two lines (the error, then where help is), not under the whole
+    usage text."""
     parser.allow_abbrev = False
+    parser.error = types.MethodType(_short_error, parser)  # type: ignore[method-assign]
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in set(action.choices.values()):
-                _no_abbreviations(sub)
+                _configure(sub)
+
+
+def _short_error(parser: argparse.ArgumentParser, message: str) -> None:
+    """argparse's `error`, shorter: prints `PROG: error: MESSAGE` and a pointer to --help on
+    stderr, exits 2."""
+    parser.exit(2, f"{parser.prog}: error: {message}\n(see `{parser.prog} --help`)\n")
 
 
 def main(argv: list[str] | None = None) -> int:

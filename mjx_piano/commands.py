@@ -10,18 +10,18 @@ import sys
 import tempfile
 import time
 
+from mjx_piano.cli_flags import add_impl, add_key_dynamics, add_out
 from mjx_piano.music.piece_args import add_music_options, error_text, one_piece_name
-from mjx_piano.paths import output_folder_problem
 from mjx_piano.scene.builder import SceneConfig, build_spec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds the `scene` and `play` commands."""
     scene = subparsers.add_parser("scene", help="write the piano scene as an MJCF file")
-    scene.add_argument("--out", required=True, help="path of the .xml file to write")
+    add_out(scene, kind="file", required=True, help="path of the .xml file to write")
     scene.add_argument("--hands", choices=("both", "right", "left", "none"), default="both")
-    scene.add_argument("--keys", choices=("mjx", "kernel"), default="mjx",
-                       help="key dynamics: hinged keys (mjx) or static ones (kernel)")
+    add_key_dynamics(scene, help="key dynamics: hinged keys ('mjx') or static ones moved by "
+                                 "the piano-key kernel ('kernel')")
     scene.set_defaults(run=_run_scene)
 
     play = subparsers.add_parser(
@@ -33,25 +33,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     play.add_argument("--piece", default=None,
                       help="piece name or music file (default: the bundled etude)")
     play.add_argument("--envs", type=int, default=2, help="parallel envs (vmap)")
-    play.add_argument("--impl", choices=("jax", "warp"), default="jax")
-    play.add_argument("--keys", choices=("mjx", "kernel"), default="mjx",
-                      help="key dynamics: MJX hinge joints or the piano-key kernel")
+    add_impl(play)
+    add_key_dynamics(play)
     add_music_options(play)
     play.set_defaults(run=_run_play)
 
 
 def _run_scene(args: argparse.Namespace) -> int:
-    if args.hands == "none" and args.keys == "kernel":
-        print("--hands none needs self-playing keys, which need --keys mjx", file=sys.stderr)
+    if args.hands == "none" and args.key_dynamics == "kernel":
+        print("--hands none needs self-playing keys, which need --key-dynamics mjx",
+              file=sys.stderr)
         return 2
     directory = os.path.dirname(os.path.abspath(args.out))
-    problem = os.path.isdir(args.out) and f"{args.out} is a folder" or \
-        output_folder_problem(directory)
-    if problem:
-        print(f"error: --out: {problem}", file=sys.stderr)
-        return 2
     config = SceneConfig(hands=args.hands, actuated_keys=args.hands == "none",
-                         key_dynamics=args.keys)
+                         key_dynamics=args.key_dynamics)
     spec = build_spec(config)
     model = spec.compile()
     xml = spec.to_xml()
@@ -81,7 +76,7 @@ def _run_play(args: argparse.Namespace) -> int:
     except (KeyError, ValueError) as error:  # unknown name; a file that cannot be played
         print(f"error: {error_text(error)}", file=sys.stderr)
         return 2
-    config = EnvConfig(scene=SceneConfig(key_dynamics=args.keys), impl=args.impl)
+    config = EnvConfig(scene=SceneConfig(key_dynamics=args.key_dynamics), impl=args.impl)
     env = PianoEnv(config.for_batch(args.envs), [roll])
     steps = roll.num_steps
     if args.policy == "ik":
@@ -102,7 +97,7 @@ def _run_play(args: argparse.Namespace) -> int:
     episode = states.last_episode
     print(f"piece {roll.name!r}: {steps} control steps x {args.envs} envs on "
           f"{jax.devices()[0].platform} (policy={args.policy}, impl={args.impl}, "
-          f"keys={args.keys})")
+          f"key dynamics={args.key_dynamics})")
     print(f"  F1 {float(episode.f1.mean()):.3f}  precision {float(episode.precision.mean()):.3f}  "
           f"recall {float(episode.recall.mean()):.3f}  sustain F1 {float(episode.sustain_f1.mean()):.3f}")
     print(f"  compile {compile_s:.1f} s; {steps * args.envs / run_s:.1f} env steps/s, "

@@ -29,6 +29,7 @@ from mujoco import mjx
 
 from kernels import piano_keys
 from mjx_piano import metrics, rewards, warp_buffers
+from mjx_piano.defaults import IMPLS
 from mjx_piano.music.roll import PianoRoll
 from mjx_piano.observation import ObservationLayout, fingering_targets, goal_block
 from mjx_piano.physics import Physics, forearms_overlap
@@ -63,6 +64,7 @@ class EnvConfig:
         episode_steps: training lever: episodes end (truncated) after this many control steps,
             or at the piece's end if sooner; with `random_start`, training plays random windows
             of the piece. 0 = whole pieces.
+        reward: the reward terms' weights and bounds (`mjx_piano.rewards.RewardConfig`).
     """
 
     scene: SceneConfig = dataclasses.field(default_factory=SceneConfig)
@@ -76,6 +78,7 @@ class EnvConfig:
     random_start: bool = False
     wrong_key_termination: bool = False
     episode_steps: int = 0
+    reward: rewards.RewardConfig = rewards.DEFAULT_REWARD
 
     def for_batch(self, batch: int) -> "EnvConfig":
         """These settings with Warp's contact slots sized for `batch` envs stepped together.
@@ -143,8 +146,8 @@ class PianoEnv:
     def __init__(self, config: EnvConfig, pieces: Sequence[PianoRoll] = ()):
         if config.substeps < 1 or config.lookahead < 0:
             raise ValueError(f"substeps must be >= 1 and lookahead >= 0, got {config}")
-        if config.impl not in ("jax", "warp"):
-            raise ValueError(f"impl must be 'jax' or 'warp', got {config.impl!r}")
+        if config.impl not in IMPLS:
+            raise ValueError(f"impl must be one of {list(IMPLS)}, got {config.impl!r}")
         if config.impl == "warp" and config.naconmax is None:
             raise ValueError("impl='warp' needs EnvConfig.naconmax, the contact slots shared by "
                              "all envs of a batch (MJX's default, 48 in all, drops contacts): "
@@ -174,7 +177,8 @@ class PianoEnv:
         )
         self.action_low = np.append(self.index.ctrl_low, 0.0).astype(np.float32)
         self.action_high = np.append(self.index.ctrl_high, 1.0).astype(np.float32)
-        self._fingering = rewards.fingering_solver(config.fingering) if has_hands else None
+        self._fingering = (rewards.fingering_solver(config.fingering, config.reward)
+                           if has_hands else None)
         if pieces:
             self._bank = _device_bank(self.make_bank(pieces))
 
@@ -330,20 +334,19 @@ class PianoEnv:
                       goal_sustain: jax.Array) -> rewards.RewardTerms:
         index = self.index
         key_position = jnp.clip(self.key_angles(data, keys) / index.key_travel, 0.0, 1.0)
-        hand = index.hand_actuators
         actuator_velocity = index.actuator_velocity_map @ data.qvel
-        energy = rewards.energy_reward(data.actuator_force[hand], actuator_velocity)
+        reward = self.config.reward
         fingering = jnp.zeros((), jnp.float32)
         if self._fingering is not None:
             fingertips = data.site_xpos[index.fingertip_site]
             fingering, _ = self._fingering(fingertips, self.key_points(data, keys), goal)
         return rewards.RewardTerms(
-            key_press=rewards.key_press_reward(key_position, goal, pressed),
-            sustain=rewards.sustain_reward(sustain, goal_sustain),
-            energy=energy,
-            forearm=rewards.forearm_reward(forearms_overlap(self.index, data.geom_xpos)),
-            fingering=fingering,
-        )
+            key_press=rewards.key_press_reward(key_position, goal, pressed, reward),
+            sustain=rewards.sustain_reward(sustain, goal_sustain, reward),
+            energy=rewards.energy_reward(data.actuator_force[index.hand_actuators],
+                                         actuator_velocity, reward),
+            forearm=rewards.forearm_reward(forearms_overlap(self.index, data.geom_xpos), reward),
+            fingering=fingering)
 
     def evaluation_env(self) -> "PianoEnv":
         """This env without the training levers (`random_start`, `wrong_key_termination`,

@@ -2,9 +2,10 @@
 
 Modules (import what you need; this package imports nothing eagerly, so `mjx-piano --help`
 stays fast):
-    config      frozen dataclasses `SpecialistConfig(env, ppo, run)`, presets, overrides
-    envs        `make_env(EnvConfig)`: the one place that builds an env (toy, piano, piano-keys)
-    toy_env     a tiny learnable env with the piano env's protocol, for tests
+    config      frozen dataclasses `SpecialistConfig(env: EnvSpec, reward, ppo, sac, run)`,
+                presets, overrides
+    envs        `make_env(EnvSpec, RewardConfig)`: the one place that builds an env (toy,
+                piano, piano-keys; the toy env itself is `mjx_piano.toy_env`)
     ppo         `PPO` (collect, gae, loss, update, epoch, iteration, evaluate) over `TrainState`
     parallel    mesh ('agents', 'envs'), sharded and agent-vmapped `Trainer`
     checkpoint  orbax checkpoints of the whole `TrainState` + config check on resume

@@ -19,6 +19,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from mjx_piano.cli_flags import add_impl, add_key_dynamics, add_out
 from mjx_piano.music.piece_args import add_music_options, piece_names
 from train.config import (ALGOS, ENV_NAMES, PRESETS, SPLITS, SpecialistConfig,
                           apply_overrides, parse_set_items)
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
 
 # Flag -> config field, for the common overrides.
 _FLAG_FIELDS = {
-    "env": "env.name", "split": "env.split", "limit": "env.limit", "keys": "env.keys",
-    "repertoire": "env.repertoire",
+    "env": "env.name", "split": "env.split", "limit": "env.limit",
+    "key_dynamics": "env.key_dynamics", "repertoire": "env.repertoire",
     "solver_iterations": "env.solver_iterations", "ls_iterations": "env.ls_iterations",
     "solver_tolerance": "env.solver_tolerance",
     "impl": "env.impl", "residual_scale": "env.residual_scale",
@@ -66,21 +67,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repertoire", metavar="NAME",
                         help="with --split: a repertoire built from your files (`repertoire "
                              "build --from DIR --name NAME`) instead of the corpus one")
-    parser.add_argument("--keys", choices=("mjx", "kernel"),
-                        help="piano env key dynamics: MJX hinge joints (default) or the "
-                             "piano-key kernel (kernels/piano_keys.py, the fast path)")
+    add_key_dynamics(parser, default=None,
+                     help="piano env key dynamics: MJX hinge joints ('mjx', the default) or "
+                          "the piano-key kernel ('kernel', kernels/piano_keys.py, the fast path)")
     parser.add_argument("--solver-iterations", type=int, metavar="N",
                         help="piano env: MJX solver iterations per physics step (default 4; "
-                             "with --keys kernel, 2 is the fastest that trains stably)")
+                             "with --key-dynamics kernel, 2 is the fastest that trains stably)")
     parser.add_argument("--ls-iterations", type=int, metavar="N",
                         help="piano env: line-search iterations per solver iteration (default 8; "
                              "4 with --solver-iterations 2)")
     parser.add_argument("--solver-tolerance", type=float, metavar="TOL",
                         help="piano env: the solver stops early below this (default 1e-8, "
                              "MuJoCo's; the levers bench measures 1e-3)")
-    parser.add_argument("--impl", choices=("jax", "warp"),
-                        help="piano envs' MJX backend: jax (default, any devices) or warp "
-                             "(MJX-Warp, NVIDIA's fast path; one device)")
+    add_impl(parser, default=None,
+             help="piano envs' MJX backend: 'jax' (the default, any devices) or 'warp' "
+                  "(MJX-Warp, NVIDIA's fast path; one device)")
     parser.add_argument("--residual-scale", type=float, metavar="S",
                         help="piano env: the policy corrects the IK pianist's action by at most "
                              "S of each control range (mjx_piano/residual.py; default 0: off)")
@@ -89,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "buffer per agent on the device; train/sac.py)")
     parser.add_argument("--agents", type=int, help="agents (default: one per piece)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a tuned set of defaults")
-    parser.add_argument("--out", help="output folder (default runs/specialists)")
+    add_out(parser, help="output folder (default runs/specialists)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in --out")
     parser.add_argument("--iterations", type=int, help="total iterations")
@@ -190,6 +191,7 @@ def distributed_arguments(args: argparse.Namespace) -> dict[str, Any] | None:
 def run_specialists(args: argparse.Namespace) -> int:
     """Runs `train specialists`; returns the exit code (2 on bad input, 130 if interrupted or
     stopped by SIGINT, 143 if stopped by SIGTERM)."""
+    from train.checkpoint import CheckpointLayoutError
     from train.loop import train_specialists
     from train.plan import plan_run
 
@@ -208,7 +210,11 @@ def run_specialists(args: argparse.Namespace) -> int:
     except (ValueError, NotImplementedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    result = train_specialists(config, args.resume)
+    try:
+        result = train_specialists(config, args.resume)
+    except CheckpointLayoutError as error:  # found when the checkpoint is restored
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     run = result.plan.config.run
     print(result.summary)
     print(_timing_line(result))

@@ -1,7 +1,8 @@
 """Configuration of a specialist run: frozen dataclasses, presets and command-line overrides.
 
-A run is `SpecialistConfig(env, ppo, run)`. `env` and `ppo` (and a few fields of `run`) decide
-what is learned; they form the run's *identity*, which is stored beside every checkpoint and
+A run is `SpecialistConfig(env, reward, ppo | sac, run)`. `env` (an `EnvSpec`: which env, which
+pieces, which physics), `reward`, the learner's section (and a few fields of `run`) decide what
+is learned; they form the run's *identity*, which is stored beside every checkpoint and
 compared on `--resume`. The other `run` fields (how many iterations, how often to evaluate,
 where to write, how to lay out devices) may change between a run and its resumption.
 """
@@ -13,6 +14,10 @@ import json
 import typing
 from typing import Any
 
+from mjx_piano.defaults import (IMPLS, KEY_DYNAMICS, LS_ITERATIONS, SOLVER_ITERATIONS,
+                                SOLVER_TOLERANCE)
+from mjx_piano.rewards import RewardConfig
+
 ENV_NAMES = ("toy", "piano", "piano-keys")
 # Named subsets of an env's catalogue (see `train.envs.split_pieces`). Piano envs: the built
 # repertoire's 'train' / 'test_id' (unseen clips of training pieces) / 'test_ood' (unseen pieces;
@@ -23,8 +28,10 @@ SPLITS = ("train", "test_id", "test_ood", "test", "etude", "etude-train", "etude
 
 
 @dataclasses.dataclass(frozen=True)
-class EnvConfig:
-    """Which environment and which pieces.
+class EnvSpec:
+    """The training side's choice of env: which environment, which pieces, which physics
+    (section `env` of a run; `train.envs.make_env` builds it, as a `mjx_piano.env.EnvConfig`
+    for the piano envs).
 
     Attributes:
         name: environment, 'toy', 'piano' or 'piano-keys' (see `train.envs.make_env`).
@@ -33,8 +40,9 @@ class EnvConfig:
         limit: with a split, take only its first `limit` pieces (0 = all of them).
         repertoire: piano envs: the built repertoire whose `split` is taken ('' = the corpus
             one; a name = one built from a folder, `repertoire build --from DIR --name NAME`).
-        keys: key dynamics of the 'piano' env: 'mjx' (hinge joints in the MJX solver) or
-            'kernel' (`kernels.piano_keys`, the fast path; see `SceneConfig.key_dynamics`).
+        key_dynamics: who moves the keys of the 'piano' env: 'mjx' (hinge joints in the MJX
+            solver) or 'kernel' (`kernels.piano_keys`, the fast path; see
+            `SceneConfig.key_dynamics`). Stored runs and `--set` may still say `env.keys`.
         solver_iterations, ls_iterations: the 'piano' env's MJX constraint solver and line-search
             iterations per physics step. With kernel keys, 2 / 4 is the fastest setting that
             keeps parity (`bench/levers.py`) and stays stable under PPO's exploration; 1 / 2
@@ -42,8 +50,9 @@ class EnvConfig:
             With MJX keys, fewer than 4 change how fingers press keys.
         solver_tolerance: the 'piano' env's solver stops early below this (MuJoCo's
             `opt.tolerance`, default 1e-8; `bench/levers.py` measures 1e-3).
-        impl: the piano envs' MJX backend: 'jax' (any device) or 'warp' (MJX-Warp, the fast
-            path on NVIDIA GPUs; also runs, slowly, on CPU). 'warp' trains on one device.
+        impl: the piano envs' MJX backend (`mjx_piano.defaults.IMPLS`): 'jax' (any device) or
+            'warp' (MJX-Warp, the fast path on NVIDIA GPUs; also runs, slowly, on CPU).
+            'warp' trains on one device.
         naconmax: impl='warp': contact slots shared by all envs of the run (MJX's meaning);
             0 = `mjx_piano.warp_buffers.CONTACTS_PER_ENV` x agents x envs, set by `plan_run`.
         residual_scale: the 'piano' env's action becomes a correction in [-1, 1] to the IK
@@ -65,11 +74,11 @@ class EnvConfig:
     split: str = "train"
     limit: int = 0
     repertoire: str = ""
-    keys: str = "mjx"
-    solver_iterations: int = 4
-    ls_iterations: int = 8
-    solver_tolerance: float = 1e-8
-    impl: str = "jax"
+    key_dynamics: str = KEY_DYNAMICS[0]
+    solver_iterations: int = SOLVER_ITERATIONS
+    ls_iterations: int = LS_ITERATIONS
+    solver_tolerance: float = SOLVER_TOLERANCE
+    impl: str = IMPLS[0]
     naconmax: int = 0
     residual_scale: float = 0.0
     random_start: bool = False
@@ -223,12 +232,14 @@ class RunConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SpecialistConfig:
-    """A whole run."""
+    """A whole run: the env, the reward's weights and bounds (piano envs), the learners'
+    sections (`run.algo` picks one) and how the run is driven."""
 
-    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    env: EnvSpec = dataclasses.field(default_factory=EnvSpec)
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
+    reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
 
 
 def learner_config(config: SpecialistConfig) -> PPOConfig | SACConfig:
@@ -244,6 +255,8 @@ def learner_config(config: SpecialistConfig) -> PPOConfig | SACConfig:
 
 # Fields of `run` that change what is learned; the rest may differ on resume.
 _IDENTITY_RUN_FIELDS = ("algo", "agents", "seed")
+# Fields renamed since runs were first stored: old name -> new name (read under either).
+RENAMED_FIELDS = {"env.keys": "env.key_dynamics"}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Seconds on a laptop CPU with the toy env; the piano env needs the reduced scene.
@@ -292,12 +305,15 @@ def apply_overrides(config: ConfigT, overrides: dict[str, Any]) -> ConfigT:
     Args:
         config: the base configuration.
         overrides: {'ppo.learning_rate': '1e-3', 'run.mesh': '4,2', ...}; values may be strings.
+            A renamed field (`RENAMED_FIELDS`) is read under its new name.
 
     Raises:
-        ValueError: an unknown section or field, or a value that does not parse.
+        ValueError: an unknown section or field, a value that does not parse, or one that its
+            section refuses (e.g. reward bounds out of order).
     """
     sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     for dotted, value in overrides.items():
+        dotted = RENAMED_FIELDS.get(dotted, dotted)
         section, _, name = dotted.partition(".")
         if section not in sections:
             raise ValueError(f"unknown config section {section!r} in {dotted!r}; "
@@ -360,7 +376,7 @@ def from_dict(data: dict[str, Any]) -> SpecialistConfig:
 def identity(config: SpecialistConfig) -> dict[str, Any]:
     """The fields that decide what is learned (compared when resuming), flattened."""
     data = to_dict(config)
-    flat = {f"env.{k}": v for k, v in data["env"].items()}
+    flat = {f"{section}.{k}": v for section in ("env", "reward") for k, v in data[section].items()}
     learner = "sac" if config.run.algo == "sac" else "ppo"
     flat.update({f"{learner}.{k}": v for k, v in data[learner].items()})
     flat.update({f"run.{k}": data["run"][k] for k in _IDENTITY_RUN_FIELDS})

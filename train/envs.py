@@ -1,7 +1,7 @@
 """The one place where training meets an environment: catalogues, splits and `make_env`.
 
 Everything in `train/` talks to an env only through the protocol below; to train on another env,
-add a branch to `piece_catalogue`, `split_pieces` and `make_env`. Envs: 'toy' (`train.toy_env`),
+add a branch to `piece_catalogue`, `split_pieces` and `make_env`. Envs: 'toy' (`mjx_piano.toy_env`),
 'piano' (`mjx_piano.env.PianoEnv`, full two-hand scene) and 'piano-keys' (the same env on a
 reduced scene: self-playing keys, only those the pieces use).
 
@@ -26,9 +26,13 @@ from typing import Any, Protocol, Sequence
 import jax
 import numpy as np
 
+from mjx_piano.defaults import IMPLS, KEY_DYNAMICS
+from mjx_piano.env import EnvConfig as PianoConfig
 from mjx_piano.pieces import PieceBank
-from train.config import ENV_NAMES, SPLITS, EnvConfig
-from train.toy_env import ToyConfig, ToyPianoEnv
+from mjx_piano.rewards import DEFAULT_REWARD, RewardConfig
+from mjx_piano.scene.builder import SceneConfig
+from mjx_piano.toy_env import ToyConfig, ToyPianoEnv
+from train.config import ENV_NAMES, SPLITS, EnvSpec
 
 
 class Env(Protocol):
@@ -156,7 +160,7 @@ def _toy_split(split: str) -> tuple[str, ...]:
     return tuple(p for p in catalogue if (p in held_out) == (split != "train"))
 
 
-def resolve_pieces(config: EnvConfig) -> tuple[str, ...]:
+def resolve_pieces(config: EnvSpec) -> tuple[str, ...]:
     """The run's piece names: `config.pieces`, or the first `config.limit` pieces of its split;
     checked against the catalogue.
 
@@ -224,54 +228,84 @@ def _close_matches(name: str, catalogue: Sequence[str], env: str) -> str:
            f"({len(catalogue)} in all{listing})"
 
 
-def _solver(config: EnvConfig) -> tuple[int, int, float]:
-    """(solver iterations, line-search iterations, tolerance) of the 'piano' scene."""
-    return config.solver_iterations, config.ls_iterations, config.solver_tolerance
+def make_env(spec: EnvSpec, reward: RewardConfig = DEFAULT_REWARD) -> LoadedEnv:
+    """Builds the env of `spec` (pieces must already be resolved, see `resolve_pieces`) with
+    the reward's weights and bounds `reward` (piano envs; a run's `reward` section).
 
+    Cached, so runs with the same env share compiled functions: the unbound env per physics
+    settings (`_piano_base`), the loaded pieces per spec.
 
-_DEFAULT_SOLVER = _solver(EnvConfig())
-
-
-def make_env(config: EnvConfig) -> LoadedEnv:
-    """Builds the env for `config` (pieces must already be resolved, see `resolve_pieces`).
-
-    Cached per config, so runs with the same env share compiled functions.
+    Raises:
+        ValueError: a setting the env does not have or a value out of range; the message
+            names the field.
     """
-    if config.keys not in ("mjx", "kernel"):
-        raise ValueError(f"env.keys must be 'mjx' or 'kernel', got {config.keys!r}")
-    if config.keys == "kernel" and config.name != "piano":
-        raise ValueError(f"env.keys='kernel' is for the 'piano' env (hands press the keys), "
-                         f"not {config.name!r}")
-    solver = _solver(config)
-    if solver != _DEFAULT_SOLVER and config.name != "piano":
-        raise ValueError(f"env.solver_iterations, env.ls_iterations and env.solver_tolerance are "
-                         f"for the 'piano' env (hands on a physics piano), not {config.name!r}")
-    if config.solver_iterations < 1 or config.ls_iterations < 1:
+    _check_spec(spec, reward)
+    if spec.name == "toy":
+        return _toy_loaded(resolve_pieces(spec))
+    piano = piano_config(spec, reward)
+    return _piano_loaded(resolve_pieces(spec), spec.name == "piano-keys", piano,
+                         spec.residual_scale)
+
+
+def piano_config(spec: EnvSpec, reward: RewardConfig = DEFAULT_REWARD) -> PianoConfig:
+    """The `mjx_piano.env.EnvConfig` of a piano `spec`: the full two-hand scene for 'piano'
+    (the spec's key dynamics and solver), the self-playing keys for 'piano-keys' (the scene's
+    keys are set from the pieces when they are loaded)."""
+    if spec.name == "piano-keys":
+        scene = SceneConfig(hands="none", actuated_keys=True)
+    else:
+        scene = SceneConfig(key_dynamics=spec.key_dynamics,
+                            solver_iterations=spec.solver_iterations,
+                            ls_iterations=spec.ls_iterations,
+                            solver_tolerance=spec.solver_tolerance)
+    return PianoConfig(scene=scene, impl=spec.impl, naconmax=spec.naconmax or None,
+                       random_start=spec.random_start,
+                       wrong_key_termination=spec.wrong_key_termination,
+                       episode_steps=spec.episode_steps, reward=reward)
+
+
+def _check_spec(spec: EnvSpec, reward: RewardConfig) -> None:
+    """Raises ValueError naming the field for a setting `spec.name` does not have or a value
+    out of range."""
+    _check_env_name(spec.name)
+    piano_only = {
+        "env.key_dynamics": spec.key_dynamics != EnvSpec.key_dynamics,
+        "env.solver_iterations, env.ls_iterations and env.solver_tolerance":
+            (spec.solver_iterations, spec.ls_iterations, spec.solver_tolerance)
+            != (EnvSpec.solver_iterations, EnvSpec.ls_iterations, EnvSpec.solver_tolerance),
+        "env.residual_scale": bool(spec.residual_scale),
+    }
+    for fields, used in piano_only.items():
+        if used and spec.name != "piano":
+            raise ValueError(f"{fields}: a setting of the 'piano' env (hands on a physics "
+                             f"piano), not of {spec.name!r}")
+    if spec.key_dynamics not in KEY_DYNAMICS:
+        raise ValueError(f"env.key_dynamics must be one of {list(KEY_DYNAMICS)}, "
+                         f"got {spec.key_dynamics!r}")
+    if spec.solver_iterations < 1 or spec.ls_iterations < 1:
         raise ValueError(f"env.solver_iterations and env.ls_iterations must be >= 1, got "
-                         f"{config.solver_iterations} and {config.ls_iterations}")
-    if not config.solver_tolerance >= 0:
-        raise ValueError(f"env.solver_tolerance must be >= 0, got {config.solver_tolerance}")
-    if config.impl not in ("jax", "warp"):
-        raise ValueError(f"env.impl must be 'jax' or 'warp', got {config.impl!r}")
-    if config.impl == "warp" and config.name == "toy":
+                         f"{spec.solver_iterations} and {spec.ls_iterations}")
+    if not spec.solver_tolerance >= 0:
+        raise ValueError(f"env.solver_tolerance must be >= 0, got {spec.solver_tolerance}")
+    if spec.impl not in IMPLS:
+        raise ValueError(f"env.impl must be one of {list(IMPLS)}, got {spec.impl!r}")
+    if spec.impl == "warp" and spec.name == "toy":
         raise ValueError("env.impl='warp' is for the piano envs (MJX physics), not 'toy'")
-    if not config.residual_scale >= 0:
-        raise ValueError(f"env.residual_scale must be >= 0, got {config.residual_scale}")
-    if config.residual_scale and config.name != "piano":
-        raise ValueError(f"env.residual_scale is for the 'piano' env (the IK pianist's hands), "
-                         f"not {config.name!r}")
-    if config.impl == "warp" and config.naconmax < 1:
+    if not spec.residual_scale >= 0:
+        raise ValueError(f"env.residual_scale must be >= 0, got {spec.residual_scale}")
+    if spec.impl == "warp" and spec.naconmax < 1:
         raise ValueError("env.impl='warp' needs env.naconmax, the contact slots of all envs of "
                          "the run together (plan_run sizes it)")
-    levers = (config.random_start, config.wrong_key_termination, config.episode_steps)
-    if config.episode_steps < 0:
+    if spec.episode_steps < 0:
         raise ValueError(f"env.episode_steps must be >= 0 (0 = whole pieces), got "
-                         f"{config.episode_steps}")
-    if any(levers) and config.name == "toy":
+                         f"{spec.episode_steps}")
+    levers = (spec.random_start, spec.wrong_key_termination, spec.episode_steps)
+    if any(levers) and spec.name == "toy":
         raise ValueError("env.random_start, env.wrong_key_termination and env.episode_steps are "
                          "levers of the piano envs, not of 'toy'")
-    return _make_env(config.name, resolve_pieces(config), config.keys, solver, config.impl,
-                     config.naconmax, config.residual_scale, levers)
+    if reward != DEFAULT_REWARD and spec.name == "toy":
+        raise ValueError("the reward section sets the piano envs' rewards; the toy env has its "
+                         "own (leave reward.* at their defaults)")
 
 
 def pieces_sha256(loaded: LoadedEnv) -> str:
@@ -289,22 +323,24 @@ def pieces_sha256(loaded: LoadedEnv) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
-              solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
-              naconmax: int = 0, residual_scale: float = 0.0,
-              levers: tuple[bool, bool, int] = (False, False, 0)) -> LoadedEnv:
-    _check_env_name(name)
-    if name == "toy":
-        env = _toy_env()
-        ids = tuple(env.piece_names.index(p) for p in pieces)
-        return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
-                         episode_length=env.episode_length, base=env, bank=env.bank)
+def _toy_loaded(pieces: tuple[str, ...]) -> LoadedEnv:
+    env = _toy_env()
+    ids = tuple(env.piece_names.index(p) for p in pieces)
+    return LoadedEnv(env=env, piece_ids=ids, piece_names=pieces,
+                     episode_length=env.episode_length, base=env, bank=env.bank)
+
+
+@functools.lru_cache(maxsize=8)
+def _piano_loaded(pieces: tuple[str, ...], own_keys: bool, config: PianoConfig,
+                  residual_scale: float) -> LoadedEnv:
+    """`pieces` loaded into the piano env of `config`; `own_keys`: the scene holds only the
+    keys the pieces use (the 'piano-keys' env)."""
     rolls = [_load_roll(p) for p in pieces]
-    keys = ()
-    if name == "piano-keys":
+    if own_keys:
         used = np.nonzero(np.any([r.keys.any(0) for r in rolls], axis=0))[0]
         keys = tuple(int(k) for k in used) or (39,)
-    base = _piano_base(keys, key_dynamics, solver, impl, naconmax, residual_scale, levers)
+        config = dataclasses.replace(config, scene=dataclasses.replace(config.scene, keys=keys))
+    base = _piano_base(config, residual_scale)
     bank = base.make_bank(rolls)
     return LoadedEnv(env=base.bind(bank), piece_ids=tuple(range(len(pieces))),
                      piece_names=pieces, episode_length=int(max(r.num_steps for r in rolls)),
@@ -312,29 +348,13 @@ def _make_env(name: str, pieces: tuple[str, ...], key_dynamics: str = "mjx",
 
 
 @functools.lru_cache(maxsize=8)
-def _piano_base(keys: tuple[int, ...], key_dynamics: str = "mjx",
-                solver: tuple[int, int, float] = _DEFAULT_SOLVER, impl: str = "jax",
-                naconmax: int = 0, residual_scale: float = 0.0,
-                levers: tuple[bool, bool, int] = (False, False, 0)) -> Any:
-    """The piano env bound to no pieces: one object per scene and settings.
+def _piano_base(config: PianoConfig, residual_scale: float = 0.0) -> Any:
+    """The piano env of `config` bound to no pieces: one object per scene and settings, so
+    runs on other pieces of the same shapes share its compiled functions. `residual_scale` > 0
+    wraps it in the IK pianist's residual action space (`mjx_piano.residual`)."""
+    from mjx_piano.env import PianoEnv
 
-    `keys` () is 'piano', the full task (two hands, 88 keys); otherwise 'piano-keys', the
-    reduced self-playing variant from the same scene builder: no hands, only `keys` (those the
-    pieces use), one actuator per key (the cheap CPU check of the learners on the real
-    physics). `solver` is `_solver(config)`: used by the 'piano' scene only. `levers` are
-    (random_start, wrong_key_termination, episode_steps) of `mjx_piano.env.EnvConfig`.
-    """
-    from mjx_piano.env import EnvConfig as PianoConfig, PianoEnv
-    from mjx_piano.scene.builder import SceneConfig
-
-    if keys:
-        scene = SceneConfig(hands="none", actuated_keys=True, keys=keys)
-    else:
-        scene = SceneConfig(key_dynamics=key_dynamics, solver_iterations=solver[0],
-                            ls_iterations=solver[1], solver_tolerance=solver[2])
-    env = PianoEnv(PianoConfig(scene=scene, impl=impl, naconmax=naconmax or None,
-                               random_start=levers[0], wrong_key_termination=levers[1],
-                               episode_steps=levers[2]))
+    env = PianoEnv(config)
     if residual_scale:
         from mjx_piano.residual import ResidualIKEnv
 

@@ -71,7 +71,7 @@ def initial_state(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer) -
     if plan.resume_from is None:
         return trainer.init(plan.seeds, plan.piece_table, plan.agent_bank)
     abstract = trainer.abstract_state(len(plan.seeds))
-    return checkpointer.restore(plan.resume_from, abstract)
+    return checkpointer.restore(plan.resume_from, abstract, plan.agent_bank)
 
 
 def fetch(tree: Any) -> Any:

@@ -23,11 +23,12 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from mjx_piano.cli_flags import add_key_dynamics, add_out
 from mjx_piano.music.piece_args import add_music_options, error_text, one_piece_name
-from mjx_piano.paths import check_output_folder, check_run_folder
+from mjx_piano.paths import check_run_folder
 
 if TYPE_CHECKING:
-    from mjx_piano.perform.rollout import Performance
+    from mjx_piano.perform.rollout import Recording
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,16 +44,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--piece", default=None,
                         help="piece name or music file (default: the bundled etude, or the "
                              "run's first piece)")
-    parser.add_argument("--out", required=True, help="output folder")
+    add_out(parser, required=True)
     parser.add_argument("--steps", type=int, default=None,
                         help="control steps to play (default: the whole piece)")
     parser.add_argument("--no-video", action="store_true", help="skip the video")
     parser.add_argument("--no-soundfont", action="store_true",
                         help="always use the built-in synthesizer")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keys", choices=("mjx", "kernel"), default="mjx",
-                        help="key dynamics of the ik / keys players' env (a trained policy "
-                             "plays in the env it was trained in)")
+    add_key_dynamics(parser, help="key dynamics of the ik / keys players' env (a trained "
+                                  "policy plays in the env it was trained in)")
     add_music_options(parser)
     parser.set_defaults(run=run_perform)
 
@@ -67,7 +67,6 @@ def run_perform(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     state_policy = None
     try:
-        check_output_folder(args.out)
         if args.policy not in ("ik", "keys", "scripted"):
             check_run_folder(args.policy, "specialists", "--policy")
         piece_name = one_piece_name(args.piece, args)
@@ -85,7 +84,7 @@ def run_perform(args: argparse.Namespace) -> int:
         except (KeyError, ValueError) as error:
             print(f"error: {error_text(error)}", file=sys.stderr)
             return 2
-        config = EnvConfig(scene=SceneConfig(key_dynamics=args.keys))
+        config = EnvConfig(scene=SceneConfig(key_dynamics=args.key_dynamics))
         env, piece, name, action_fn = PianoEnv(config, [roll]), 0, roll.name, None
         if args.policy == "ik":
             from mjx_piano.ik_pianist import IKPianist
@@ -120,7 +119,7 @@ def run_perform(args: argparse.Namespace) -> int:
     return 0
 
 
-def _notes_by_finger(performance: Performance) -> dict[str, int]:
+def _notes_by_finger(performance: Recording) -> dict[str, int]:
     """How many played notes each finger struck ('R1' right thumb ... 'L5')."""
     from collections import Counter
 

@@ -112,7 +112,7 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
     if config.env.impl == "warp":
         resolved = _size_warp_contacts(resolved, shape)
     check_output_folder(config.run.out)
-    loaded = envs.make_env(resolved.env)
+    loaded = envs.make_env(resolved.env, resolved.reward)
     resolved = dataclasses.replace(resolved, env=dataclasses.replace(
         resolved.env, pieces_sha256=envs.pieces_sha256(loaded)))
     checkpointer = Checkpointer(config.run.out, config.run.keep_checkpoints)
@@ -191,5 +191,5 @@ def _size_warp_contacts(config: SpecialistConfig, shape: tuple[int, int]) -> Spe
     if config.env.naconmax:
         return config
     envs_in_run = config.run.agents * learner_config(config).num_envs
-    total = warp_buffers.contact_slots(config.env.keys, envs_in_run)
+    total = warp_buffers.contact_slots(config.env.key_dynamics, envs_in_run)
     return dataclasses.replace(config, env=dataclasses.replace(config.env, naconmax=total))

@@ -59,7 +59,8 @@ def load_specialists(run_dir: str, step: int | None = None) -> Specialists:
 
     Raises:
         FileNotFoundError: the run has no (such) checkpoint.
-        ValueError: the pieces' goal rolls differ from those the run trained on.
+        ValueError: the pieces' goal rolls differ from those the run trained on, or
+            (`CheckpointLayoutError`) the checkpoint's arrays do not fit the run's state.
     """
     if not os.path.isdir(os.path.join(run_dir, "checkpoints")):
         raise FileNotFoundError(f"no checkpoints folder in {run_dir}")
@@ -69,7 +70,7 @@ def load_specialists(run_dir: str, step: int | None = None) -> Specialists:
         if step is None:
             raise FileNotFoundError(f"no complete checkpoint in {checkpointer.directory}")
         config = checkpointer.stored_config(step)
-        loaded = envs.make_env(config.env)
+        loaded = envs.make_env(config.env, config.reward)
         stored, now = config.env.pieces_sha256, envs.pieces_sha256(loaded)
         if stored and stored != now:
             raise ValueError(f"the run in {run_dir} trained on other goal rolls of its pieces "
@@ -84,7 +85,7 @@ def load_specialists(run_dir: str, step: int | None = None) -> Specialists:
             lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device),
             abstract_agents(learner, agents, int(agent_pieces.shape[1]),
                             int(loaded.episode_length)))
-        state = checkpointer.restore(step, abstract)
+        state = checkpointer.restore(step, abstract, loaded.bank.take(agent_pieces))
     finally:
         checkpointer.close()
     policy, normalizer = jax.device_get((learner.policy_params(state.params), state.normalizer))

@@ -28,7 +28,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from mjx_piano.music.note_names import key_name  # noqa: E402
 from mjx_piano.music.roll import LOWEST_MIDI  # noqa: E402
 from mjx_piano.perform import video as video_module  # noqa: E402
-from mjx_piano.perform.rollout import Performance  # noqa: E402
+from mjx_piano.perform.rollout import Recording  # noqa: E402
 from mjx_piano.perform.sound import (SAMPLE_RATE, onset_fingers,  # noqa: E402
                                      performance_audio, write_midi, write_wav)
 
@@ -154,7 +154,7 @@ class Outputs:
     render_fps: float
 
 
-def write_outputs(performance: Performance, model, out: str, video: bool = True,
+def write_outputs(performance: Recording, model, out: str, video: bool = True,
                   use_soundfont: bool = True, width: int | None = None,
                   height: int | None = None) -> Outputs:
     """Writes the WAV, MIDI, PNG and (when possible) MP4 of a performance into `out`.

@@ -5,8 +5,8 @@ function (`train.restore.load_policy` loads one from a run folder).
 
 `make_rollout` builds one pure scan over `num_steps` control steps of a single env, driven by the
 scripted perfect player (`mjx_piano.scripted.scripted_step`) or by a policy's action function;
-jit it once and call it for any piece of the env's bank. `to_performance` moves the result to the
-host as a `Performance` over all 88 keys (reduced scenes build only some keys; the others are
+jit it once and call it for any piece of the env's bank. `to_recording` moves the result to the
+host as a `Recording` over all 88 keys (reduced scenes build only some keys; the others are
 never pressed and never wanted).
 """
 
@@ -62,8 +62,8 @@ class RolloutTrace:
 
 
 @dataclasses.dataclass(frozen=True)
-class Performance:
-    """One performance on the host, over all 88 keys (index 0 = A0 = MIDI 21).
+class Recording:
+    """One performance recorded on the host, over all 88 keys (index 0 = A0 = MIDI 21).
 
     Attributes:
         name: the piece's name.
@@ -162,7 +162,7 @@ def played_fingers(env: PianoEnv, state: EnvState) -> jax.Array:
                             fingering.FingeringConfig(solver="exact"))
 
 
-def to_performance(env: PianoEnv, trace: RolloutTrace, name: str) -> Performance:
+def to_recording(env: PianoEnv, trace: RolloutTrace, name: str) -> Recording:
     """Moves a trace to the host, spreading the env's K keys over all 88.
 
     Args:
@@ -171,7 +171,7 @@ def to_performance(env: PianoEnv, trace: RolloutTrace, name: str) -> Performance
         name: the piece's name.
 
     Returns:
-        The `Performance`.
+        The `Recording`.
     """
     trace = jax.device_get(trace)
     keys = np.asarray(env.index.keys)
@@ -181,7 +181,7 @@ def to_performance(env: PianoEnv, trace: RolloutTrace, name: str) -> Performance
         full[:, keys] = x
         return full
 
-    return Performance(
+    return Recording(
         name=name, qpos=render_qpos(env, trace.qpos, trace.key_angles),
         pressed=widen(trace.pressed),
         sustain=np.asarray(trace.sustain, bool), goal=widen(trace.goal),
@@ -191,7 +191,7 @@ def to_performance(env: PianoEnv, trace: RolloutTrace, name: str) -> Performance
 
 def perform(env: PianoEnv, piece: int, name: str, num_steps: int | None = None,
             action_fn: ActionFn | None = None, seed: int = 0,
-            state_policy: StatePolicy | None = None) -> Performance:
+            state_policy: StatePolicy | None = None) -> Recording:
     """Compiles and runs one rollout of bank piece `piece` (convenience for the CLI).
 
     Args:
@@ -204,9 +204,9 @@ def perform(env: PianoEnv, piece: int, name: str, num_steps: int | None = None,
         state_policy: a controller of the whole state (see `make_rollout`), or None.
 
     Returns:
-        The `Performance`.
+        The `Recording`.
     """
     steps = int(env.bank.length[piece]) if num_steps is None else num_steps
     rollout = jax.jit(make_rollout(env, steps, action_fn, state_policy))
     trace = rollout(jax.random.PRNGKey(seed), jnp.int32(piece))
-    return to_performance(env, trace, name)
+    return to_recording(env, trace, name)

@@ -14,6 +14,7 @@ from typing import Literal
 import mujoco
 import numpy as np
 
+from mjx_piano.defaults import KEY_DYNAMICS, LS_ITERATIONS, SOLVER_ITERATIONS, SOLVER_TOLERANCE
 from mjx_piano.scene import hands, piano
 
 HandsChoice = Literal["both", "right", "left", "none"]
@@ -60,9 +61,9 @@ class SceneConfig:
     hands: HandsChoice = "both"
     keys: tuple[int, ...] = tuple(range(piano.NUM_KEYS))
     actuated_keys: bool = False
-    solver_iterations: int = 4
-    ls_iterations: int = 8
-    solver_tolerance: float = 1e-8
+    solver_iterations: int = SOLVER_ITERATIONS
+    ls_iterations: int = LS_ITERATIONS
+    solver_tolerance: float = SOLVER_TOLERANCE
     max_contact_pairs: int = 40
     key_dynamics: KeyDynamics = "mjx"
     integrator: Integrator = "implicitfast"
@@ -78,8 +79,8 @@ class SceneConfig:
         if not self.solver_tolerance >= 0:
             raise ValueError(f"SceneConfig.solver_tolerance must be >= 0, "
                              f"got {self.solver_tolerance}")
-        if self.key_dynamics not in ("mjx", "kernel"):
-            raise ValueError(f"SceneConfig.key_dynamics must be 'mjx' or 'kernel', "
+        if self.key_dynamics not in KEY_DYNAMICS:
+            raise ValueError(f"SceneConfig.key_dynamics must be one of {list(KEY_DYNAMICS)}, "
                              f"got {self.key_dynamics!r}")
         if self.key_dynamics == "kernel" and self.actuated_keys:
             raise ValueError("actuated_keys needs key_dynamics='mjx' (key actuators drive joints)")

@@ -49,7 +49,7 @@ def test_r1_rule_filters_then_takes_the_density_quantiles(monkeypatch):
 def test_run_config_is_the_full_task_with_the_recipe_and_the_rung_budget():
     rung = Rung("R1", ("a@0:100", "b@0:100"), 500_000, (100_000,), 16_384)
     config = run_config(rung, RECIPES["ppo-residual"], 3, "/tmp/x", 500_000, 60.0, False)
-    assert (config.env.name, config.env.keys, config.env.solver_iterations,
+    assert (config.env.name, config.env.key_dynamics, config.env.solver_iterations,
             config.env.ls_iterations) == ("piano", "kernel", 2, 4)
     assert config.env.residual_scale == 0.1 and config.env.pieces == rung.pieces
     assert (config.ppo.num_envs, config.ppo.unroll_length, config.ppo.num_minibatches) == \
@@ -61,7 +61,7 @@ def test_run_config_is_the_full_task_with_the_recipe_and_the_rung_budget():
     assert run_config(rung, RECIPES["ppo"], 0, "/tmp/x", 500_000, 0, False).env.residual_scale \
         == 0.0
     sac = run_config(rung, RECIPES["sac-residual"], 0, "/tmp/x", 500_000, 0, False)
-    assert (sac.run.algo, sac.env.residual_scale, sac.env.keys) == ("sac", 0.1, "kernel")
+    assert (sac.run.algo, sac.env.residual_scale, sac.env.key_dynamics) == ("sac", 0.1, "kernel")
     assert sac.run.iterations == 3_907 and sac.run.eval_every == 128  # 128 env steps each
 
 

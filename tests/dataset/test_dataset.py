@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from train.config import EnvConfig, PPOConfig, RunConfig, SACConfig, SpecialistConfig
+from train.config import EnvSpec, PPOConfig, RunConfig, SACConfig, SpecialistConfig
 from train.dataset import collect as collect_mod
 from train.dataset import store
 from train.dataset.card import build_card
@@ -36,7 +36,7 @@ TINY_SAC = SACConfig(num_envs=8, unroll_length=4, batch_size=32, updates_per_ite
 def _train(out: str, env: str, pieces: tuple[str, ...], iterations: int,
            algo: str = "ppo") -> str:
     config = SpecialistConfig(
-        env=EnvConfig(name=env, pieces=pieces), ppo=TINY_PPO, sac=TINY_SAC,
+        env=EnvSpec(name=env, pieces=pieces), ppo=TINY_PPO, sac=TINY_SAC,
         run=RunConfig(iterations=iterations, eval_every=0, checkpoint_every=0, out=out,
                       progress=False, algo=algo))
     train_specialists(config)
@@ -319,7 +319,7 @@ def test_a_store_of_a_retrained_run_folder_is_refused(tmp_path):
     # The same folder, retrained with another seed to the same checkpoint step.
     shutil.rmtree(run)
     config = SpecialistConfig(
-        env=EnvConfig(name="toy", pieces=("toy-00",)), ppo=TINY_PPO,
+        env=EnvSpec(name="toy", pieces=("toy-00",)), ppo=TINY_PPO,
         run=RunConfig(iterations=2, eval_every=0, checkpoint_every=0, out=run, progress=False,
                       seed=1))
     train_specialists(config)

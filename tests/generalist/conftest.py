@@ -15,8 +15,8 @@ import pytest
 from train.generalist import config as cfg
 from train.generalist.data import MixtureWindows, scripted_expert_trajectories
 from train.generalist.model import FlowTransformer, TokenSegment, make_model, token_segments
-from train.generalist.training import FlowTrainer, TrainState
-from train.config import EnvConfig
+from train.generalist.training import FlowTrainer, GeneralistState
+from train.config import EnvSpec
 from train.envs import LoadedEnv, make_env
 from train.windows import ACTION_HORIZON, OBS_HISTORY
 
@@ -32,7 +32,7 @@ def mixture_transformer() -> FlowTransformer:
 
 
 def fit(model: FlowTransformer, source, steps: int = FIT_STEPS,
-        optim: cfg.OptimConfig = FIT_OPTIM) -> tuple[TrainState, list[float]]:
+        optim: cfg.OptimConfig = FIT_OPTIM) -> tuple[GeneralistState, list[float]]:
     """Trains `model` on `source` for `steps`; returns the state and every step's loss."""
     trainer = FlowTrainer(model, optim, source)
     state, losses = trainer.init(0), []
@@ -45,7 +45,7 @@ def fit(model: FlowTransformer, source, steps: int = FIT_STEPS,
 @dataclasses.dataclass
 class Fitted:
     model: FlowTransformer
-    state: TrainState
+    state: GeneralistState
     losses: list[float]
 
 
@@ -63,7 +63,7 @@ def mixture_model() -> Fitted:
 
 @pytest.fixture(scope="session")
 def toy_policy() -> ToyPolicy:
-    loaded = make_env(EnvConfig(name="toy", split="train"))
+    loaded = make_env(EnvSpec(name="toy", split="train"))
     env = loaded.env
     model = make_model(TINY, token_segments(env), env.action_size, ACTION_HORIZON, OBS_HISTORY)
     source = scripted_expert_trajectories(env, loaded.piece_ids, loaded.episode_length)

@@ -110,9 +110,9 @@ def test_loss_averages_over_valid_steps_only():
 @pytest.mark.parametrize("size", sorted(cfg.MODEL_SIZES))
 def test_model_sizes_shapes_and_dtypes(size):
     from train.envs import make_env
-    from train.config import EnvConfig
+    from train.config import EnvSpec
 
-    env = make_env(EnvConfig(name="toy", pieces=("toy-00",))).env
+    env = make_env(EnvSpec(name="toy", pieces=("toy-00",))).env
     model = make_model(cfg.MODEL_SIZES[size], token_segments(env), env.action_size, 4, 2)
     params = jax.eval_shape(lambda: init_params(model, jax.random.PRNGKey(0),
                                                 env.observation_size))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.generalist.conftest import TINY, smoothed
-from train.config import EnvConfig
+from train.config import EnvSpec
 from train.envs import make_env, piece_catalogue, split_pieces
 from train.generalist.model import init_params, make_model, token_segments
 from train.generalist.rollout import (compiled_rollout, evaluate_pieces, format_table,
@@ -84,7 +84,7 @@ def test_execute_must_fit_the_horizon(toy_policy):
 def test_tiny_model_plays_the_piano_keys_env():
     # The real env (reduced scene with self-playing keys): tokenised goal rows, a jitted
     # rollout over a whole clip, F1 reported.
-    loaded = make_env(EnvConfig(name="piano-keys", pieces=(piece_catalogue("piano-keys")[0],)))
+    loaded = make_env(EnvSpec(name="piano-keys", pieces=(piece_catalogue("piano-keys")[0],)))
     env = loaded.env
     segments = token_segments(env)
     assert segments[0].count == env.layout.lookahead + 1

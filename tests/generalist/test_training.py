@@ -128,12 +128,12 @@ try:
 except ValueError as error:
     assert "multiple of 8" in str(error)
 # Evaluation envs split over the 8 devices, one jitted rollout.
-from train.config import EnvConfig
+from train.config import EnvSpec
 from train.envs import make_env
 from train.generalist.model import init_params, make_model, token_segments
 from train.generalist.rollout import evaluate_pieces
 from tests.generalist.conftest import TINY
-loaded = make_env(EnvConfig(name="toy", pieces=("toy-00", "toy-01")))
+loaded = make_env(EnvSpec(name="toy", pieces=("toy-00", "toy-01")))
 model = make_model(TINY, token_segments(loaded.env), loaded.env.action_size, 4, 2)
 params = init_params(model, jax.random.PRNGKey(0), loaded.env.observation_size)
 scores = evaluate_pieces(model, params, loaded.env, loaded.piece_ids, loaded.piece_names,

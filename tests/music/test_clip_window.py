@@ -9,7 +9,7 @@ import pytest
 
 from mjx_piano.music import load_clip
 from mjx_piano.music.clip_window import ClipWindow, cut, parse_window
-from train.config import EnvConfig
+from train.config import EnvSpec
 from train.envs import resolve_pieces
 
 ETUDE = "etude/c-major-chords"  # 80 steps, both hands, sustain
@@ -59,7 +59,7 @@ def test_a_window_past_the_clip_names_its_length():
 
 
 def test_training_takes_windowed_names_and_checks_the_clip_name():
-    config = EnvConfig(name="piano", pieces=(f"{ETUDE}@0:40", ETUDE))
+    config = EnvSpec(name="piano", pieces=(f"{ETUDE}@0:40", ETUDE))
     assert resolve_pieces(config) == (f"{ETUDE}@0:40", ETUDE)
     with pytest.raises(ValueError, match="close matches: etude/c-major-chords"):
         resolve_pieces(dataclasses.replace(config, pieces=("etude/c-major-chord@0:40",)))

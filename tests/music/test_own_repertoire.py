@@ -11,7 +11,7 @@ from mjx_piano.cli import main
 from mjx_piano.music import list_clips, load_clip
 from mjx_piano.music.repertoire import repertoire_names, repertoire_path
 from tests.music.conftest import write_midi
-from train.config import EnvConfig
+from train.config import EnvSpec
 from train.envs import resolve_pieces
 
 
@@ -53,12 +53,12 @@ def test_build_from_a_folder_reports_bad_files_and_lives_beside_the_corpus(cache
     with pytest.raises(KeyError, match="no repertoire"):
         load_clip("othersongs:good/00")
     # Where --split is, --repertoire NAME picks this repertoire's split.
-    assert resolve_pieces(EnvConfig(name="piano", split="all", repertoire="mysongs")) == (name,)
-    assert resolve_pieces(EnvConfig(name="piano", pieces=(name,))) == (name,)
+    assert resolve_pieces(EnvSpec(name="piano", split="all", repertoire="mysongs")) == (name,)
+    assert resolve_pieces(EnvSpec(name="piano", pieces=(name,))) == (name,)
     with pytest.raises(ValueError, match="no repertoire 'nosuch' is built .*built: mysongs"):
-        resolve_pieces(EnvConfig(name="piano", split="train", repertoire="nosuch"))
+        resolve_pieces(EnvSpec(name="piano", split="train", repertoire="nosuch"))
     with pytest.raises(ValueError, match="no etudes"):
-        resolve_pieces(EnvConfig(name="piano", split="etude", repertoire="mysongs"))
+        resolve_pieces(EnvSpec(name="piano", split="etude", repertoire="mysongs"))
     assert main(["repertoire", "list", "--repertoire", "mysongs"]) == 0
     assert capsys.readouterr().out.split() == [name]
 

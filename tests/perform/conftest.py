@@ -13,7 +13,7 @@ import pytest
 from mjx_piano.env import EnvConfig, PianoEnv
 from mjx_piano.music.roll import PianoRoll
 from mjx_piano.perform import video
-from mjx_piano.perform.rollout import Performance, perform
+from mjx_piano.perform.rollout import Recording, perform
 
 STEPS = 14
 # step -> keys: a single note, a repeated note (released in between), a chord, a pedalled
@@ -43,13 +43,13 @@ def env(roll: PianoRoll) -> PianoEnv:
 
 
 @pytest.fixture(scope="session")
-def performance(env: PianoEnv, roll: PianoRoll) -> Performance:
+def performance(env: PianoEnv, roll: PianoRoll) -> Recording:
     """The scripted player's performance (the only compiled rollout of the tests)."""
     return perform(env, 0, roll.name)
 
 
 @pytest.fixture(scope="session")
-def frames(env: PianoEnv, performance: Performance, tmp_path_factory) -> np.ndarray:
+def frames(env: PianoEnv, performance: Recording, tmp_path_factory) -> np.ndarray:
     """uint8 [STEPS, H, W, 3]: the performance rendered headless (skips without any GL)."""
     path = str(tmp_path_factory.mktemp("frames") / "frames.npz")
     try:
@@ -61,12 +61,12 @@ def frames(env: PianoEnv, performance: Performance, tmp_path_factory) -> np.ndar
     return np.load(path)["frames"]
 
 
-def first_step(performance: Performance, key: int) -> int:
+def first_step(performance: Recording, key: int) -> int:
     """The first step at which `key` is down."""
     return int(np.flatnonzero(performance.pressed[:, key])[0])
 
 
-def silent_steps(performance: Performance) -> np.ndarray:
+def silent_steps(performance: Recording) -> np.ndarray:
     """Steps with no key down: int [n]."""
     return np.flatnonzero(~performance.pressed.any(axis=1))
 

@@ -128,12 +128,12 @@ def test_residual_env_plays_the_ik_action_plus_a_bounded_correction(played):
 
 
 def test_training_env_config_reaches_the_residual_action_space():
-    from train.config import EnvConfig as TrainEnvConfig
+    from train.config import EnvSpec
     from train.envs import make_env
 
-    loaded = make_env(TrainEnvConfig(name="piano", pieces=("etude/c-major-scale-rh",),
-                                     keys="kernel", solver_iterations=2, ls_iterations=4,
-                                     residual_scale=0.2))
+    loaded = make_env(EnvSpec(name="piano", pieces=("etude/c-major-scale-rh",),
+                              key_dynamics="kernel", solver_iterations=2, ls_iterations=4,
+                              residual_scale=0.2))
     assert loaded.env.scale == 0.2 and float(loaded.env.action_high[0]) == 1.0
     with pytest.raises(ValueError, match="residual_scale"):
-        make_env(TrainEnvConfig(name="toy", pieces=("toy-00",), residual_scale=0.2))
+        make_env(EnvSpec(name="toy", pieces=("toy-00",), residual_scale=0.2))

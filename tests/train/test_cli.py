@@ -10,7 +10,7 @@ import pytest
 
 from mjx_piano.cli import build_parser, main
 from train.cli import config_from_args
-from train.config import (PRESETS, EnvConfig, SpecialistConfig, apply_overrides, from_dict,
+from train.config import (PRESETS, EnvSpec, SpecialistConfig, apply_overrides, from_dict,
                           identity_differences, to_dict)
 from train.envs import make_env
 from train.loop import build_trainer, initial_state
@@ -42,6 +42,28 @@ def test_config_round_trips_through_json():
     assert identity_differences(config, other) == []
 
 
+def test_the_reward_section_is_set_stored_and_part_of_the_identity():
+    config = apply_overrides(SpecialistConfig(), {"reward.key_press_bounds": "0,0.1",
+                                                  "reward.energy_coef": "0"})
+    assert config.reward.key_press_bounds == (0.0, 0.1) and config.reward.energy_coef == 0.0
+    assert from_dict(to_dict(config)) == config
+    assert identity_differences(SpecialistConfig(), config) == [
+        "reward.energy_coef: 0.005 -> 0.0", "reward.key_press_bounds: [0.0, 0.05] -> [0.0, 0.1]"]
+    with pytest.raises(ValueError, match="reward.key_press_bounds must be 0 <= low <= high"):
+        apply_overrides(SpecialistConfig(), {"reward.key_press_bounds": "0.1,0"})
+
+
+def test_runs_stored_before_the_renames_and_the_reward_section_read_back():
+    stored = to_dict(SpecialistConfig())
+    stored["env"]["keys"] = stored["env"].pop("key_dynamics")  # the old field name
+    stored["env"]["keys"] = "kernel"
+    del stored["reward"]  # runs from before the reward section
+    config = from_dict(stored)
+    assert config.env.key_dynamics == "kernel" and config.reward == SpecialistConfig().reward
+    assert identity_differences(config, dataclasses.replace(
+        SpecialistConfig(), env=EnvSpec(key_dynamics="kernel"))) == []
+
+
 def test_bad_overrides_are_clear():
     with pytest.raises(ValueError, match="unknown field 'ppo.learning_rat'"):
         apply_overrides(SpecialistConfig(), {"ppo.learning_rat": 1})
@@ -63,10 +85,12 @@ def test_unknown_piece_lists_choices_before_compiling(capsys, tmp_path):
     ({"run__agents": 3}, "one must be a multiple of the other"),
     ({"env__name": "tuba"}, "unknown env 'tuba'"),
     ({"env__pieces": (), "env__split": "dev"}, "unknown split 'dev'"),
-    ({"env__solver_iterations": 1}, "are for the 'piano' env"),
-    ({"env__solver_tolerance": 1e-3}, "are for the 'piano' env"),
+    ({"env__solver_iterations": 1}, "a setting of the 'piano' env"),
+    ({"env__solver_tolerance": 1e-3}, "a setting of the 'piano' env"),
+    ({"env__key_dynamics": "kernel"}, "env.key_dynamics: a setting of the 'piano' env"),
     ({"env__impl": "warp"}, "is for the piano envs"),
-    ({"env__impl": "cuda"}, "must be 'jax' or 'warp'"),
+    ({"env__impl": "cuda"}, r"must be one of \['jax', 'warp'\]"),
+    ({"reward__energy_coef": 0.0}, "the toy env has its own"),
 ])
 def test_bad_runs_are_refused_by_the_plan(tmp_path, fields, message):
     with pytest.raises(ValueError, match=message):
@@ -86,6 +110,7 @@ def test_solver_flags_reach_the_piano_scene():
                                     "--keys", "kernel", "--solver-iterations", "1",
                                     "--ls-iterations", "2", "--solver-tolerance", "1e-3"))
     assert (config.env.solver_iterations, config.env.ls_iterations) == (1, 2)
+    assert config.env.key_dynamics == "kernel"  # `--keys`, the alias of `--key-dynamics`
     model = make_env(config.env).env.mj_model
     assert (model.opt.iterations, model.opt.ls_iterations) == (1, 2)
     assert model.opt.tolerance == pytest.approx(1e-3)
@@ -147,7 +172,7 @@ def test_other_pieces_of_the_same_shapes_reuse_the_compiled_trainer(tmp_path):
 
 
 def test_the_piano_env_is_one_object_whatever_its_pieces():
-    one, other = (make_env(EnvConfig(name="piano", pieces=(p,))) for p in
+    one, other = (make_env(EnvSpec(name="piano", pieces=(p,))) for p in
                   ("etude/c-major-scale-rh", "etude/a-major-arpeggio-lh"))
     assert one.base is other.base and one.env is not other.env
     assert one.env.bank.goal_keys.shape[0] == 1

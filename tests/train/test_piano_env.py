@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from train.config import EnvConfig, SpecialistConfig, apply_overrides
+from train.config import EnvSpec, SpecialistConfig, apply_overrides
 from train.envs import make_env
 from train.loop import train_specialists
 
@@ -33,7 +33,7 @@ def _config(out: str, **fields) -> SpecialistConfig:
 
 def _keys_can_be_pressed() -> bool:
     """Whether full actuator commands press the keys within a few control steps."""
-    env = make_env(EnvConfig(name="piano-keys", pieces=(PIECE,))).env
+    env = make_env(EnvSpec(name="piano-keys", pieces=(PIECE,))).env
     state = env.reset(jax.random.PRNGKey(0), jnp.int32(0))
     step = jax.jit(env.step)
     for _ in range(5):
@@ -75,7 +75,7 @@ def test_ppo_on_the_full_two_hand_env_with_kernel_keys(tmp_path):
     # The full task (two hands, 88 keys, 39 actions) with the piano-key kernel, the GPU fast
     # path: iterations, evaluation to the end of the piece, a checkpoint; CLI-level config.
     config = apply_overrides(SpecialistConfig(), {
-        "env.name": "piano", "env.keys": "kernel", "env.pieces": "etude/c-major-chords",
+        "env.name": "piano", "env.key_dynamics": "kernel", "env.pieces": "etude/c-major-chords",
         "ppo.num_envs": 4, "ppo.unroll_length": 4, "ppo.num_minibatches": 2,
         "ppo.num_epochs": 1, "run.iterations": 2, "run.eval_every": 2,
         "run.checkpoint_every": 2, "run.out": str(tmp_path), "run.progress": False})
@@ -84,5 +84,5 @@ def test_ppo_on_the_full_two_hand_env_with_kernel_keys(tmp_path):
     assert env.config.scene.key_dynamics == "kernel" and env.action_size == 39
     assert result.iterations == 2 and result.final_eval["eval/completed"][0] == 1.0
     assert 0.0 <= result.final_eval["eval/f1"][0] <= 1.0
-    with pytest.raises(ValueError, match="env.keys='kernel' is for the 'piano' env"):
-        make_env(EnvConfig(name="piano-keys", pieces=(PIECE,), keys="kernel"))
+    with pytest.raises(ValueError, match="env.key_dynamics: a setting of the 'piano' env"):
+        make_env(EnvSpec(name="piano-keys", pieces=(PIECE,), key_dynamics="kernel"))

@@ -14,7 +14,7 @@ import pytest
 from mjx_piano.cli import main
 from mjx_piano.observation import ObservationLayout
 from train import replay
-from train.config import EnvConfig, SpecialistConfig, apply_overrides
+from train.config import EnvSpec, SpecialistConfig, apply_overrides
 from train.envs import make_env
 from train.loop import build_trainer, train_specialists
 from train.plan import plan_run
@@ -109,7 +109,7 @@ def test_two_agents_in_one_run_equal_two_separate_runs(tmp_path):
 
 
 def test_replay_rebuilds_the_exact_observations_and_wraps_around():
-    env = make_env(EnvConfig(name="toy", pieces=("toy-00", "toy-01"))).env
+    env = make_env(EnvSpec(name="toy", pieces=("toy-00", "toy-01"))).env
     states = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 2), jnp.array([0, 1]))
     observations, steps = [], []
     for i in range(5):  # 5 steps of 2 envs into a buffer of 6: the first 4 are overwritten

@@ -7,7 +7,7 @@ import pytest
 
 from mjx_piano.music.repertoire import list_clips
 from train.cli import config_from_args
-from train.config import EnvConfig
+from train.config import EnvSpec
 from train.envs import piece_catalogue, resolve_pieces, split_pieces
 from train.plan import plan_run
 
@@ -33,12 +33,12 @@ def test_piano_splits_are_the_repertoire_splits(small_repertoire):
 
 
 def test_limit_takes_the_first_pieces_of_a_split(small_repertoire):
-    assert resolve_pieces(EnvConfig(name="piano", split="train", limit=3)) == \
+    assert resolve_pieces(EnvSpec(name="piano", split="train", limit=3)) == \
         split_pieces("piano", "train")[:3]
-    assert resolve_pieces(EnvConfig(name="piano", split="test_id", limit=0)) == \
+    assert resolve_pieces(EnvSpec(name="piano", split="test_id", limit=0)) == \
         split_pieces("piano", "test_id")
     with pytest.raises(ValueError, match="limit must be >= 0"):
-        resolve_pieces(EnvConfig(name="piano", split="train", limit=-1))
+        resolve_pieces(EnvSpec(name="piano", split="train", limit=-1))
 
 
 def test_etude_splits_need_no_repertoire(tmp_path, monkeypatch):
@@ -64,7 +64,7 @@ def test_toy_splits():
 
 def test_unknown_piece_lists_close_matches(small_repertoire):
     with pytest.raises(ValueError, match=r"close matches: .*bach/bwv1\.6/00"):
-        resolve_pieces(EnvConfig(name="piano", pieces=("bach/bwv1.6/0",)))
+        resolve_pieces(EnvSpec(name="piano", pieces=("bach/bwv1.6/0",)))
 
 
 def test_specialists_on_a_repertoire_split_from_the_command_line(small_repertoire, tmp_path):

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from train.toy_env import ToyConfig, ToyPianoEnv, make_goal_bank
+from mjx_piano.toy_env import ToyConfig, ToyPianoEnv, make_goal_bank
 
 CONFIG = ToyConfig()
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from train.config import EnvConfig, PPOConfig
+from train.config import EnvSpec, PPOConfig
 from train.envs import make_env
 from train.ppo import PPO
 
@@ -19,7 +19,7 @@ WINDOW = 5  # env.episode_steps
 
 @pytest.fixture(scope="module")
 def lever_env():
-    config = EnvConfig(name="piano-keys", pieces=(PIECE,), random_start=True,
+    config = EnvSpec(name="piano-keys", pieces=(PIECE,), random_start=True,
                        wrong_key_termination=True, episode_steps=WINDOW)
     return make_env(config).env
 
@@ -66,12 +66,12 @@ def test_evaluation_uses_the_env_without_levers(lever_env):
     assert lever_env.config.wrong_key_termination  # the training env keeps its levers
     assert PPO(lever_env, PPOConfig(num_envs=4, unroll_length=2, num_minibatches=1)).eval_env \
         .config == twin.config
-    plain = make_env(EnvConfig(name="piano-keys", pieces=(PIECE,))).env
+    plain = make_env(EnvSpec(name="piano-keys", pieces=(PIECE,))).env
     assert plain.evaluation_env() is plain
 
 
 def test_levers_are_refused_on_the_toy_env():
     with pytest.raises(ValueError, match="levers of the piano envs"):
-        make_env(EnvConfig(name="toy", pieces=("toy-00",), random_start=True))
+        make_env(EnvSpec(name="toy", pieces=("toy-00",), random_start=True))
     with pytest.raises(ValueError, match="episode_steps must be >= 0"):
-        make_env(EnvConfig(name="piano-keys", pieces=(PIECE,), episode_steps=-1))
+        make_env(EnvSpec(name="piano-keys", pieces=(PIECE,), episode_steps=-1))

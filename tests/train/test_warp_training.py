@@ -26,7 +26,7 @@ def _warp_run(out: str, **overrides):
 
 
 def test_warp_contacts_are_sized_for_every_env_of_the_run(tmp_path):
-    config = _warp_run(str(tmp_path), run__agents=3, env__keys="kernel", env__name="piano")
+    config = _warp_run(str(tmp_path), run__agents=3, env__key_dynamics="kernel", env__name="piano")
     sized = _size_warp_contacts(config, (1, 1))
     assert sized.env.naconmax == 3 * 2 * warp_buffers.CONTACTS_PER_ENV["kernel"]
     assert _size_warp_contacts(sized, (1, 1)) == sized

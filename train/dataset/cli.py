@@ -15,6 +15,8 @@ import argparse
 import json
 import sys
 
+from mjx_piano.cli_flags import add_out
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds the `dataset` command group."""
@@ -27,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     collect.add_argument("--run", required=True, dest="run_dir", metavar="RUN_DIR",
                          help="training run folder (checkpoints/)")
-    collect.add_argument("--out", required=True, help="store folder")
+    add_out(collect, required=True, help="store folder")
     collect.add_argument("--rollouts", type=int, default=64, help="trajectories per specialist")
     collect.add_argument("--chunk-envs", type=int, default=64,
                          help="envs per specialist per chunk (one shard per chunk)")

@@ -66,11 +66,11 @@ def bench_training(size: str, batch: int, steps: int) -> dict[str, float]:
 def bench_rollout(size: str, env_name: str, envs: int, execute: int,
                   flow_steps: int) -> dict[str, float]:
     """Env steps/s of one evaluation rollout (`envs` envs, one episode each)."""
-    from train.config import EnvConfig
+    from train.config import EnvSpec
     from train.envs import make_env, piece_catalogue
     from train.generalist.rollout import compiled_rollout
 
-    loaded = make_env(EnvConfig(name=env_name, pieces=(piece_catalogue(env_name)[0],)))
+    loaded = make_env(EnvSpec(name=env_name, pieces=(piece_catalogue(env_name)[0],)))
     env = loaded.env
     model = make_model(cfg.MODEL_SIZES[size], token_segments(env), env.action_size,
                        ACTION_HORIZON, OBS_HISTORY)

@@ -19,6 +19,7 @@ import argparse
 import sys
 from typing import Any
 
+from mjx_piano.cli_flags import add_out
 from mjx_piano.music.piece_args import add_music_options, piece_names
 from mjx_piano.paths import check_output_folder, check_run_folder
 from train.config import parse_set_items
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--batch", type=int, help="windows per step (all devices)")
     train.add_argument("--lr", type=float, help="peak learning rate")
     train.add_argument("--seed", type=int)
-    train.add_argument("--out", help="output folder (default runs/generalist)")
+    add_out(train, help="output folder (default runs/generalist)")
     train.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     train.add_argument("--execute", type=int, help="actions executed per chunk (1..4)")
     train.add_argument("--flow-steps", type=int, help="Euler steps per chunk (default 10)")
@@ -94,11 +95,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--execute", type=int)
     evaluate.add_argument("--flow-steps", type=int)
     evaluate.add_argument("--seed", type=int)
-    evaluate.add_argument("--out", help="report folder (default: the policy's run folder)")
+    add_out(evaluate, help="report folder (default: the policy's run folder)")
     evaluate.set_defaults(run=run_eval)
     mini = commands.add_parser(
         "miniature", help="tiny specialists -> dataset -> tiny transformer -> report (CPU, CI)")
-    mini.add_argument("--out", default="runs/miniature", help="output folder")
+    add_out(mini, default="runs/miniature")
     mini.add_argument("--steps", type=int, default=300, help="transformer training steps")
     mini.add_argument("--resume", action="store_true", help="continue each stage")
     mini.set_defaults(run=_run_miniature)
@@ -183,7 +184,7 @@ def run_eval(args: argparse.Namespace) -> int:
     import dataclasses
     import os
 
-    from train.generalist.pipeline import evaluate_splits, load_policy
+    from train.generalist.pipeline import evaluate_splits, load_generalist
     from train.generalist.rollout import format_table
 
     splits = args.split or (["pieces"] if args.pieces else ["ood"])
@@ -191,9 +192,7 @@ def run_eval(args: argparse.Namespace) -> int:
         pieces = piece_names([n for text in args.pieces or () for n in text.split(",") if n],
                              args)
         check_run_folder(args.policy, "generalist", "--policy")
-        if args.out:
-            check_output_folder(args.out)
-        config, model, params, step = load_policy(args.policy)
+        config, model, params, step = load_generalist(args.policy)
         changes = {k: v for k, v in (("eval_envs_per_piece", args.envs_per_piece),
                                      ("eval_limit", args.limit),
                                      ("eval_pieces", tuple(pieces) or None),

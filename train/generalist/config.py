@@ -12,9 +12,9 @@ import dataclasses
 import json
 from typing import Any
 
-from train.config import SPLITS, apply_overrides  # one override parser across train/ (and cli)
+# One override parser and one list of env names across train/ (and cli).
+from train.config import ENV_NAMES, SPLITS, apply_overrides
 
-ENV_NAMES = ("toy", "piano", "piano-keys")
 # Split names of the evaluation command -> `train.envs.split_pieces` names, plus 'id': the run's
 # own training pieces. 'ood' = 'test_ood': in the piano envs the built repertoire's held-out
 # pieces, in the toy env its held-out quarter. 'test_id': unseen clips of training pieces.

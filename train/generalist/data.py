@@ -84,7 +84,7 @@ def scripted_expert_trajectories(env, piece_ids: tuple[int, ...],
     The expert reads the current goal (the first goal row of the observation: K keys then
     sustain) and commands each goal key to its full travel (`action_high`), every other key to
     rest (`action_low`), and the pedal as the goal says. That plays the toy env
-    (`train.toy_env`) and the self-playing-keys piano env ('piano-keys') with F1 1.
+    (`mjx_piano.toy_env`) and the self-playing-keys piano env ('piano-keys') with F1 1.
 
     Args:
         env: a `ToyPianoEnv` or a `PianoEnv` on a scene with actuated keys and no hands.

@@ -45,7 +45,7 @@ def token_segments(env: object) -> tuple[TokenSegment, ...]:
     """How to tokenise `env`'s observations (see the module docstring).
 
     Uses `env.layout` (`mjx_piano.observation.ObservationLayout`) for the piano env and
-    `env.config` (`train.toy_env.ToyConfig`: goal rows then key positions) for the toy env;
+    `env.config` (`mjx_piano.toy_env.ToyConfig`: goal rows then key positions) for the toy env;
     any other env gets one token per observation.
     """
     layout = getattr(env, "layout", None)

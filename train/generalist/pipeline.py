@@ -1,7 +1,7 @@
 """Glue between configuration, env, data, model, trainer and evaluation (used by the CLI).
 
 `train_run(config)` builds everything a `GeneralistConfig` names, trains (or resumes) and
-writes the evaluation report; `load_policy(path)` restores a trained policy and its config;
+writes the evaluation report; `load_generalist(path)` restores a trained policy and its config;
 `evaluate_splits` plays the pieces of named splits and writes `eval_<splits>.txt/.png`.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from train.config import EnvConfig
+from train.config import EnvSpec
 from train.envs import LoadedEnv, make_env, resolve_pieces
 from train.generalist import config as cfg
 from train.generalist.data import (MixtureWindows, WindowSource,
@@ -24,14 +24,14 @@ from train.generalist.model import (FlowTransformer, TokenSegment, init_params, 
                                     token_segments)
 from train.generalist.rollout import PieceScores, evaluate_pieces, format_table, plot_scores
 from train.generalist.training import (FlowTrainer, GeneralistCheckpointer, StreamSource,
-                                       TrainResult, TrainState, make_optimizer,
+                                       GeneralistState, TrainResult, make_optimizer,
                                        train_generalist)
 from train.windows import ACTION_HORIZON, OBS_HISTORY
 
 
 def training_env(config: cfg.GeneralistConfig) -> LoadedEnv:
     """The env over the training pieces (`data.pieces`, else the env's 'train' split)."""
-    return make_env(EnvConfig(name=config.data.env, pieces=config.data.pieces, split="train"))
+    return make_env(EnvSpec(name=config.data.env, pieces=config.data.pieces, split="train"))
 
 
 def split_env(config: cfg.GeneralistConfig, split: str) -> LoadedEnv:
@@ -48,19 +48,19 @@ def split_env(config: cfg.GeneralistConfig, split: str) -> LoadedEnv:
     return make_env(split_env_config(config, split))
 
 
-def split_env_config(config: cfg.GeneralistConfig, split: str) -> EnvConfig:
-    """The `EnvConfig` of `split_env`, with its pieces resolved (cheap: no env is built)."""
+def split_env_config(config: cfg.GeneralistConfig, split: str) -> EnvSpec:
+    """The `EnvSpec` of `split_env`, with its pieces resolved (cheap: no env is built)."""
     if split not in cfg.SPLIT_ALIASES:
         raise ValueError(f"unknown split {split!r}; choose from {sorted(cfg.SPLIT_ALIASES)}")
     name = cfg.SPLIT_ALIASES[split]
     if name == "id":
-        env = EnvConfig(name=config.data.env, pieces=config.data.pieces, split="train")
+        env = EnvSpec(name=config.data.env, pieces=config.data.pieces, split="train")
     elif name == "pieces":
         if not config.run.eval_pieces:
             raise ValueError("the 'pieces' split evaluates the pieces named with --pieces")
-        env = EnvConfig(name=config.data.env, pieces=config.run.eval_pieces)
+        env = EnvSpec(name=config.data.env, pieces=config.run.eval_pieces)
     else:
-        env = EnvConfig(name=config.data.env, split=name, limit=config.run.eval_limit,
+        env = EnvSpec(name=config.data.env, split=name, limit=config.run.eval_limit,
                         repertoire=config.run.eval_repertoire)
     return dataclasses.replace(env, pieces=resolve_pieces(env))
 
@@ -180,7 +180,7 @@ def train_run(config: cfg.GeneralistConfig, resume: bool = False,
     return RunOutput(result=result, model=model, evaluation=evaluation)
 
 
-def load_policy(path: str) -> tuple[cfg.GeneralistConfig, FlowTransformer, Any, int]:
+def load_generalist(path: str) -> tuple[cfg.GeneralistConfig, FlowTransformer, Any, int]:
     """A trained policy from a run folder (newest checkpoint) or `<run>/checkpoints/<step>`.
 
     Returns:
@@ -209,10 +209,10 @@ def load_policy(path: str) -> tuple[cfg.GeneralistConfig, FlowTransformer, Any, 
 
 
 def _abstract_state(model: FlowTransformer, optim: cfg.OptimConfig,
-                    observation_size: int) -> TrainState:
-    def init() -> TrainState:
+                    observation_size: int) -> GeneralistState:
+    def init() -> GeneralistState:
         params = init_params(model, jax.random.PRNGKey(0), observation_size)
-        return TrainState(params=params, opt_state=make_optimizer(optim).init(params),
+        return GeneralistState(params=params, opt_state=make_optimizer(optim).init(params),
                           rng=jax.random.PRNGKey(0), step=np.zeros((), np.int32))
 
     sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])

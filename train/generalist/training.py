@@ -47,7 +47,7 @@ class StreamSource(Protocol):
 
 
 @struct.dataclass
-class TrainState:
+class GeneralistState:
     """Everything a generalist run carries between steps.
 
     Attributes:
@@ -109,24 +109,25 @@ class FlowTrainer:
                                    out_shardings=(self.replicated, self.replicated),
                                    donate_argnums=0)
 
-    def _init_fn(self, seed: int) -> TrainState:
+    def _init_fn(self, seed: int) -> GeneralistState:
         key = jax.random.PRNGKey(seed)
         param_key, rng = jax.random.split(key)
         params = init_params(self.model, param_key, self.source.observation_size)
-        return TrainState(params=params, opt_state=self.optimizer.init(params), rng=rng,
+        return GeneralistState(params=params, opt_state=self.optimizer.init(params), rng=rng,
                           step=jnp.zeros((), jnp.int32))
 
-    def init(self, seed: int) -> TrainState:
+    def init(self, seed: int) -> GeneralistState:
         """A fresh state (replicated on the mesh)."""
         return self._init(seed)
 
-    def abstract_state(self) -> TrainState:
+    def abstract_state(self) -> GeneralistState:
         """Shapes, dtypes and shardings of a state (for restoring a checkpoint)."""
         shapes = jax.eval_shape(lambda: self._init_fn(0))
         return jax.tree_util.tree_map(
             lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.replicated), shapes)
 
-    def _update(self, state: TrainState, batch: WindowBatch) -> tuple[TrainState, LossMetrics]:
+    def _update(self, state: GeneralistState,
+                batch: WindowBatch) -> tuple[GeneralistState, LossMetrics]:
         noise_key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 1)
         grad_fn = jax.grad(lambda p: flow_loss(self.model, p, batch, noise_key), has_aux=True)
         grads, metrics = grad_fn(state.params)
@@ -134,21 +135,22 @@ class FlowTrainer:
         params = optax.apply_updates(state.params, updates)
         return state.replace(params=params, opt_state=opt_state, step=state.step + 1), metrics
 
-    def _step_fn(self, state: TrainState) -> tuple[TrainState, LossMetrics]:
+    def _step_fn(self, state: GeneralistState) -> tuple[GeneralistState, LossMetrics]:
         data_key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 0)
         batch = self.source.sample(data_key, self.optim.batch_size)
         batch = jax.lax.with_sharding_constraint(batch, self.batch_sharding)
         return self._update(state, batch)
 
-    def _batch_step_fn(self, state: TrainState,
-                       batch: WindowBatch) -> tuple[TrainState, LossMetrics]:
+    def _batch_step_fn(self, state: GeneralistState,
+                       batch: WindowBatch) -> tuple[GeneralistState, LossMetrics]:
         return self._update(state, jax.lax.with_sharding_constraint(batch, self.batch_sharding))
 
-    def step(self, state: TrainState) -> tuple[TrainState, LossMetrics]:
+    def step(self, state: GeneralistState) -> tuple[GeneralistState, LossMetrics]:
         """One optimiser step on the source's batch for `state.step` (`state` is donated)."""
         return self._step(state)
 
-    def step_on(self, state: TrainState, batch: WindowBatch) -> tuple[TrainState, LossMetrics]:
+    def step_on(self, state: GeneralistState,
+                batch: WindowBatch) -> tuple[GeneralistState, LossMetrics]:
         """One optimiser step on a given batch (e.g. from a host-side loader)."""
         return self._batch_step(state, jax.device_put(batch, self.batch_sharding))
 
@@ -172,7 +174,7 @@ class GeneralistCheckpointer:
         """Step of the newest complete checkpoint, or None."""
         return self.manager.latest_step()
 
-    def save(self, step: int, state: TrainState, config: cfg.GeneralistConfig) -> None:
+    def save(self, step: int, state: GeneralistState, config: cfg.GeneralistConfig) -> None:
         """Writes checkpoint `step` (blocks until it is on disk)."""
         self.manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(cfg.to_dict(config))),
@@ -185,7 +187,7 @@ class GeneralistCheckpointer:
             config=ocp.args.JsonRestore()))
         return cfg.from_dict(restored["config"])
 
-    def restore(self, step: int, abstract_state: TrainState) -> TrainState:
+    def restore(self, step: int, abstract_state: GeneralistState) -> GeneralistState:
         """Checkpoint `step`'s state laid out like `abstract_state`."""
         restored = self.manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state)))
@@ -211,7 +213,7 @@ class TrainResult:
             checkpoint at its last step), else None.
     """
 
-    state: TrainState
+    state: GeneralistState
     losses: list[tuple[int, float]]
     samples_per_s: float
     compile_s: float
