@@ -141,7 +141,10 @@ def check_resumable(checkpointer: Checkpointer, config: SpecialistConfig) -> int
         raise ConfigMismatchError(
             f"checkpoint {step} in {checkpointer.directory} was written with another "
             "configuration; refusing to resume. Differences (stored -> now):\n  "
-            + "\n  ".join(differences))
+            + "\n  ".join(differences)
+            + ("\n(code.*: the run was trained under other library versions, and a resume "
+               "would not continue bit-exactly; install those versions to resume it, or train "
+               "into a new --out)" if any(d.startswith("code.") for d in differences) else ""))
     return step
 
 

@@ -190,7 +190,8 @@ def distributed_arguments(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def run_specialists(args: argparse.Namespace) -> int:
     """Runs `train specialists`; returns the exit code (2 on bad input, 130 if interrupted or
-    stopped by SIGINT, 143 if stopped by SIGTERM)."""
+    stopped by SIGINT, 143 if stopped by SIGTERM, sent to this process or another of the
+    run's)."""
     from train.checkpoint import CheckpointLayoutError
     from train.loop import train_specialists
     from train.plan import plan_run
@@ -215,6 +216,10 @@ def run_specialists(args: argparse.Namespace) -> int:
     except CheckpointLayoutError as error:  # found when the checkpoint is restored
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second stop signal before the first iteration was done
+        print("interrupted before the first iteration finished; no checkpoint written",
+              file=sys.stderr)
+        return 130
     run = result.plan.config.run
     print(result.summary)
     print(_timing_line(result))
@@ -226,7 +231,7 @@ def run_specialists(args: argparse.Namespace) -> int:
               "iterations; --resume with a larger --time-limit continues")
     print(f"wrote {run.out}/: train.csv eval.csv tensorboard/ checkpoints/ summary.txt "
           "learning_curve.png")
-    if result.stopped_by == "SIGTERM":
+    if result.stopped_by and result.stopped_by.startswith("SIGTERM"):
         return 143
     return 130 if result.interrupted else 0
 

@@ -1,9 +1,9 @@
 """Configuration of a specialist run: frozen dataclasses, presets and command-line overrides.
 
-A run is `SpecialistConfig(env, reward, ppo | sac, run)`. `env` (an `EnvSpec`: which env, which
-pieces, which physics), `reward`, the learner's section (and a few fields of `run`) decide what
-is learned; they form the run's *identity*, which is stored beside every checkpoint and
-compared on `--resume`. The other `run` fields (how many iterations, how often to evaluate,
+A run is `SpecialistConfig(env, reward, ppo | sac, run, code)`. `env` (an `EnvSpec`: which env,
+which pieces, which physics), `reward`, the learner's section, a few fields of `run` and the
+versions of the code (`code`, set when the run is planned) decide what is learned; they form
+the run's *identity*, which is stored beside every checkpoint and compared on `--resume`. The other `run` fields (how many iterations, how often to evaluate,
 where to write, how to lay out devices) may change between a run and its resumption.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 from mjx_piano.defaults import (IMPLS, KEY_DYNAMICS, LS_ITERATIONS, SOLVER_ITERATIONS,
                                 SOLVER_TOLERANCE)
 from mjx_piano.rewards import RewardConfig
+from train.code_versions import CodeVersions
 
 ENV_NAMES = ("toy", "piano", "piano-keys")
 # Named subsets of an env's catalogue (see `train.envs.split_pieces`). Piano envs: the built
@@ -233,13 +234,15 @@ class RunConfig:
 @dataclasses.dataclass(frozen=True)
 class SpecialistConfig:
     """A whole run: the env, the reward's weights and bounds (piano envs), the learners'
-    sections (`run.algo` picks one) and how the run is driven."""
+    sections (`run.algo` picks one), how the run is driven, and the code's versions (set by
+    `plan_run`)."""
 
     env: EnvSpec = dataclasses.field(default_factory=EnvSpec)
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
     reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
+    code: CodeVersions = dataclasses.field(default_factory=CodeVersions)
 
 
 def learner_config(config: SpecialistConfig) -> PPOConfig | SACConfig:
@@ -376,7 +379,8 @@ def from_dict(data: dict[str, Any]) -> SpecialistConfig:
 def identity(config: SpecialistConfig) -> dict[str, Any]:
     """The fields that decide what is learned (compared when resuming), flattened."""
     data = to_dict(config)
-    flat = {f"{section}.{k}": v for section in ("env", "reward") for k, v in data[section].items()}
+    flat = {f"{section}.{k}": v for section in ("env", "reward", "code")
+            for k, v in data[section].items()}
     learner = "sac" if config.run.algo == "sac" else "ppo"
     flat.update({f"{learner}.{k}": v for k, v in data[learner].items()})
     flat.update({f"run.{k}": data["run"][k] for k in _IDENTITY_RUN_FIELDS})
@@ -386,7 +390,9 @@ def identity(config: SpecialistConfig) -> dict[str, Any]:
 def identity_differences(stored: SpecialistConfig, current: SpecialistConfig) -> list[str]:
     """Human-readable 'field: stored -> current' lines where the identities differ."""
     a, b = identity(stored), identity(current)
-    if not a.get("env.pieces_sha256"):  # a run from before the digest: nothing to compare
-        a["env.pieces_sha256"] = b.get("env.pieces_sha256")
+    # Recorded since runs were first stored: a run from before holds '', nothing to compare.
+    for key in ("env.pieces_sha256", *(k for k in a if k.startswith("code."))):
+        if not a.get(key):
+            a[key] = b.get(key)
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k)]

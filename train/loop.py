@@ -22,7 +22,7 @@ from train.parallel import Trainer, get_trainer, make_mesh
 from train.plan import RunPlan, plan_run
 from train.ppo import TrainState
 from train.report import MetricsLog, eval_scalars, iteration_scalars
-from train.stop_signal import catch_stop_signals
+from train.stop_signal import StopRequest, catch_stop_signals
 
 
 @dataclasses.dataclass
@@ -90,10 +90,20 @@ def _due(done: int, every: int, total: int) -> bool:
 def train_specialists(config: SpecialistConfig, resume: bool = False) -> RunResult:
     """Trains one PPO specialist per agent; writes metrics, checkpoints, summary and plot.
 
+    SIGTERM or SIGINT (to this process or, in a multi-process run, to any of them) from the
+    start on, compilation included, stops every process after the same iteration, with a
+    checkpoint there (`RunResult.stopped_by`).
+
     Args:
         config: the run (see `train.config`).
         resume: continue from the newest checkpoint in `config.run.out`.
     """
+    with catch_stop_signals() as stop:
+        return _train(config, resume, stop)
+
+
+def _train(config: SpecialistConfig, resume: bool, stop: StopRequest) -> RunResult:
+    """`train_specialists` under its stop-signal handlers."""
     plan = plan_run(config, resume)
     run = plan.config.run
     if resume and jax.process_index() == 0:
@@ -108,7 +118,7 @@ def train_specialists(config: SpecialistConfig, resume: bool = False) -> RunResu
     if writer:
         with open(os.path.join(run.out, "config.json"), "w") as f:
             json.dump(to_dict(plan.config), f, indent=1)
-    result = _iterate(plan, trainer, checkpointer, state, log)
+    result = _iterate(plan, trainer, checkpointer, state, log, stop)
     checkpointer.close()
     if log is not None:
         result.summary = log.summary(plan.config.run.target_f1)
@@ -128,8 +138,9 @@ def resume_line(plan: RunPlan) -> str:
 
 
 def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state: TrainState,
-             log: MetricsLog | None) -> RunResult:
-    """The iteration loop (progress bar, evaluation and checkpoints at their intervals)."""
+             log: MetricsLog | None, stop: StopRequest) -> RunResult:
+    """The iteration loop (progress bar, evaluation and checkpoints at their intervals; after
+    each iteration, whether a stop signal reached any process)."""
     from tqdm import tqdm
 
     run, learner = plan.config.run, learner_config(plan.config)
@@ -142,35 +153,34 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
     bar = tqdm(total=run.iterations, initial=start, disable=not run.progress, unit="it",
                dynamic_ncols=True)
     try:
-        with catch_stop_signals() as stop:
-            while done < run.iterations and not out_of_time and not stopped_by:
-                tic = time.perf_counter()
-                state, metrics = trainer.iteration(state)
-                scalars = iteration_scalars(fetch(metrics))
-                elapsed = time.perf_counter() - tic
-                compile_s, train_s = (elapsed, train_s) if done == start else (
-                    compile_s, train_s + elapsed)
-                done += 1
-                sps = len(plan.seeds) * steps_per_iteration / elapsed
-                if log is not None:
-                    log.log("train", done, done * steps_per_iteration, scalars,
-                            {"train/sps": sps, "wall_s": clock()})
-                out_of_time = run.time_limit_s > 0 and done < run.iterations and \
-                    _all_hosts_agree(run.time_limit_s <= clock())
-                # A stop signal (preemption): checkpoint this iteration and return at once.
-                if done < run.iterations and _all_hosts_agree(bool(stop)):
-                    stopped_by = stop.signal_name or "a signal on another host"
-                if _due(done, run.eval_every, run.iterations) or out_of_time:
-                    final_eval = _evaluate(trainer, state, log, done,
-                                           done * steps_per_iteration, clock())
-                if _due(done, run.checkpoint_every, run.iterations) or out_of_time or stopped_by:
-                    checkpointer.save(done, state, plan.config)
-                finite = [v for v in np.ravel(scalars.get("train/f1", np.nan)) if np.isfinite(v)]
-                last_f1 = float(np.mean(finite)) if finite else last_f1
-                bar.update(1)
-                bar.set_postfix({"f1": f"{last_f1:.3f}",
-                                 "eval_f1": f"{np.mean(final_eval.get('eval/f1', np.nan)):.3f}",
-                                 "sps": f"{sps:,.0f}"})
+        while done < run.iterations and not out_of_time and not stopped_by:
+            tic = time.perf_counter()
+            state, metrics = trainer.iteration(state)
+            scalars = iteration_scalars(fetch(metrics))
+            elapsed = time.perf_counter() - tic
+            compile_s, train_s = (elapsed, train_s) if done == start else (
+                compile_s, train_s + elapsed)
+            done += 1
+            sps = len(plan.seeds) * steps_per_iteration / elapsed
+            if log is not None:
+                log.log("train", done, done * steps_per_iteration, scalars,
+                        {"train/sps": sps, "wall_s": clock()})
+            out_of_time = run.time_limit_s > 0 and done < run.iterations and \
+                _all_hosts_agree(run.time_limit_s <= clock())
+            # A stop signal (preemption): checkpoint this iteration and return at once.
+            if done < run.iterations:
+                stopped_by = _stop_signal_on_any_host(stop)
+            if _due(done, run.eval_every, run.iterations) or out_of_time:
+                final_eval = _evaluate(trainer, state, log, done,
+                                       done * steps_per_iteration, clock())
+            if _due(done, run.checkpoint_every, run.iterations) or out_of_time or stopped_by:
+                checkpointer.save(done, state, plan.config)
+            finite = [v for v in np.ravel(scalars.get("train/f1", np.nan)) if np.isfinite(v)]
+            last_f1 = float(np.mean(finite)) if finite else last_f1
+            bar.update(1)
+            bar.set_postfix({"f1": f"{last_f1:.3f}",
+                             "eval_f1": f"{np.mean(final_eval.get('eval/f1', np.nan)):.3f}",
+                             "sps": f"{sps:,.0f}"})
     except KeyboardInterrupt:
         interrupted = True
         done = _save_interrupted(checkpointer, state, plan.config, done)
@@ -182,6 +192,21 @@ def _iterate(plan: RunPlan, trainer: Trainer, checkpointer: Checkpointer, state:
                      train_s=train_s, env_steps_per_s=sps_all, final_eval=final_eval,
                      summary="", interrupted=interrupted or bool(stopped_by),
                      wall_s=clock(), out_of_time=out_of_time, stopped_by=stopped_by)
+
+
+def _stop_signal_on_any_host(stop: StopRequest) -> str | None:
+    """The stop signal that reached this or any other process ('SIGTERM' wins over 'SIGINT';
+    'SIGTERM on another host' when only another one got it), or None: every process gets the
+    same answer, so all stop after the same iteration."""
+    names = (None, "SIGINT", "SIGTERM")
+    code = names.index(stop.signal_name)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        gathered = multihost_utils.process_allgather(np.asarray(code, np.int32))
+        code = int(np.max(gathered))
+    name = names[code]
+    return name if name is None or name == stop.signal_name else f"{name} on another host"
 
 
 def _all_hosts_agree(flag: bool) -> bool:

@@ -19,6 +19,7 @@ from mjx_piano.paths import check_output_folder
 from mjx_piano.pieces import PieceBank
 from train import envs
 from train.checkpoint import Checkpointer, check_resumable
+from train.code_versions import installed_versions
 from train.config import SpecialistConfig, learner_config
 from train.parallel import mesh_shape
 
@@ -114,7 +115,7 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
     check_output_folder(config.run.out)
     loaded = envs.make_env(resolved.env, resolved.reward)
     resolved = dataclasses.replace(resolved, env=dataclasses.replace(
-        resolved.env, pieces_sha256=envs.pieces_sha256(loaded)))
+        resolved.env, pieces_sha256=envs.pieces_sha256(loaded)), code=installed_versions())
     checkpointer = Checkpointer(config.run.out, config.run.keep_checkpoints)
     try:
         if resume:

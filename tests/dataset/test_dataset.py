@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from train.config import EnvSpec, PPOConfig, RunConfig, SACConfig, SpecialistConfig
+from train.code_versions import installed_versions
 from train.dataset import collect as collect_mod
+from train.dataset import provenance
 from train.dataset import store
 from train.dataset.card import build_card
 from train.dataset.collect import CollectConfig, collect
@@ -310,6 +312,20 @@ def test_sigterm_stops_after_a_committed_chunk_and_a_rerun_completes(toy_run, to
 def test_resume_refuses_other_settings(toy_run, toy_store):
     with pytest.raises(ValueError, match="noise: 0.2 -> 0.5"):
         collect(_config(toy_run, toy_store, noise=0.5))
+
+
+def test_resume_refuses_other_code_versions_and_reads_stores_from_before_them(
+        toy_run, toy_store, monkeypatch):
+    manifest = store.load_manifest(toy_store)
+    assert manifest["collection"]["code"] == dataclasses.asdict(installed_versions())
+    upgraded = dataclasses.replace(installed_versions(), jax="99.0")
+    monkeypatch.setattr(provenance, "installed_versions", lambda: upgraded)
+    with pytest.raises(ValueError, match=r"code: .*'jax': '[^']+'.* -> .*'jax': '99.0'"):
+        collect(_config(toy_run, toy_store))
+    # A store written before versions were recorded has no 'code': not compared.
+    assert provenance.identity_differences(
+        {k: v for k, v in manifest["collection"].items() if k != "code"},
+        {**manifest["collection"], "code": dataclasses.asdict(upgraded)}) == []
 
 
 def test_a_store_of_a_retrained_run_folder_is_refused(tmp_path):

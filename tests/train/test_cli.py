@@ -13,7 +13,10 @@ from train.cli import config_from_args
 from train.config import (PRESETS, EnvSpec, SpecialistConfig, apply_overrides, from_dict,
                           identity_differences, to_dict)
 from train.envs import make_env
-from train.loop import build_trainer, initial_state
+from train import plan as plan_module
+from train.checkpoint import Checkpointer, ConfigMismatchError
+from train.code_versions import installed_versions
+from train.loop import build_trainer, initial_state, train_specialists
 from train.plan import assign_pieces, plan_run
 
 from tests.train.conftest import smoke
@@ -57,11 +60,23 @@ def test_runs_stored_before_the_renames_and_the_reward_section_read_back():
     stored = to_dict(SpecialistConfig())
     stored["env"]["keys"] = stored["env"].pop("key_dynamics")  # the old field name
     stored["env"]["keys"] = "kernel"
-    del stored["reward"]  # runs from before the reward section
+    del stored["reward"], stored["code"]  # runs from before these sections
     config = from_dict(stored)
     assert config.env.key_dynamics == "kernel" and config.reward == SpecialistConfig().reward
     assert identity_differences(config, dataclasses.replace(
-        SpecialistConfig(), env=EnvSpec(key_dynamics="kernel"))) == []
+        SpecialistConfig(), env=EnvSpec(key_dynamics="kernel"), code=installed_versions())) == []
+
+
+def test_a_resume_under_other_code_versions_is_refused(tmp_path, monkeypatch):
+    out = str(tmp_path / "run")
+    train_specialists(smoke(out, run__iterations=1, run__eval_every=0))
+    assert Checkpointer(out).stored_config(1).code == installed_versions()
+    plan_run(smoke(out, run__iterations=2), resume=True)  # the same versions: resumes
+    upgraded = dataclasses.replace(installed_versions(), jax="99.0")
+    monkeypatch.setattr(plan_module, "installed_versions", lambda: upgraded)
+    with pytest.raises(ConfigMismatchError, match=r"code.jax: '[^']+' -> '99.0'(.|\n)*install "
+                                                  r"those versions to resume it"):
+        plan_run(smoke(out, run__iterations=2), resume=True)
 
 
 def test_bad_overrides_are_clear():

@@ -1,18 +1,23 @@
 """Many hosts through `jax.distributed`, as two processes on this machine (CPU, gloo).
 
 Two processes with two CPU devices each form one mesh of four devices (one agent each). They
-train four toy agents for 4 iterations, checkpoint, and resume to 6 iterations; a single process
-with four devices trains the same agents for 6 iterations without stopping. Agents are
-independent, so every logged loss and evaluation must be the same, and only process 0 writes.
+train four toy agents toward 6 iterations until SIGTERM reaches one of them (process 1, not the
+one that writes: a preempted host), stop together after the same iteration with a checkpoint,
+and resume to 6 iterations; a single process with four devices trains the same agents for 6
+iterations without stopping. Agents are independent, so every logged loss and evaluation must
+be the same, and only process 0 writes.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -41,7 +46,10 @@ def _environment(devices: int) -> dict[str, str]:
                 XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", PYTHONPATH=ROOT)
 
 
-def _run_two_processes(out: str, iterations: int, resume: bool) -> list[subprocess.CompletedProcess]:
+def _run_two_processes(out: str, iterations: int, resume: bool, sigterm_to: int | None = None
+                       ) -> list[subprocess.CompletedProcess]:
+    """Both processes of a run to `iterations`; `sigterm_to`: the process that gets SIGTERM
+    once the run has started (its config.json is written, after the trainer is built)."""
     address = f"127.0.0.1:{_free_port()}"
     procs = [subprocess.Popen(
         _command(out, iterations, ["--distributed", "--coordinator", address,
@@ -49,6 +57,12 @@ def _run_two_processes(out: str, iterations: int, resume: bool) -> list[subproce
                  + (["--resume"] if resume else [])),
         cwd=ROOT, env=_environment(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True) for i in range(2)]
+    if sigterm_to is not None:
+        deadline = time.monotonic() + 600
+        while not os.path.exists(os.path.join(out, "config.json")) and \
+                all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        procs[sigterm_to].send_signal(signal.SIGTERM)
     results = []
     for proc in procs:
         try:
@@ -71,7 +85,7 @@ def _learned(path: str) -> list[dict[str, str]]:
 def runs(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("multiprocess")
     distributed, single = str(base / "distributed"), str(base / "single")
-    first = _run_two_processes(distributed, 4, resume=False)
+    first = _run_two_processes(distributed, 6, resume=False, sigterm_to=1)
     second = _run_two_processes(distributed, 6, resume=True)
     reference = subprocess.run(_command(single, 6, []), cwd=ROOT, env=_environment(4),
                                capture_output=True, text=True, timeout=600)
@@ -81,10 +95,20 @@ def runs(tmp_path_factory) -> dict:
 
 @pytest.mark.slow
 def test_two_processes_train_stop_and_resume_like_one(runs):
-    for proc in (*runs["first"], *runs["second"], runs["reference"]):
+    # SIGTERM to process 1 stops both after the same iteration, each with exit code 143.
+    stopped = []
+    for proc, how in zip(runs["first"], ("SIGTERM on another host", "SIGTERM")):
+        assert proc.returncode == 143, proc.stderr[-4000:]
+        found = re.search(rf"stopped by {how} after iteration (\d+), with a checkpoint",
+                          proc.stdout)
+        assert found, proc.stdout[-2000:]
+        stopped.append(int(found.group(1)))
+    assert stopped[0] == stopped[1] < 6
+    for proc in (*runs["second"], runs["reference"]):
         assert proc.returncode == 0, proc.stderr[-4000:]
-    # Process 0 reports; both ran the same mesh of four devices over two processes.
-    assert "4 agent(s), 4 iterations" in runs["first"][0].stdout
+    # The resume picks up the stop's checkpoint; process 0 reports; both ran the same mesh of
+    # four devices over two processes.
+    assert f"resumed at iteration {stopped[0]} of 6" in runs["second"][0].stderr
     assert "4 agent(s), 6 iterations" in runs["second"][0].stdout
     for kind in ("train", "eval"):
         distributed = _learned(os.path.join(runs["distributed"], f"{kind}.csv"))
@@ -92,7 +116,7 @@ def test_two_processes_train_stop_and_resume_like_one(runs):
         # One row per agent and iteration (evaluations at 0, 2, 4, 6): nothing written twice.
         assert len(distributed) == 4 * (6 if kind == "train" else 4)
         assert distributed == single
-    assert sorted(os.listdir(os.path.join(runs["distributed"], "checkpoints"))) == ["4", "6"]
+    assert max(map(int, os.listdir(os.path.join(runs["distributed"], "checkpoints")))) == 6
     assert os.path.exists(os.path.join(runs["distributed"], "learning_curve.png"))
 
 

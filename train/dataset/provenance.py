@@ -1,8 +1,8 @@
 """Where a dataset store's content comes from, and the check that an append keeps it so.
 
-A store's identity is its collection settings, its pieces and digests of the restored
-parameters of the specialists and of the relabelling learner (`parameters_sha256`); the run
-folders' paths are recorded, not compared. `open_store` makes a fresh manifest or checks an
+A store's identity is its collection settings, its pieces, digests of the restored
+parameters of the specialists and of the relabelling learner (`parameters_sha256`) and the
+code's versions (`train.code_versions`); the run folders' paths are recorded, not compared. `open_store` makes a fresh manifest or checks an
 existing one against the collection at hand.
 """
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
+from train.code_versions import installed_versions
 from train.config import to_dict
 from train.dataset import store
 from train.restore import Specialists
@@ -46,13 +47,15 @@ def parameters_sha256(tree: Any) -> str:
 
 # Recorded in the manifest, not part of what decides the store's content.
 _PATH_SETTINGS = ("run", "relabel_learner")
+# Recorded since stores were first written: a store from before is not compared on them.
+_RECORDED_LATER = ("code",)
 
 
 def identity_differences(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """'field: stored -> now' for every content-deciding collection setting that differs."""
     fields = sorted((set(stored) | set(now)) - set(_PATH_SETTINGS))
     return [f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in fields
-            if stored.get(k) != now.get(k)]
+            if stored.get(k) != now.get(k) and (k in stored or k not in _RECORDED_LATER)]
 
 
 def open_store(config: "CollectConfig", specialists: Specialists, learner: Specialists | None,
@@ -65,7 +68,8 @@ def open_store(config: "CollectConfig", specialists: Specialists, learner: Speci
                 "specialists_sha256": parameters_sha256((specialists.policy,
                                                          specialists.normalizer)),
                 "learner_sha256": learner and parameters_sha256((learner.policy,
-                                                                 learner.normalizer))}
+                                                                 learner.normalizer)),
+                "code": dataclasses.asdict(installed_versions())}
     if store.has_manifest(config.out):
         manifest = store.load_manifest(config.out)
         differences = identity_differences(manifest["collection"], settings)
