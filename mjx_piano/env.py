@@ -379,19 +379,15 @@ class PianoEnv:
                  t: jax.Array, sustain: jax.Array) -> jax.Array:
         key_state = jnp.clip(self.key_angles(data, keys) / self.index.key_travel, 0.0, 1.0)
         fingertips = data.site_xpos[self.index.fingertip_site]
-        parts = [
-            self.goal_observation(piece, t),
-            key_state,
-            sustain[None],
-            fingertips.reshape(-1),
-            data.qpos[self.index.hand_qpos],
-        ]
+        blocks = {"goal": self.goal_observation(piece, t), "key_state": key_state,
+                  "sustain": sustain, "fingertips": fingertips,
+                  "hand_state": data.qpos[self.index.hand_qpos]}
         if self.config.observe_fingering:
             key_points = self.key_points(data, keys)
             _, finger_of_key = self._fingering(fingertips, key_points,
                                                self.bank.goal_keys[piece, t])
-            parts.append(fingering_targets(finger_of_key, key_points, fingertips))
-        return jnp.concatenate([p.astype(jnp.float32) for p in parts])
+            blocks["fingering"] = fingering_targets(finger_of_key, key_points, fingertips)
+        return self.layout.assemble(blocks)
 
 
 def _device_bank(bank: PieceBank) -> PieceBank:

@@ -62,6 +62,25 @@ class ObservationLayout:
         """Total observation size."""
         return sum(self.sizes().values())
 
+    def assemble(self, blocks: dict[str, jax.Array]) -> jax.Array:
+        """The observation, float32 [size]: `blocks` (name -> array, each flattened) in this
+        layout's order; 'fingering' only when the layout has it.
+
+        Raises:
+            ValueError: a block missing, unknown, or of another size than the layout's (at
+                trace time).
+        """
+        sizes = {name: size for name, size in self.sizes().items() if size}
+        if set(blocks) != set(sizes):
+            raise ValueError(f"observation blocks {sorted(blocks)}; the layout has "
+                             f"{list(sizes)}")
+        parts = [jnp.ravel(blocks[name]).astype(jnp.float32) for name in sizes]
+        wrong = {name: p.size for name, p in zip(sizes, parts) if p.size != sizes[name]}
+        if wrong:
+            raise ValueError(f"observation block sizes {wrong}; the layout has "
+                             f"{ {name: sizes[name] for name in wrong} }")
+        return jnp.concatenate(parts)
+
 
 def goal_block(goal_keys: jax.Array, goal_sustain: jax.Array, piece: jax.Array, t: jax.Array,
                rows: int) -> jax.Array:

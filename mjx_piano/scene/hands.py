@@ -21,12 +21,12 @@ vertices by a negative x scale.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Literal
 
 import mujoco
 import numpy as np
-from mujoco import mjx
 
 Side = Literal["right", "left"]
 
@@ -55,7 +55,10 @@ FOREARM_BITS = 2
 
 def shadow_hand_xml_path() -> str:
     """Path of the right Shadow Hand E3M5 model shipped inside the mujoco-mjx package."""
-    return os.path.join(os.path.dirname(mjx.__file__), "test_data", "shadow_hand", "right_hand.xml")
+    # Found without importing mujoco.mjx (seconds of JAX and Warp imports), which only the
+    # simulation needs.
+    (package,) = importlib.util.find_spec("mujoco.mjx").submodule_search_locations
+    return os.path.join(package, "test_data", "shadow_hand", "right_hand.xml")
 
 
 def _strip(name: str) -> str:
