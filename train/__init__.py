@@ -11,5 +11,6 @@ stays fast):
     checkpoint  orbax checkpoints of the whole `TrainState` + config check on resume
     report      CSV / TensorBoard / summary table / learning-curve PNG
     loop        `plan_run` (all input checks, no compilation), `train_specialists`
+    pool        `plan_pool`, `run_pool`: K agent slots refilled as pieces finish (a library)
     cli         `mjx-piano train specialists`
 """

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mjx_piano.cli_flags import add_impl, add_key_dynamics, add_out
 from mjx_piano.music.piece_args import add_music_options, piece_names
+from train.pool_cli import add_pool_command
 from train.config import (ALGOS, ENV_NAMES, PRESETS, SPLITS, SpecialistConfig,
                           apply_overrides, parse_set_items)
 
@@ -46,7 +47,7 @@ _LEARNER_FLAGS = {"envs": "num_envs", "unroll": "unroll_length", "lr": "learning
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Adds the `train` command group (`train specialists`)."""
+    """Adds the `train` command group (`train specialists`, `train pool`)."""
     train = subparsers.add_parser("train", help="train policies (PPO specialists)")
     train.set_defaults(run=lambda args: _print_help(train))
     commands = train.add_subparsers(dest="train_command", metavar="WHAT")
@@ -54,6 +55,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "specialists", help="train one specialist per agent (PPO or SAC), all agents in one "
                             "program",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_flags(parser)
+    parser.add_argument("--distributed", action="store_true",
+                        help="many hosts: call jax.distributed.initialize() first (run the same "
+                             "command on every host; the mesh spans all of their devices); the "
+                             "cluster (Slurm, Open MPI, TPU) is detected unless the next three "
+                             "flags name it")
+    parser.add_argument("--coordinator", metavar="HOST:PORT",
+                        help="with --distributed: process 0's address and a free port")
+    parser.add_argument("--num-processes", type=int, metavar="N",
+                        help="with --distributed: processes in the run")
+    parser.add_argument("--process-id", type=int, metavar="I",
+                        help="with --distributed: this process, 0..N-1 (0 writes the metrics)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="any config field, e.g. ppo.entropy_cost=0.01 (repeatable)")
+    add_music_options(parser)
+    parser.set_defaults(run=run_specialists)
+    add_pool_command(commands)
+
+
+def add_run_flags(parser: argparse.ArgumentParser, pool: bool = False) -> None:
+    """The flags of a run's configuration (`config_from_args` reads them); `pool`: without
+    those a pool decides itself (agents, iterations, checkpoints, time limit)."""
     parser.add_argument("--env", choices=ENV_NAMES, default=None, help="environment (default toy)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--pieces", nargs="+", metavar="NAME",
@@ -88,12 +111,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--algo", choices=ALGOS,
                         help="learner: ppo (default) or sac (SAC with DroQ critics, a replay "
                              "buffer per agent on the device; train/sac.py)")
-    parser.add_argument("--agents", type=int, help="agents (default: one per piece)")
+    if not pool:
+        parser.add_argument("--agents", type=int, help="agents (default: one per piece)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a tuned set of defaults")
-    add_out(parser, help="output folder (default runs/specialists)")
+    add_out(parser, help="output folder (default runs/pool)" if pool else
+            "output folder (default runs/specialists)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in --out")
-    parser.add_argument("--iterations", type=int, help="total iterations")
+    if not pool:
+        parser.add_argument("--iterations", type=int, help="total iterations")
     parser.add_argument("--envs", type=int, help="envs per agent")
     parser.add_argument("--unroll", type=int, help="control steps per env per iteration")
     parser.add_argument("--minibatches", type=int, help="PPO: minibatches per epoch")
@@ -101,30 +127,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--seed", type=int, help="agent i uses seed + i")
     parser.add_argument("--eval-every", type=int, help="iterations between evaluations")
-    parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
-    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
-                        help="stop after this much wall-clock training (then evaluate and "
-                             "checkpoint); resumes count the time already spent")
+    if not pool:
+        parser.add_argument("--checkpoint-every", type=int,
+                            help="iterations between checkpoints")
+        parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                            help="stop after this much wall-clock training (then evaluate and "
+                                 "checkpoint); resumes count the time already spent")
     parser.add_argument("--target-f1", type=float,
                         help="the summary says when each agent's eval F1 first reached this "
                              "(default 0.8)")
     parser.add_argument("--mesh", help="device mesh 'AGENTS,ENVS' (default: automatic)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--distributed", action="store_true",
-                        help="many hosts: call jax.distributed.initialize() first (run the same "
-                             "command on every host; the mesh spans all of their devices); the "
-                             "cluster (Slurm, Open MPI, TPU) is detected unless the next three "
-                             "flags name it")
-    parser.add_argument("--coordinator", metavar="HOST:PORT",
-                        help="with --distributed: process 0's address and a free port")
-    parser.add_argument("--num-processes", type=int, metavar="N",
-                        help="with --distributed: processes in the run")
-    parser.add_argument("--process-id", type=int, metavar="I",
-                        help="with --distributed: this process, 0..N-1 (0 writes the metrics)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="any config field, e.g. ppo.entropy_cost=0.01 (repeatable)")
-    add_music_options(parser)
-    parser.set_defaults(run=run_specialists)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:

@@ -108,7 +108,7 @@ def plan_run(config: SpecialistConfig, resume: bool = False) -> RunPlan:
         config, env=dataclasses.replace(config.env, pieces=pieces),
         run=dataclasses.replace(config.run, agents=agents))
     learner = learner_config(config)
-    _check_learner(config)
+    check_learner(config)
     shape = mesh_shape(len(jax.devices()), agents, learner.num_envs, config.run.mesh)
     if config.env.impl == "warp":
         resolved = _size_warp_contacts(resolved, shape)
@@ -140,7 +140,7 @@ def _at_least(minimum: float, sizes: dict[str, float]) -> None:
             raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
-def _check_learner(config: SpecialistConfig) -> None:
+def check_learner(config: SpecialistConfig) -> None:
     """The learner's sizes, checked before anything compiles.
 
     Raises:

@@ -1,0 +1,140 @@
+"""The specialist pool (`train pool`): slots refilled as pieces finish, every piece written to
+the library as a one-agent run equal to a specialists run of its piece, and a crash mid-pool resumed to the
+same library. Toy env, the tests' smoke configuration (its compiled trainer is shared)."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from mjx_piano.cli import main
+from train import pool as pool_module
+from train.checkpoint import Checkpointer
+from train.loop import train_specialists
+from train.pool import plan_pool, run_pool
+from train.restore import load_specialists
+
+from tests.train.conftest import smoke
+
+PIECES = "toy-00,toy-01,toy-02,toy-03,toy-04"
+EVERY = 5  # iterations per round
+STEPS_PER_ITERATION = 32 * 16  # cpu-smoke: envs x unroll
+BUDGET = 30 * STEPS_PER_ITERATION  # six rounds
+TARGET = 0.55
+
+
+def _config(out: str):
+    return smoke(out, env__pieces=PIECES, run__eval_every=EVERY, run__target_f1=TARGET,
+                 run__seed=10)
+
+
+@pytest.fixture(scope="module")
+def pool_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("pool"))
+    slots, stopped_by = run_pool(plan_pool(_config(out), 2, BUDGET))
+    return out, slots, stopped_by
+
+
+def test_slots_are_refilled_as_pieces_finish_and_every_piece_is_written(pool_run):
+    out, slots, stopped_by = pool_run
+    results = slots.results
+    assert stopped_by is None and slots.piece == [-1, -1]
+    assert sorted(r["piece"] for r in results) == PIECES.split(",")
+    for r in results:
+        assert (r["status"] == "solved") == (r["f1"] >= TARGET)
+        assert r["status"] == "solved" or r["env_steps"] >= BUDGET
+        assert r["seed"] == 10 + r["index"] and r["iterations"] % EVERY == 0
+    # Both outcomes happen, so pieces leave at different rounds: the quickest first.
+    assert {r["status"] for r in results} == {"solved", "budget"}
+    iterations = [r["iterations"] for r in results]
+    assert iterations[0] == min(iterations) < max(iterations)
+    # A refilled slot starts its piece when another piece leaves: the pool finished in fewer
+    # rounds than the pieces one after another, and more than the longest piece alone.
+    assert max(iterations) // EVERY <= slots.rounds < sum(iterations) // EVERY
+    with open(os.path.join(out, "pieces.csv")) as f:
+        table = list(csv.DictReader(f))
+    assert [row["piece"] for row in table] == [r["piece"] for r in results]
+    assert all(row["status"] in ("solved", "budget") for row in table)
+
+
+def test_a_library_specialist_equals_a_specialists_run_of_its_piece(pool_run, tmp_path):
+    out, slots, _ = pool_run
+    # The last piece to start went through a refilled slot.
+    result = max(slots.results, key=lambda r: r["index"])
+    assert result["index"] >= 2
+    library = load_specialists(result["folder"])
+    assert library.config.env.pieces == (result["piece"],) and library.agents == 1
+    # `train specialists` on the piece with its seed and iteration count, its agent in a batch
+    # of two as in the pool's two slots: float32 sums over batches of other sizes drift apart
+    # as PPO iterates (one agent against two: 1e-8 after 1 iteration, 4e-6 after 10, 3e-3
+    # after 15 on this toy piece), so the same batch is what makes the comparison exact.
+    pieces = result["piece"] + ",toy-00"
+    alone = train_specialists(smoke(str(tmp_path / "alone"), env__pieces=pieces,
+                                    run__seed=result["seed"],
+                                    run__iterations=result["iterations"],
+                                    run__eval_every=0, run__checkpoint_every=0))
+    reference = load_specialists(str(tmp_path / "alone"))
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_array_equal(a, b[:1]),
+                           (library.policy, library.normalizer),
+                           (reference.policy, reference.normalizer))
+    assert alone.final_eval["eval/f1"][0] == pytest.approx(result["f1"], abs=1e-6)
+    # The negative control: another piece's specialist is not this one.
+    other = load_specialists(min(slots.results, key=lambda r: r["index"])["folder"])
+    assert not np.allclose(jax.tree_util.tree_leaves(other.policy)[0],
+                           jax.tree_util.tree_leaves(library.policy)[0], atol=1e-3)
+
+
+def test_a_crash_mid_pool_resumes_to_the_same_library(pool_run, tmp_path, monkeypatch):
+    _, reference, _ = pool_run
+    out = str(tmp_path / "crashed")
+    save = Checkpointer.save
+
+    def crash_at_round_three(self, step, state, config):
+        # What kill -9 leaves after round 3's specialists were written, before its checkpoint.
+        if self.directory.endswith(os.path.join("pool", "checkpoints")) and step == 3:
+            raise SystemExit("killed")
+        save(self, step, state, config)
+
+    monkeypatch.setattr(Checkpointer, "save", crash_at_round_three)
+    with pytest.raises(SystemExit):
+        run_pool(plan_pool(_config(out), 2, BUDGET))
+    monkeypatch.setattr(Checkpointer, "save", save)
+    with pytest.raises(ValueError, match="already holds a pool"):
+        plan_pool(_config(out), 2, BUDGET)
+    with pytest.raises(ValueError, match="--max-env-steps"):
+        plan_pool(_config(out), 2, BUDGET * 2, resume=True)
+    plan = plan_pool(_config(out), 2, BUDGET, resume=True)
+    assert plan.resume_from == 2
+    slots, _ = run_pool(plan)
+    strip = [{k: v for k, v in r.items() if k not in ("seconds", "folder")} for r in
+             reference.results]
+    assert [{k: v for k, v in r.items() if k not in ("seconds", "folder")}
+            for r in slots.results] == strip
+    for mine, theirs in zip(slots.results, reference.results):
+        a, b = load_specialists(mine["folder"]), load_specialists(theirs["folder"])
+        jax.tree_util.tree_map(np.testing.assert_array_equal, a.policy, b.policy)
+
+
+def test_bad_pool_sizes_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="--slots, --max-env-steps and --eval-every"):
+        plan_pool(_config(str(tmp_path)), 0, BUDGET)
+    assert pool_module.LIBRARY == "library"
+
+
+def test_the_command_runs_a_pool_and_resume_says_where(tmp_path, capsys):
+    out = str(tmp_path / "cli")
+    argv = ["train", "pool", "--env", "toy", "--preset", "cpu-smoke", "--pieces", "toy-00",
+            "toy-01", "toy-02", "--slots", "2", "--max-env-steps", str(2 * EVERY * 512),
+            "--eval-every", str(EVERY), "--out", out, "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "3 pieces, 2 slots" in printed and "3 of 3 pieces finished" in printed
+    with open(os.path.join(out, "pieces.csv")) as f:
+        assert len(list(csv.DictReader(f))) == 3
+    assert sorted(os.listdir(os.path.join(out, "library"))) == ["00000", "00001", "00002"]
+    assert main([*argv, "--resume"]) == 0  # nothing left: it says so and stops
+    assert "3 of 3 pieces finished" in capsys.readouterr().out
