@@ -148,13 +148,20 @@ def plan_pool(config: SpecialistConfig, slots: int, max_env_steps: int,
                     resume_from=resume_from)
 
 
-def run_pool(plan: PoolPlan, on_finish: Any = None) -> tuple[Slots, str | None]:
+def run_pool(plan: PoolPlan, on_finish: Any = None,
+             on_round: Any = None) -> tuple[Slots, str | None]:
     """Trains every queued piece to its target or budget.
+
+    Args:
+        plan: the checked pool.
+        on_finish: called as `on_finish(result)` for each finished piece (its table row).
+        on_round: called as `on_round(slots, env_steps, seconds)` after each round: the env
+            steps its busy slots took and its wall seconds (checkpoint included).
 
     Returns:
         (the final slots, every finished piece in `results`; the signal, 'SIGTERM' or
         'SIGINT', that stopped the pool after the round in flight, with its checkpoint, or
-        None). `on_finish(result)` is called for each finished piece."""
+        None)."""
     config, loaded = plan.config, plan.loaded
     learner = learner_config(config)
     mesh = make_mesh(mesh_shape(len(jax.devices()), plan.slots, learner.num_envs,
@@ -170,12 +177,16 @@ def run_pool(plan: PoolPlan, on_finish: Any = None) -> tuple[Slots, str | None]:
         state = checkpointer.restore(plan.resume_from, trainer.abstract_state(plan.slots))
     with catch_stop_signals() as stop:
         while any(p >= 0 for p in slots.piece) and not stop:
+            tic, busy = time.perf_counter(), sum(p >= 0 for p in slots.piece)
             state, slots = _round(plan, trainer, state, slots, on_finish)
             path = os.path.join(config.run.out, POOL, f"round_{slots.rounds}.json")
             write_json_atomic(path, {"slots": dataclasses.asdict(slots),
                                      "max_env_steps": plan.max_env_steps})
             checkpointer.save(slots.rounds, state, config)
             _write_table(config.run.out, slots)
+            if on_round is not None:
+                steps = busy * config.run.eval_every * plan.steps_per_iteration
+                on_round(slots, steps, time.perf_counter() - tic)
     checkpointer.close()
     return slots, stop.signal_name
 

@@ -60,7 +60,8 @@ def run_pool_command(args: argparse.Namespace) -> int:
     queued = len(plan.loaded.piece_ids)
     print(f"{queued} pieces, {plan.slots} slots, target F1 {plan.config.run.target_f1:g}, "
           f"budget {plan.max_env_steps:,} env steps per piece; library in "
-          f"{plan.config.run.out}/library", flush=True)
+          f"{plan.config.run.out}/library (a time estimate follows round 2, from the env "
+          "steps/s measured here)", flush=True)
     bar = tqdm(total=queued, disable=not plan.config.run.progress, unit="piece")
     if plan.resume_from is not None:
         print(f"resumed after round {plan.resume_from}", file=sys.stderr, flush=True)
@@ -69,7 +70,19 @@ def run_pool_command(args: argparse.Namespace) -> int:
         bar.update(1)
         bar.set_postfix(last=f"{result['piece']} {result['status']} F1 {result['f1']:.2f}")
 
-    slots, stopped_by = run_pool(plan, finished)
+    rounds_here: list[float] = []
+
+    def measured(slots, env_steps: int, seconds: float) -> None:
+        rounds_here.append(seconds)
+        bar.set_postfix(sps=f"{env_steps / seconds:,.0f}")
+        if len(rounds_here) == 2:  # the first round of a process includes compilation
+            left = queued - len(slots.results)
+            hours = left * plan.max_env_steps / (env_steps / seconds) / 3600
+            print(f"\nmeasured {env_steps / seconds:,.0f} env steps/s over {plan.slots} slots "
+                  f"(round 2): the {left} pieces left take at most {hours:,.2f} h at their "
+                  "budget, less as they reach the target", file=sys.stderr, flush=True)
+
+    slots, stopped_by = run_pool(plan, finished, measured)
     bar.close()
     done = len(slots.results)
     print(f"{done} of {queued} pieces finished "

@@ -14,6 +14,7 @@ import pytest
 from mjx_piano.cli import main
 from train import pool as pool_module
 from train.checkpoint import Checkpointer
+from train.dataset.collect import CollectConfig, collect
 from train.loop import train_specialists
 from train.pool import plan_pool, run_pool
 from train.restore import load_specialists
@@ -82,6 +83,12 @@ def test_a_library_specialist_equals_a_specialists_run_of_its_piece(pool_run, tm
                            (library.policy, library.normalizer),
                            (reference.policy, reference.normalizer))
     assert alone.final_eval["eval/f1"][0] == pytest.approx(result["f1"], abs=1e-6)
+    # The library entry is a specialists run like any: a dataset is collected from it.
+    store = collect(CollectConfig(run=result["folder"], out=str(tmp_path / "store"),
+                                  rollouts=2, chunk_envs=2, progress=False))
+    assert store.chunks_written == 1
+    assert [p["piece"] for p in store.card["pieces"]] == [result["piece"]]
+    assert store.card["trajectories"] == 2
     # The negative control: another piece's specialist is not this one.
     other = load_specialists(min(slots.results, key=lambda r: r["index"])["folder"])
     assert not np.allclose(jax.tree_util.tree_leaves(other.policy)[0],
@@ -131,8 +138,9 @@ def test_the_command_runs_a_pool_and_resume_says_where(tmp_path, capsys):
             "toy-01", "toy-02", "--slots", "2", "--max-env-steps", str(2 * EVERY * 512),
             "--eval-every", str(EVERY), "--out", out, "--no-progress"]
     assert main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "3 pieces, 2 slots" in printed and "3 of 3 pieces finished" in printed
+    captured = capsys.readouterr()
+    assert "3 pieces, 2 slots" in captured.out and "3 of 3 pieces finished" in captured.out
+    assert "env steps/s over 2 slots (round 2)" in captured.err
     with open(os.path.join(out, "pieces.csv")) as f:
         assert len(list(csv.DictReader(f))) == 3
     assert sorted(os.listdir(os.path.join(out, "library"))) == ["00000", "00001", "00002"]
