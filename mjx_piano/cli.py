@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "train.cli",
     "train.generalist.cli",
     "train.dataset.cli",
+    "train.pipeline",
     "bench.cli",
 )
 

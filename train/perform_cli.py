@@ -67,9 +67,13 @@ def run_perform(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     state_policy = None
     try:
-        if args.policy not in ("ik", "keys", "scripted"):
-            check_run_folder(args.policy, "specialists", "--policy")
         piece_name = one_piece_name(args.piece, args)
+        if args.policy not in ("ik", "keys", "scripted"):
+            from train.library import library_entries, library_entry
+
+            if library_entries(args.policy):  # a pool: the entry of the piece
+                args.policy = library_entry(args.policy, piece_name)
+            check_run_folder(args.policy, "specialists", "--policy")
     except (KeyError, ValueError) as error:  # a bad path; a file that cannot be read or played
         print(f"error: {error_text(error)}", file=sys.stderr)
         return 2

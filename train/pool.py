@@ -36,13 +36,13 @@ from train.checkpoint import Checkpointer, check_resumable
 from train.code_versions import installed_versions
 from train.config import SpecialistConfig, learner_config
 from train.dataset.store import write_json_atomic
+from train.library import LIBRARY
 from train.parallel import Trainer, get_trainer, make_mesh, mesh_shape
 from train.plan import check_learner
 from train.report import eval_scalars
 from train.stop_signal import catch_stop_signals
 
 POOL = "pool"
-LIBRARY = "library"
 STATUS_COLUMNS = ("index", "piece", "seed", "status", "f1", "best_f1", "iterations",
                   "env_steps", "seconds", "folder")
 

@@ -1,5 +1,5 @@
-"""The miniature end-to-end (tiny specialists -> dataset -> tiny transformer -> report) as CI
-runs it: one command. Skipped while the dataset package (issue 7) is absent."""
+"""The miniature end-to-end (`pipeline` at toy sizes: a pool of tiny specialists -> dataset ->
+tiny transformer -> report) as CI runs it: one command, and again, resumed."""
 
 from __future__ import annotations
 
@@ -23,3 +23,15 @@ def test_miniature_end_to_end(tmp_path, capsys):
     assert report["id"]["means"]["eval/f1"] > 0.5, report["id"]["means"]
     assert os.path.exists(os.path.join(out, "generalist", "eval_id_ood.png"))
     assert "report:" in capsys.readouterr().out
+    # The pipeline's report reads back: the specialists' pieces and the generalist by split.
+    with open(os.path.join(out, "report.md")) as f:
+        text = f.read()
+    assert "Specialists (`pool/`): 4 pieces" in text
+    assert f"| id | 4 | {report['id']['means']['eval/f1']:.3f} |" in text
+    assert os.path.getsize(os.path.join(out, "report.png")) > 0
+    # Run again: every stage finds its output complete and the report is the same.
+    assert main(["generalist", "miniature", "--out", out, "--steps", "300"]) == 0
+    printed = capsys.readouterr().out
+    assert "4 of 4 pieces finished" in printed and "nothing to do" in printed
+    with open(os.path.join(out, "report.md")) as f:
+        assert f.read() == text

@@ -246,11 +246,15 @@ def collect(config: CollectConfig) -> CollectResult:
                          f"{config.chunk_envs}")
     if config.noise < 0:
         raise ValueError(f"--noise must be >= 0, got {config.noise}")
-    check_run_folder(config.run, "specialists", "--run")
+    from train.library import library_entries, load_library
+
+    is_library = bool(library_entries(config.run))  # a pool's folder: every entry at once
+    if not is_library:
+        check_run_folder(config.run, "specialists", "--run")
     if config.relabel_learner:
         check_run_folder(config.relabel_learner, "specialists", "--relabel-learner")
     check_output_folder(config.out)
-    specialists = load_specialists(config.run)
+    specialists = load_library(config.run) if is_library else load_specialists(config.run)
     trained_envs = learner_config(specialists.config).num_envs
     if specialists.config.env.impl == "warp" and min(config.chunk_envs,
                                                      config.rollouts) > trained_envs:
