@@ -64,13 +64,15 @@ class ObservationLayout:
 
     def assemble(self, blocks: dict[str, jax.Array]) -> jax.Array:
         """The observation, float32 [size]: `blocks` (name -> array, each flattened) in this
-        layout's order; 'fingering' only when the layout has it.
+        layout's order; 'fingering' only when the layout has it (a scene without hands gives
+        empty 'fingertips' and 'hand_state' blocks).
 
         Raises:
             ValueError: a block missing, unknown, or of another size than the layout's (at
                 trace time).
         """
-        sizes = {name: size for name, size in self.sizes().items() if size}
+        sizes = {name: size for name, size in self.sizes().items()
+                 if name != "fingering" or self.fingering_targets}
         if set(blocks) != set(sizes):
             raise ValueError(f"observation blocks {sorted(blocks)}; the layout has "
                              f"{list(sizes)}")

@@ -14,7 +14,7 @@ LAYOUT = ObservationLayout(num_keys=3, num_fingertips=2, num_hand_joints=4, look
 def _blocks(layout: ObservationLayout) -> dict:
     """Each block filled with its own constant (its position in the layout, from 1)."""
     return {name: jnp.full((size,), i + 1.0) for i, (name, size) in
-            enumerate(layout.sizes().items()) if size}
+            enumerate(layout.sizes().items()) if name != "fingering" or size}
 
 
 def test_blocks_land_in_the_slices_the_layout_names():
@@ -23,6 +23,9 @@ def test_blocks_land_in_the_slices_the_layout_names():
         assert obs.shape == (layout.size,) and obs.dtype == np.float32
         for i, (name, part) in enumerate(layout.slices().items()):
             np.testing.assert_array_equal(obs[part], i + 1.0, err_msg=name)
+    # A scene without hands: empty fingertip and hand blocks.
+    handless = ObservationLayout(num_keys=3, num_fingertips=0, num_hand_joints=0, lookahead=1)
+    assert handless.assemble(_blocks(handless)).shape == (handless.size,) == (2 * 4 + 3 + 1,)
     # Shaped blocks are flattened: fingertips [F, 3] read row by row.
     blocks = {**_blocks(LAYOUT), "fingertips": jnp.arange(6.0).reshape(2, 3)}
     np.testing.assert_array_equal(LAYOUT.assemble(blocks)[LAYOUT.slices()["fingertips"]],
