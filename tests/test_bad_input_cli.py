@@ -40,6 +40,8 @@ CASES = [
     ("train pool --env toy --slots 0 --out {new}", "--slots, --max-env-steps and --eval-every"),
     ("train pool --env toy --pieces toy-00 nope --out {new}", "unknown piece(s) ['nope']"),
     ("train pool --env toy --out {file}", "--out: {file} is a file"),
+    ("train pool --env piano-keys --pieces etude/c-major-scale-rh --out {new}",
+     "a 'piano-keys' scene holds only its pieces' keys"),
     ("generalist eval --policy {missing}", "--policy: {missing} does not exist"),
     ("generalist eval --policy {file}", "--policy: {file} is a file"),
     ("generalist eval --policy {toy}", "holds a specialists run; this needs a generalist run"),

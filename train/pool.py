@@ -118,6 +118,9 @@ def plan_pool(config: SpecialistConfig, slots: int, max_env_steps: int,
                          f"{max_env_steps} and {config.run.eval_every}")
     if config.env.impl == "warp":
         raise ValueError("the pool runs env.impl='jax' (MJX-Warp's contacts are sized per run)")
+    if config.env.name == "piano-keys":
+        raise ValueError("the pool trains the 'toy' and 'piano' envs: a 'piano-keys' scene holds "
+                         "only its pieces' keys, so a slot could not take another piece")
     pieces = envs.resolve_pieces(config.env)
     resolved = dataclasses.replace(
         config, env=dataclasses.replace(config.env, pieces=pieces),
@@ -183,7 +186,7 @@ def run_pool(plan: PoolPlan, on_finish: Any = None,
             write_json_atomic(path, {"slots": dataclasses.asdict(slots),
                                      "max_env_steps": plan.max_env_steps})
             checkpointer.save(slots.rounds, state, config)
-            _write_table(config.run.out, slots)
+            _write_table(config.run.out, slots, loaded.piece_names)
             if on_round is not None:
                 steps = busy * config.run.eval_every * plan.steps_per_iteration
                 on_round(slots, steps, time.perf_counter() - tic)
@@ -285,10 +288,11 @@ def _read_slots(out: str, round_: int) -> tuple[Slots, int]:
     return Slots(**saved["slots"]), int(saved["max_env_steps"])
 
 
-def _write_table(out: str, slots: Slots) -> None:
+def _write_table(out: str, slots: Slots, names: tuple[str, ...]) -> None:
     """`pieces.csv`: every finished piece, then the ones in slots ('training')."""
     rows = list(slots.results)
-    rows += [{"index": p, "status": "training", "iterations": slots.iterations[s],
+    rows += [{"index": p, "piece": names[p], "status": "training",
+              "iterations": slots.iterations[s],
               "best_f1": round(slots.best_f1[s], 6), "seconds": round(slots.seconds[s], 3)}
              for s, p in enumerate(slots.piece) if p >= 0]
     path = os.path.join(out, "pieces.csv")
