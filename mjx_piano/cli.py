@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from mjx_piano.compile_cache import enable_compile_cache
+
+    enable_compile_cache()
     return int(args.run(args) or 0)
 
 
