@@ -8,6 +8,17 @@ against the specialists', where the learning curves are). Every stage resumes, a
 output is complete does nothing, so the same command continues an interrupted pipeline.
 `generalist miniature` is this command at toy sizes.
 
+`--dagger-rounds R` (default 1) adds R rounds of DAgger after the first generalist: round r
+rolls the last generalist out on every piece while the pieces' specialists label the states
+it visits (`dataset collect --relabel-learner`, into `dataset_dagger<r>/`), then trains a
+new generalist (`generalist_dagger<r>/`, the same steps) on the first store and every
+relabelled one. The report gives each round's generalist by split.
+
+`--budget-hours H` gives the pool `--pool-share` of H (default 0.8) as its wall-clock budget
+(across resumes); the dataset and the generalist follow with the specialists written by then,
+their time set by --rollouts and --steps. `stages.json` keeps each stage's wall seconds, and
+the report lists them.
+
 Examples:
     mjx-piano pipeline --env toy --pieces toy-00 toy-01 toy-02 toy-03 --out runs/pipe
     mjx-piano pipeline --env piano --split train --limit 256 --slots 64 --preset gpu \\
@@ -20,11 +31,12 @@ import argparse
 import csv
 import json
 import os
+import time
 from typing import Any, Sequence
 
 from mjx_piano.cli_flags import add_key_dynamics, add_out
 
-STAGES = ("pool", "dataset", "generalist")
+STAGES = ("pool", "dataset", "generalist")  # then dataset_dagger<r>, generalist_dagger<r>
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,85 +60,170 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-env-steps", type=int, default=20_480,
                         help="a piece's env-step budget (default 20,480)")
     parser.add_argument("--eval-every", type=int, default=10, help="pool round, iterations")
+    parser.add_argument("--budget-hours", type=float, metavar="H",
+                        help="wall-clock budget; the pool gets --pool-share of it")
+    parser.add_argument("--pool-share", type=float, default=0.8,
+                        help="the pool's share of --budget-hours (default 0.8)")
     parser.add_argument("--rollouts", type=int, default=16, help="trajectories per piece")
     parser.add_argument("--size", default="tiny", help="transformer size (default tiny)")
     parser.add_argument("--steps", type=int, default=300, help="transformer steps")
     parser.add_argument("--batch", type=int, default=128, help="transformer batch")
+    parser.add_argument("--dagger-rounds", type=int, default=1,
+                        help="DAgger rounds after the first generalist (default 1)")
     add_out(parser, required=True)
     parser.add_argument("--no-progress", action="store_true")
-    parser.set_defaults(run=lambda args: run_pipeline(args.out, stage_commands(args)))
+    parser.set_defaults(run=_run_command)
 
 
-def stage_commands(args: argparse.Namespace) -> list[list[str]]:
-    """The three stages' command lines (argv without the program name), in order."""
-    pool, store, generalist = (os.path.join(args.out, name) for name in STAGES)
+def _run_command(args: argparse.Namespace) -> int:
+    """`pipeline`'s entry: its stages' commands, run (2 on bad settings)."""
+    import sys
+
+    try:
+        commands = stage_commands(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return run_pipeline(args.out, commands)
+
+
+def stage_names(rounds: int) -> list[str]:
+    """The stages' names (= their folders under the pipeline's `--out`), in order."""
+    return [*STAGES, *(f"{kind}_dagger{r}" for r in range(1, rounds + 1)
+                       for kind in ("dataset", "generalist"))]
+
+
+def stage_commands(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """Each stage's name and command line (argv without the program name), in order.
+
+    Raises:
+        ValueError: a --pool-share outside (0, 1] or negative --dagger-rounds.
+    """
+    if args.dagger_rounds < 0:
+        raise ValueError(f"--dagger-rounds must be >= 0, got {args.dagger_rounds}")
+    where = {name: os.path.join(args.out, name) for name in stage_names(args.dagger_rounds)}
     which = ["--pieces", *args.pieces] if args.pieces else ["--split", args.split]
     which += ["--limit", str(args.limit)] if args.limit else []
     which += ["--repertoire", args.repertoire] if args.repertoire else []
     quiet = ["--no-progress"] if args.no_progress else []
     physics = ["--key-dynamics", args.key_dynamics] if args.key_dynamics else []
-    return [
-        ["train", "pool", "--env", args.env, *which, *physics, "--preset", args.preset,
-         "--slots", str(args.slots), "--target-f1", str(args.target_f1),
-         "--max-env-steps", str(args.max_env_steps), "--eval-every", str(args.eval_every),
-         "--out", pool, *quiet],
-        ["dataset", "collect", "--run", pool, "--out", store, "--rollouts", str(args.rollouts),
-         "--chunk-envs", str(args.rollouts), *quiet],
-        ["generalist", "train", "--source", "dataset", "--data", store, "--env", args.env,
-         "--size", args.size, "--steps", str(args.steps), "--batch", str(args.batch),
-         "--lr", "3e-3", "--log-every", "50", "--out", generalist, *quiet,
-         "--set", "optim.warmup_steps=20", "--set", f"optim.decay_steps={args.steps}"],
-    ]
+    budget = []
+    if args.budget_hours is not None:
+        if not 0 < args.pool_share <= 1:
+            raise ValueError(f"--pool-share must be in (0, 1], got {args.pool_share:g}")
+        budget = ["--budget-hours", repr(args.budget_hours * args.pool_share)]
+
+    def collect(out: str, learner: list[str]) -> list[str]:
+        return ["dataset", "collect", "--run", where["pool"], *learner, "--out", out,
+                "--rollouts", str(args.rollouts), "--chunk-envs", str(args.rollouts), *quiet]
+
+    def generalist(stores: list[str], out: str) -> list[str]:
+        return ["generalist", "train", "--source", "dataset", "--data", *stores, "--env",
+                args.env, "--size", args.size, "--steps", str(args.steps), "--batch",
+                str(args.batch), "--lr", "3e-3", "--log-every", "50", "--out", out, *quiet,
+                "--set", "optim.warmup_steps=20", "--set", f"optim.decay_steps={args.steps}"]
+
+    commands = [
+        ("pool", ["train", "pool", "--env", args.env, *which, *physics, "--preset", args.preset,
+                  "--slots", str(args.slots), "--target-f1", str(args.target_f1),
+                  "--max-env-steps", str(args.max_env_steps), "--eval-every",
+                  str(args.eval_every), *budget, "--out", where["pool"], *quiet]),
+        ("dataset", collect(where["dataset"], [])),
+        ("generalist", generalist([where["dataset"]], where["generalist"]))]
+    stores, learner = [where["dataset"]], where["generalist"]
+    for r in range(1, args.dagger_rounds + 1):
+        stores.append(where[f"dataset_dagger{r}"])
+        commands.append((f"dataset_dagger{r}", collect(stores[-1],
+                                                       ["--relabel-learner", learner])))
+        learner = where[f"generalist_dagger{r}"]
+        commands.append((f"generalist_dagger{r}", generalist(list(stores), learner)))
+    return commands
 
 
-def run_pipeline(out: str, commands: Sequence[list[str]]) -> int:
+def run_pipeline(out: str, commands: Sequence[tuple[str, list[str]]]) -> int:
     """Runs the stages (each resumes what `out` holds); stops at the first that fails; writes
     the report. Returns the exit code."""
     from mjx_piano.cli import main
 
-    for argv in commands:
+    for stage, argv in commands:
         resumable = argv[:2] in (["train", "pool"], ["generalist", "train"])
         if resumable and os.path.isdir(os.path.join(argv[argv.index("--out") + 1],
                                                     "checkpoints" if argv[0] == "generalist"
                                                     else "pool")):
             argv = [*argv, "--resume"]
         print("$ mjx-piano " + " ".join(argv), flush=True)
+        tic = time.perf_counter()
         code = main(argv)
+        _add_stage_seconds(out, stage, time.perf_counter() - tic)
         if code:
             return code
-    paths = write_report(out)
+    paths = write_report(out, [name for name, _ in commands])
     print(f"report: {', '.join(paths)}")
     return 0
 
 
-def write_report(out: str) -> list[str]:
-    """`report.md` and `report.png` in `out` from the stages' outputs; returns their paths."""
+def _add_stage_seconds(out: str, stage: str, seconds: float) -> None:
+    """Adds `seconds` to the stage's wall seconds in `out/stages.json` (all runs of `out`)."""
+    path = os.path.join(out, "stages.json")
+    spent = _stage_seconds(out)
+    spent[stage] = round(spent.get(stage, 0.0) + seconds, 3)
+    os.makedirs(out, exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(spent, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def _stage_seconds(out: str) -> dict[str, float]:
+    """{stage: wall seconds} from `out/stages.json` ({} before the first stage ends)."""
+    path = os.path.join(out, "stages.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_report(out: str, stages: Sequence[str] = STAGES) -> list[str]:
+    """`report.md` and `report.png` in `out` from the stages' outputs (`stages`: their names,
+    as `stage_names` gives them); returns their paths."""
     with open(os.path.join(out, "pool", "pieces.csv")) as f:
         specialists = list(csv.DictReader(f))
-    with open(os.path.join(out, "generalist", "eval_id_ood.json")) as f:
-        generalist = json.load(f)
+    generalists = [name for name in stages if name.startswith("generalist")]
+    evaluations = {}
+    for name in generalists:
+        with open(os.path.join(out, name, "eval_id_ood.json")) as f:
+            evaluations[name] = json.load(f)
     f1 = [float(r["f1"]) for r in specialists if r["f1"]]
     by_piece = {r["piece"]: float(r["f1"]) for r in specialists if r["f1"]}
     solved = sum(r["status"] == "solved" for r in specialists)
+    unfinished = sum(r["status"] in ("queued", "training") for r in specialists)
+    spent = _stage_seconds(out)
     lines = ["# Pipeline report", "",
              f"Specialists (`pool/`): {len(f1)} pieces, {solved} reached the target; "
-             f"F1 median {_median(f1):.3f}, min {min(f1):.3f}, max {max(f1):.3f}.", "",
-             "| split | pieces | generalist F1 (mean) | specialists' F1 on those pieces (mean) |",
-             "|---|---|---|---|"]
+             f"F1 median {_median(f1):.3f}, min {min(f1):.3f}, max {max(f1):.3f}."
+             + (f" {unfinished} pieces were not trained (the pool's time budget)."
+                if unfinished else ""), "",
+             "Wall time: " + ", ".join(f"{stage} {spent[stage] / 60:.1f} min"
+                                       for stage in stages if stage in spent) + ".", "",
+             "Generalists' mean eval F1 by split (`generalist/`, then each DAgger round's "
+             "`generalist_dagger<r>/`), beside the specialists' on the same pieces:", "",
+             "| split | pieces | " + " | ".join(f"`{name}`" for name in generalists)
+             + " | specialists |", "|---|---|" + "---|" * (len(generalists) + 1)]
     rows = []
-    for split, result in generalist.items():
+    for split, result in evaluations[generalists[0]].items():
         mine = [by_piece[p] for p in result["pieces"] if p in by_piece]
         theirs = sum(mine) / len(mine) if mine else None
-        rows.append((split, result["means"]["eval/f1"], theirs))
-        lines.append(f"| {split} | {len(result['pieces'])} | {result['means']['eval/f1']:.3f} | "
-                     f"{'-' if theirs is None else f'{theirs:.3f}'} |")
-    lines += ["", "Learning curves: `generalist/loss.png` (the transformer), "
+        scores = [evaluations[name][split]["means"]["eval/f1"] for name in generalists]
+        rows.append((split, scores, theirs))
+        lines.append(f"| {split} | {len(result['pieces'])} | "
+                     + " | ".join(f"{score:.3f}" for score in scores)
+                     + f" | {'-' if theirs is None else f'{theirs:.3f}'} |")
+    lines += ["", "Learning curves: `generalist*/loss.png` (the transformers), "
               "`pool/library/<index>/` (each specialist's run) and `pool/pieces.csv`.", ""]
     report = os.path.join(out, "report.md")
     with open(report, "w") as f:
         f.write("\n".join(lines))
     figure = os.path.join(out, "report.png")
-    _plot(f1, rows, figure)
+    _plot(f1, generalists, rows, figure)
     return [report, figure]
 
 
@@ -136,8 +233,10 @@ def _median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def _plot(f1: list[float], rows: list[tuple[str, float, Any]], path: str) -> None:
-    """The specialists' F1 histogram beside the generalist's F1 by split."""
+def _plot(f1: list[float], generalists: list[str],
+          rows: list[tuple[str, list[float], Any]], path: str) -> None:
+    """The specialists' F1 histogram beside each generalist's and the specialists' mean F1
+    by split."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -146,14 +245,15 @@ def _plot(f1: list[float], rows: list[tuple[str, float, Any]], path: str) -> Non
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.hist(f1, bins=10, range=(0.0, 1.0), color="tab:blue")
     left.set(xlabel="specialist eval F1", ylabel="pieces", title="specialists")
-    names = [r[0] for r in rows]
-    x = range(len(rows))
-    right.bar([i - 0.2 for i in x], [r[1] for r in rows], 0.4, label="generalist")
-    right.bar([i + 0.2 for i in x], [r[2] or 0.0 for r in rows], 0.4, label="specialists")
-    right.set(xticks=list(x), xticklabels=names, ylim=(0, 1), ylabel="mean eval F1",
-              title="by split")
+    bars = [*generalists, "specialists"]
+    width = 0.8 / len(bars)
+    for b, name in enumerate(bars):
+        heights = [(r[1][b] if b < len(generalists) else r[2]) or 0.0 for r in rows]
+        right.bar([i - 0.4 + (b + 0.5) * width for i in range(len(rows))], heights, width,
+                  label=name)
+    right.set(xticks=list(range(len(rows))), xticklabels=[r[0] for r in rows], ylim=(0, 1),
+              ylabel="mean eval F1", title="by split")
     right.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-

@@ -14,6 +14,10 @@ slots) and, written before it, the slots and the queue (`pool/round_<round>.json
 continues from the newest, so a kill -9 loses at most the round in flight, and a specialist
 finished in that round is written again, the same. `pieces.csv` holds every piece's status,
 F1, env steps and seconds.
+
+A wall-clock budget (`budget_s`) counts the pool's rounds across resumes. The round that
+spends it writes every slot's agent as it stands (status 'time') and leaves the pieces not
+started queued; a resume with a larger budget fills the slots from the queue again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import functools
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +63,8 @@ class Slots:
         next_piece: the queue index the next refill takes.
         rounds: rounds done.
         results: finished pieces, one dict per piece (`STATUS_COLUMNS`), in finishing order.
+        elapsed: wall seconds of every round so far, across resumes (training, evaluation and
+            the specialists written; not the checkpoints).
     """
 
     piece: list[int]
@@ -68,6 +74,7 @@ class Slots:
     next_piece: int
     rounds: int = 0
     results: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    elapsed: float = 0.0
 
     @classmethod
     def fresh(cls, slots: int, pieces: int) -> "Slots":
@@ -86,12 +93,14 @@ class PoolPlan:
         loaded: the env with every queued piece in its bank.
         max_env_steps: a piece's env-step budget.
         resume_from: the round to resume, or None.
+        budget_s: the pool's wall-clock budget in seconds (across resumes), or None.
     """
 
     config: SpecialistConfig
     loaded: envs.LoadedEnv
     max_env_steps: int
     resume_from: int | None
+    budget_s: float | None = None
 
     @property
     def slots(self) -> int:
@@ -106,16 +115,19 @@ class PoolPlan:
 
 
 def plan_pool(config: SpecialistConfig, slots: int, max_env_steps: int,
-              resume: bool = False) -> PoolPlan:
+              resume: bool = False, budget_s: float | None = None) -> PoolPlan:
     """Resolves and checks a pool without compiling anything.
 
     Raises:
-        ValueError: sizes below 1, bad names, an output folder that holds a pool without
-            `resume`, or (ConfigMismatchError) a pool of another configuration to resume.
+        ValueError: sizes below 1, a budget not above 0, bad names, an output folder that
+            holds a pool without `resume`, or (ConfigMismatchError) a pool of another
+            configuration to resume.
     """
     if slots < 1 or max_env_steps < 1 or config.run.eval_every < 1:
         raise ValueError(f"--slots, --max-env-steps and --eval-every must be >= 1, got {slots}, "
                          f"{max_env_steps} and {config.run.eval_every}")
+    if budget_s is not None and not budget_s > 0:
+        raise ValueError(f"--budget-hours must be > 0, got {budget_s / 3600:g}")
     if config.env.impl == "warp":
         raise ValueError("the pool runs env.impl='jax' (MJX-Warp's contacts are sized per run)")
     if config.env.name == "piano-keys":
@@ -148,18 +160,19 @@ def plan_pool(config: SpecialistConfig, slots: int, max_env_steps: int,
     finally:
         checkpointer.close()
     return PoolPlan(config=resolved, loaded=loaded, max_env_steps=max_env_steps,
-                    resume_from=resume_from)
+                    resume_from=resume_from, budget_s=budget_s)
 
 
-def run_pool(plan: PoolPlan, on_finish: Any = None,
-             on_round: Any = None) -> tuple[Slots, str | None]:
-    """Trains every queued piece to its target or budget.
+def run_pool(plan: PoolPlan, on_finish: Any = None, on_round: Any = None,
+             clock: Callable[[], float] = time.perf_counter) -> tuple[Slots, str | None]:
+    """Trains every queued piece to its target or budget, or until the pool's time is spent.
 
     Args:
         plan: the checked pool.
         on_finish: called as `on_finish(result)` for each finished piece (its table row).
         on_round: called as `on_round(slots, env_steps, seconds)` after each round: the env
             steps its busy slots took and its wall seconds (checkpoint included).
+        clock: seconds, for the rounds' durations and the budget.
 
     Returns:
         (the final slots, every finished piece in `results`; the signal, 'SIGTERM' or
@@ -178,10 +191,13 @@ def run_pool(plan: PoolPlan, on_finish: Any = None,
     else:
         slots = _read_slots(config.run.out, plan.resume_from)[0]
         state = checkpointer.restore(plan.resume_from, trainer.abstract_state(plan.slots))
+        if not _out_of_time(plan, slots):  # a larger budget: the idle slots take queued pieces
+            state = _refill(plan, trainer, state, slots,
+                            [s for s, p in enumerate(slots.piece) if p < 0])
     with catch_stop_signals() as stop:
         while any(p >= 0 for p in slots.piece) and not stop:
-            tic, busy = time.perf_counter(), sum(p >= 0 for p in slots.piece)
-            state, slots = _round(plan, trainer, state, slots, on_finish)
+            tic, busy = clock(), sum(p >= 0 for p in slots.piece)
+            state, slots = _round(plan, trainer, state, slots, on_finish, clock)
             path = os.path.join(config.run.out, POOL, f"round_{slots.rounds}.json")
             write_json_atomic(path, {"slots": dataclasses.asdict(slots),
                                      "max_env_steps": plan.max_env_steps})
@@ -189,23 +205,29 @@ def run_pool(plan: PoolPlan, on_finish: Any = None,
             _write_table(config.run.out, slots, loaded.piece_names)
             if on_round is not None:
                 steps = busy * config.run.eval_every * plan.steps_per_iteration
-                on_round(slots, steps, time.perf_counter() - tic)
+                on_round(slots, steps, clock() - tic)
     checkpointer.close()
     return slots, stop.signal_name
 
 
-def _round(plan: PoolPlan, trainer: Trainer, state: Any, slots: Slots,
-           on_finish: Any) -> tuple[Any, Slots]:
+def _out_of_time(plan: PoolPlan, slots: Slots) -> bool:
+    """Whether the pool's rounds have spent its wall-clock budget."""
+    return plan.budget_s is not None and slots.elapsed >= plan.budget_s
+
+
+def _round(plan: PoolPlan, trainer: Trainer, state: Any, slots: Slots, on_finish: Any,
+           clock: Callable[[], float]) -> tuple[Any, Slots]:
     """`eval_every` iterations of every slot, an evaluation, and the finished slots written
-    and refilled."""
+    and refilled (all written, none refilled, when the round spends the pool's budget)."""
     every = plan.config.run.eval_every
-    tic = time.perf_counter()
+    tic = clock()
     for _ in range(every):
         state, _metrics = trainer.iteration(state)
     f1 = eval_scalars(jax.device_get(trainer.evaluate(state)))["eval/f1"]
-    elapsed = time.perf_counter() - tic
-    slots = dataclasses.replace(slots, rounds=slots.rounds + 1)
-    refill = np.zeros(plan.slots, bool)
+    elapsed = clock() - tic
+    slots = dataclasses.replace(slots, rounds=slots.rounds + 1, elapsed=slots.elapsed + elapsed)
+    out_of_time = _out_of_time(plan, slots)
+    freed = []
     for slot, piece in enumerate(slots.piece):
         if piece < 0:
             continue
@@ -214,22 +236,36 @@ def _round(plan: PoolPlan, trainer: Trainer, state: Any, slots: Slots,
         slots.best_f1[slot] = max(slots.best_f1[slot], float(f1[slot]))
         env_steps = slots.iterations[slot] * plan.steps_per_iteration
         solved = float(f1[slot]) >= plan.config.run.target_f1
-        if not solved and env_steps < plan.max_env_steps:
+        if not solved and env_steps < plan.max_env_steps and not out_of_time:
             continue
-        result = _write_specialist(plan, state, slots, slot, float(f1[slot]),
-                                   "solved" if solved else "budget")
+        status = "solved" if solved else "budget" if env_steps >= plan.max_env_steps else "time"
+        result = _write_specialist(plan, state, slots, slot, float(f1[slot]), status)
         slots.results.append(result)
         if on_finish is not None:
             on_finish(result)
-        queued = len(plan.loaded.piece_ids)
+        slots.piece[slot] = -1
+        freed.append(slot)
+    slots.elapsed += clock() - tic - elapsed  # the specialists' writing
+    if not out_of_time:
+        state = _refill(plan, trainer, state, slots, freed)
+    return state, slots
+
+
+def _refill(plan: PoolPlan, trainer: Trainer, state: Any, slots: Slots,
+            free: list[int]) -> Any:
+    """Gives the `free` slots (idle) the next queued pieces, fresh agents; returns the state
+    (`slots` is updated in place)."""
+    refill = np.zeros(plan.slots, bool)
+    queued = len(plan.loaded.piece_ids)
+    for slot in free:
         slots.piece[slot] = slots.next_piece if slots.next_piece < queued else -1
         slots.next_piece = min(slots.next_piece + 1, queued)
         slots.iterations[slot], slots.seconds[slot], slots.best_f1[slot] = 0, 0.0, 0.0
         refill[slot] = slots.piece[slot] >= 0
-    if refill.any():
-        fresh = _fresh_agents(plan, trainer, slots.piece)
-        state = _selector(trainer)(jnp.asarray(refill), fresh, state)
-    return state, slots
+    if not refill.any():
+        return state
+    fresh = _fresh_agents(plan, trainer, slots.piece)
+    return _selector(trainer)(jnp.asarray(refill), fresh, state)
 
 
 def _fresh_agents(plan: PoolPlan, trainer: Trainer, pieces: list[int]) -> Any:
@@ -289,12 +325,15 @@ def _read_slots(out: str, round_: int) -> tuple[Slots, int]:
 
 
 def _write_table(out: str, slots: Slots, names: tuple[str, ...]) -> None:
-    """`pieces.csv`: every finished piece, then the ones in slots ('training')."""
+    """`pieces.csv`: every finished piece, then the ones in slots ('training'), then the
+    ones not started ('queued')."""
     rows = list(slots.results)
     rows += [{"index": p, "piece": names[p], "status": "training",
               "iterations": slots.iterations[s],
               "best_f1": round(slots.best_f1[s], 6), "seconds": round(slots.seconds[s], 3)}
              for s, p in enumerate(slots.piece) if p >= 0]
+    rows += [{"index": p, "piece": names[p], "status": "queued"}
+             for p in range(slots.next_piece, len(names))]
     path = os.path.join(out, "pieces.csv")
     with open(path + ".tmp", "w", newline="") as f:
         writer = csv.DictWriter(f, STATUS_COLUMNS)

@@ -9,6 +9,10 @@ The library (`OUT/library/<index>/`, one specialists run folder per piece, and
 `OUT/pieces.csv`) fills as agents reach --target-f1 or their piece's --max-env-steps; each
 finished piece's slot takes the next piece at once. Decisions are made every --eval-every
 iterations. Kill it at any point: --resume loses at most the round in flight.
+
+--budget-hours H bounds the pool's wall-clock time (its rounds, across resumes): the round
+that spends it writes every slot's agent as it stands (status 'time' in pieces.csv) and the
+pieces not started stay 'queued'; --resume with a larger budget goes on with them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ def add_pool_command(commands: argparse._SubParsersAction) -> None:
                                                               "(default 8)")
     parser.add_argument("--max-env-steps", type=int, default=1_000_000, metavar="N",
                         help="a piece's env-step budget (default 1,000,000)")
+    parser.add_argument("--budget-hours", type=float, metavar="H",
+                        help="the pool's wall-clock budget, across resumes (default: none)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="any config field, e.g. ppo.entropy_cost=0.01 (repeatable)")
     add_music_options(parser)
@@ -53,7 +59,8 @@ def run_pool_command(args: argparse.Namespace) -> int:
         if args.out is None and config.run.out == RunConfig.out:
             config = dataclasses.replace(config, run=dataclasses.replace(config.run,
                                                                          out="runs/pool"))
-        plan = plan_pool(config, args.slots, args.max_env_steps, args.resume)
+        budget_s = None if args.budget_hours is None else args.budget_hours * 3600
+        plan = plan_pool(config, args.slots, args.max_env_steps, args.resume, budget_s)
     except (ValueError, NotImplementedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -61,7 +68,8 @@ def run_pool_command(args: argparse.Namespace) -> int:
     print(f"{queued} pieces, {plan.slots} slots, target F1 {plan.config.run.target_f1:g}, "
           f"budget {plan.max_env_steps:,} env steps per piece; library in "
           f"{plan.config.run.out}/library (a time estimate follows round 2, from the env "
-          "steps/s measured here)", flush=True)
+          "steps/s measured here)"
+          + (f"; wall-clock budget {args.budget_hours:g} h" if budget_s else ""), flush=True)
     bar = tqdm(total=queued, disable=not plan.config.run.progress, unit="piece")
     if plan.resume_from is not None:
         print(f"resumed after round {plan.resume_from}", file=sys.stderr, flush=True)
@@ -78,9 +86,14 @@ def run_pool_command(args: argparse.Namespace) -> int:
         if len(rounds_here) == 2:  # the first round of a process includes compilation
             left = queued - len(slots.results)
             hours = left * plan.max_env_steps / (env_steps / seconds) / 3600
+            fits = ""
+            if budget_s:
+                left_s = max(budget_s - slots.elapsed, 0.0)
+                fits = (f"; the budget's {left_s / 3600:,.2f} h left give at least "
+                        f"{int(left_s * env_steps / seconds / plan.max_env_steps):,} pieces")
             print(f"\nmeasured {env_steps / seconds:,.0f} env steps/s over {plan.slots} slots "
                   f"(round 2): the {left} pieces left take at most {hours:,.2f} h at their "
-                  "budget, less as they reach the target", file=sys.stderr, flush=True)
+                  f"budget, less as they reach the target{fits}", file=sys.stderr, flush=True)
 
     slots, stopped_by = run_pool(plan, finished, measured)
     bar.close()
@@ -88,6 +101,11 @@ def run_pool_command(args: argparse.Namespace) -> int:
     print(f"{done} of {queued} pieces finished "
           f"({sum(r['status'] == 'solved' for r in slots.results)} reached the target) in "
           f"{slots.rounds} rounds; table: {plan.config.run.out}/pieces.csv")
+    if budget_s and slots.elapsed >= budget_s and not stopped_by:
+        print(f"the budget of {args.budget_hours:g} h is spent "
+              f"({sum(r['status'] == 'time' for r in slots.results)} pieces written as they "
+              f"stood, {queued - slots.next_piece} not started); --resume with a larger "
+              "--budget-hours continues")
     if stopped_by:
         print(f"stopped by {stopped_by} after round {slots.rounds}, with a checkpoint there; "
               "--resume continues")

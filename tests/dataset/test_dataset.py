@@ -413,6 +413,24 @@ def test_loader_epoch_covers_every_window_once_and_is_deterministic(index_store)
     assert first.actions.shape == (batch, 4, 3) and first.action_mask.dtype == jnp.bool_
 
 
+def test_stores_of_the_same_pieces_are_sampled_as_one(index_store, tmp_path):
+    # The same store twice: every window of an epoch comes twice, once from each copy.
+    copy = str(tmp_path / "copy")
+    shutil.copytree(index_store, copy)
+    one, both = WindowLoader(index_store, seed=7), WindowLoader([index_store, copy], seed=7)
+    assert both.windows_per_epoch == 2 * one.windows_per_epoch
+    stream, total = both.host_batches(0, 4), both.windows_per_epoch
+    ids = np.concatenate([next(stream)["observations"][:, -1, 0]
+                          for _ in range(total // 4 + 1)])[:total]
+    assert sorted(ids.tolist()) == sorted(2 * list(range(one.windows_per_epoch)))
+    # A store of other pieces cannot join (its piece indices would mean other pieces).
+    manifest = store.load_manifest(copy)
+    store.write_json_atomic(os.path.join(copy, store.MANIFEST),
+                            {**manifest, "pieces": manifest["pieces"][::-1] + ["other"]})
+    with pytest.raises(ValueError, match="holds other pieces than"):
+        WindowLoader([index_store, copy])
+
+
 def test_loader_shards_batches_over_eight_devices(index_store):
     code = (
         "import numpy as np; from train.dataset import load_windows\n"

@@ -142,9 +142,43 @@ def test_a_crash_mid_pool_resumes_to_the_same_library(pool_run, tmp_path, monkey
         jax.tree_util.tree_map(np.testing.assert_array_equal, a.policy, b.policy)
 
 
+def test_a_spent_time_budget_writes_the_slots_and_a_larger_one_goes_on(pool_run, tmp_path):
+    _, reference, _ = pool_run
+    out = str(tmp_path / "timed")
+    ticks = iter(range(10_000))
+    clock = lambda: float(next(ticks))  # every reading 1 s later: a round takes 2 s
+    slots, stopped_by = run_pool(plan_pool(_config(out), 2, BUDGET, budget_s=5.0), clock=clock)
+    # Round 3 spends the budget: both slots are written as they stand, nothing is refilled.
+    assert stopped_by is None and slots.rounds == 3 and slots.elapsed == 6.0
+    assert slots.piece == [-1, -1] and slots.next_piece < 5
+    timed = [r for r in slots.results if r["status"] == "time"]
+    assert len(timed) == 2
+    assert all(r["f1"] < TARGET and r["env_steps"] < BUDGET for r in timed)
+    # What finished before is what the unbounded pool finished in its first rounds.
+    before = {r["piece"]: r["f1"] for r in reference.results if r["status"] != "time"}
+    for r in slots.results:
+        if r["status"] == "solved":
+            assert before[r["piece"]] == r["f1"]
+    with open(os.path.join(out, "pieces.csv")) as f:
+        table = {row["piece"]: row["status"] for row in csv.DictReader(f)}
+    queued = [name for name, status in table.items() if status == "queued"]
+    assert len(queued) == 5 - slots.next_piece > 0
+    # The same budget again: nothing to do. A larger one: the idle slots take queued pieces.
+    again, _ = run_pool(plan_pool(_config(out), 2, BUDGET, resume=True, budget_s=5.0),
+                        clock=clock)
+    assert again.rounds == 3 and again.results == slots.results
+    more, _ = run_pool(plan_pool(_config(out), 2, BUDGET, resume=True, budget_s=9.0),
+                       clock=clock)
+    assert more.rounds == 5 and more.elapsed == 10.0
+    started = {r["piece"] for r in more.results[len(slots.results):]}
+    assert set(queued) & started, (queued, more.results)
+
+
 def test_bad_pool_sizes_are_refused(tmp_path):
     with pytest.raises(ValueError, match="--slots, --max-env-steps and --eval-every"):
         plan_pool(_config(str(tmp_path)), 0, BUDGET)
+    with pytest.raises(ValueError, match="--budget-hours must be > 0"):
+        plan_pool(_config(str(tmp_path)), 2, BUDGET, budget_s=0.0)
 
 
 def test_the_command_runs_a_pool_and_resume_says_where(tmp_path, capsys):

@@ -3,8 +3,8 @@
 One chunk = every agent x `chunk_envs` envs playing one episode of their pieces, in one jitted
 `lax.scan` (agents `vmap`ped over envs `vmap`ped). The acting policy is the specialist (its
 deterministic mode action plus Gaussian noise of std `noise` in the policy's [-1, 1] space,
-clipped), or in relabel mode a learner's policy (DAgger: the learner explores, the specialist
-labels every state it visits). The specialist's mode action is always stored as the label.
+clipped), or in relabel mode a learner's policy, a specialists run's or the flow generalist's
+(DAgger: the learner explores, the specialist labels every state it visits). The specialist's mode action is always stored as the label.
 
 Chunk c draws everything from `fold_in(PRNGKey(seed), c)`, so a chunk is a pure function of
 the run, the settings and c: a killed collection resumes at the first chunk missing from the
@@ -25,12 +25,14 @@ import numpy as np
 from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from mjx_piano.paths import check_output_folder, check_run_folder
+from mjx_piano.paths import check_output_folder, check_run_folder, run_kind
 from mjx_piano.rollout import play
 from train.config import learner_config
 from train.dataset import store
 from train.dataset.card import write_card
 from train.dataset.provenance import open_store
+from train.dataset.learners import load_generalist_actor, run_root
+from train.generalist.rollout import ChunkedActor
 from train.parallel import make_mesh, mesh_shape
 from train.ppo import PPO
 from train.restore import Specialists, load_specialists
@@ -51,8 +53,10 @@ class CollectConfig:
         seed: root seed of the collection.
         min_f1: trajectories with a lower F1 are dropped (or flagged, see `keep_flagged`).
         keep_flagged: store trajectories under `min_f1` with `flagged` set instead of dropping.
-        relabel_learner: training run folder of a learner policy that acts (its agent
-            i mod agents acts for specialist i); None = the specialists act.
+        relabel_learner: run folder of a policy that acts: a specialists run (its agent
+            i mod agents acts for specialist i) or a generalist run (the flow transformer,
+            acting with its run's `execute` and `flow_steps` for every specialist); None =
+            the specialists act.
         progress: show a progress bar.
     """
 
@@ -135,28 +139,40 @@ def key_states(env: Any, state: Any) -> jax.Array:
     return state.position >= env.config.press_threshold
 
 
-def make_rollout(expert: PPO | SAC, learner: PPO | SAC | None, length: int
+def make_rollout(expert: PPO | SAC, actor: PPO | SAC | ChunkedActor | None, length: int
                  ) -> Callable[..., Any]:
     """The jitted rollout of one chunk for all agents.
 
-    `expert` labels every step with its deterministic action; `learner` (None: the expert)
-    acts. Either may be PPO or SAC: both act by `mode_action` in [-1, 1].
+    `expert` labels every step with its deterministic action. `actor` acts: None (the
+    expert), a learner run's PPO or SAC (its own parameters per agent, acting by
+    `mode_action` in [-1, 1]) or the flow generalist (`ChunkedActor`, one set of parameters
+    for all agents, sampling action chunks from its observation history).
 
     Returns:
-        fn(expert_policy, expert_norm, actor_policy, actor_norm, pieces int32 [agents, envs],
-        key uint32 [2], noise float32 [], bank) -> (StepRecord [agents, T, envs, ...],
-        f1 float32 [agents, envs] (NaN if the episode did not end), length int32 [agents, envs],
-        reset keys uint32 [agents, envs, 2]).
+        fn(expert_policy, expert_norm, actor_policy, actor_norm, generalist_params,
+        pieces int32 [agents, envs], key uint32 [2], noise float32 [], bank) -> (StepRecord
+        [agents, T, envs, ...], f1 float32 [agents, envs] (NaN if the episode did not end),
+        length int32 [agents, envs], reset keys uint32 [agents, envs, 2]). The per-agent
+        policies have leaves [agents, ...]; `generalist_params` is None unless the actor is
+        the generalist.
     """
-    actor = learner or expert
+    chunked = isinstance(actor, ChunkedActor)
 
-    def agent(expert_p, expert_n, actor_p, actor_n, pieces, key, noise, env):
+    def agent(expert_p, expert_n, actor_p, actor_n, generalist_p, pieces, key, noise, env):
         reset_key, noise_key = jax.random.split(key)
         keys = jax.random.split(reset_key, pieces.shape[0])
+        chunk_key = jax.random.fold_in(noise_key, length)  # the generalist's chunks
 
-        def policy(carry: None, state: Any, step_key: jax.Array):
+        def policy(carry: Any, state: Any, x: tuple[jax.Array, jax.Array]):
+            step_key, i = x
             label = expert.mode_action(expert_p, expert_n, state.obs)
-            behave = label if learner is None else actor.mode_action(actor_p, actor_n, state.obs)
+            if chunked:
+                behave, carry = actor.act(generalist_p, carry, state.obs, state.done, i,
+                                          jax.random.fold_in(chunk_key, i // actor.execute))
+            elif actor is None:
+                behave = label
+            else:
+                behave = actor.mode_action(actor_p, actor_n, state.obs)
             action = jnp.clip(behave + noise * jax.random.normal(step_key, behave.shape), -1, 1)
             return expert.to_physical(action), (action, label), carry
 
@@ -168,18 +184,20 @@ def make_rollout(expert: PPO | SAC, learner: PPO | SAC | None, length: int
                 pressed=jax.vmap(functools.partial(key_states, env))(state),
                 reward=new.reward, reward_terms=flatten_terms(new.reward_terms), valid=~seen)
 
-        played = play(jax.vmap(env.step), policy, jax.vmap(env.reset)(keys, pieces), length,
-                      xs=jax.random.split(noise_key, length), record=record)
+        start = jax.vmap(env.reset)(keys, pieces)
+        played = play(jax.vmap(env.step), policy, start, length,
+                      xs=(jax.random.split(noise_key, length), jnp.arange(length)),
+                      policy_carry=actor.start(start.obs) if chunked else None, record=record)
         f1 = jnp.where(played.finished, played.first_episode.f1, jnp.nan)
         steps = jnp.sum(played.records.valid, axis=0, dtype=jnp.int32)
         return played.records, f1, steps, keys
 
-    def rollout(expert_p, expert_n, actor_p, actor_n, pieces, key, noise, bank):
+    def rollout(expert_p, expert_n, actor_p, actor_n, generalist_p, pieces, key, noise, bank):
         agent_keys = jax.vmap(functools.partial(jax.random.fold_in, key))(
             jnp.arange(pieces.shape[0]))
         played = functools.partial(agent, env=expert.env.bind(bank))
-        return jax.vmap(played, in_axes=(0, 0, 0, 0, 0, 0, None))(
-            expert_p, expert_n, actor_p, actor_n, pieces, agent_keys, noise)
+        return jax.vmap(played, in_axes=(0, 0, 0, 0, None, 0, 0, None))(
+            expert_p, expert_n, actor_p, actor_n, generalist_p, pieces, agent_keys, noise)
 
     return jax.jit(rollout)
 
@@ -251,7 +269,8 @@ def collect(config: CollectConfig) -> CollectResult:
     is_library = bool(library_entries(config.run))  # a pool's folder: every entry at once
     if not is_library:
         check_run_folder(config.run, "specialists", "--run")
-    if config.relabel_learner:
+    learner_kind = config.relabel_learner and run_kind(run_root(config.relabel_learner))
+    if config.relabel_learner and learner_kind != "generalist":
         check_run_folder(config.relabel_learner, "specialists", "--relabel-learner")
     check_output_folder(config.out)
     specialists = load_library(config.run) if is_library else load_specialists(config.run)
@@ -261,15 +280,22 @@ def collect(config: CollectConfig) -> CollectResult:
         raise ValueError(f"the specialists trained on MJX-Warp, whose contact slots hold "
                          f"{trained_envs} envs per agent: collect with chunk_envs <= "
                          f"{trained_envs}")
-    learner = load_specialists(config.relabel_learner) if config.relabel_learner else None
+    learner = generalist = None
+    if learner_kind == "generalist":
+        generalist = load_generalist_actor(config.relabel_learner)
+        sizes = (generalist.observation_size, generalist.actor.model.action_size)
+    elif config.relabel_learner:
+        learner = load_specialists(config.relabel_learner)
+        sizes = (learner.learner.env.observation_size, learner.learner.env.action_size)
     env = specialists.loaded.env
-    if learner is not None and (learner.learner.env.observation_size,
-                                learner.learner.env.action_size
-                                ) != (env.observation_size, env.action_size):
-        raise ValueError("the learner's env has other observation/action sizes")
+    if config.relabel_learner and sizes != (env.observation_size, env.action_size):
+        raise ValueError(f"the learner's env has other observation/action sizes ({sizes[0]}/"
+                         f"{sizes[1]}) than the specialists' ({env.observation_size}/"
+                         f"{env.action_size})")
     num_keys = int(jax.eval_shape(lambda: key_states(env, env.reset(
         jax.random.PRNGKey(0), jnp.zeros((), jnp.int32)))).shape[0])
-    manifest = open_store(config, specialists, learner, reward_term_names(env), num_keys)
+    manifest = open_store(config, specialists, learner or generalist, reward_term_names(env),
+                          num_keys)
     # A damaged or missing shard is recomputed: a chunk is a pure function of its index.
     damaged = store.damaged_shards(config.out) if manifest["shards"] else {}
     for index, problems in damaged.items():
@@ -282,16 +308,17 @@ def collect(config: CollectConfig) -> CollectResult:
     sizes = {c: min(chunk_envs, config.rollouts - c * chunk_envs) for c in range(chunks)}
     todo = [c for c in range(chunks) if c not in done]
     layouts = placements(specialists.agents, {sizes[c] for c in todo})
-    rollout = make_rollout(specialists.learner, learner.learner if learner else None,
-                           int(specialists.loaded.episode_length))
+    actor = generalist.actor if generalist else learner.learner if learner else None
+    rollout = make_rollout(specialists.learner, actor, int(specialists.loaded.episode_length))
     policies = (specialists.policy, specialists.normalizer, *_actor(specialists, learner))
     bar = _progress(config.progress, initial=len(done), total=chunks)
     env_steps, timed_steps, rollout_s, compile_s = 0, 0, 0.0, 0.0
     written, stopped_by = 0, None
     with catch_stop_signals() as stop:
         for count, chunk in enumerate(todo):
-            data, steps, elapsed, mean_f1 = _run_chunk(config, specialists, rollout, policies,
-                                                       layouts, chunk, sizes[chunk])
+            data, steps, elapsed, mean_f1 = _run_chunk(
+                config, specialists, rollout, policies, generalist and generalist.params,
+                layouts, chunk, sizes[chunk])
             env_steps += steps
             if count == 0:
                 compile_s = elapsed
@@ -315,16 +342,18 @@ def collect(config: CollectConfig) -> CollectResult:
 
 
 def _actor(specialists: Specialists, learner: Specialists | None) -> tuple[Any, Any]:
-    """The acting policy and normaliser per specialist (leaves [agents, ...])."""
+    """The acting policy and normaliser per specialist (leaves [agents, ...]); (None, None)
+    when the specialists or the generalist act."""
     if learner is None:
-        return specialists.policy, specialists.normalizer
+        return None, None
     pick = np.arange(specialists.agents) % learner.agents
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[pick],
                                   (learner.policy, learner.normalizer))
 
 
 def _run_chunk(config: CollectConfig, specialists: Specialists, rollout: Callable[..., Any],
-               policies: tuple[Any, ...], layouts: dict[int, tuple[Any, Any]], chunk: int,
+               policies: tuple[Any, ...], generalist_params: Any,
+               layouts: dict[int, tuple[Any, Any]], chunk: int,
                envs: int) -> tuple[store.Trajectories, int, float, float]:
     """Rolls out chunk `chunk` (`envs` per specialist) and converts it for the store.
 
@@ -341,7 +370,8 @@ def _run_chunk(config: CollectConfig, specialists: Specialists, rollout: Callabl
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), chunk)
     began = time.perf_counter()
     records, f1, steps, keys = jax.device_get(rollout(
-        *policies, pieces, key, jnp.float32(config.noise), specialists.loaded.bank))
+        *policies, generalist_params, pieces, key, jnp.float32(config.noise),
+        specialists.loaded.bank))
     elapsed = time.perf_counter() - began
     bank_to_index = {b: i for i, b in enumerate(specialists.loaded.piece_ids)}
     index = np.vectorize(bank_to_index.__getitem__)(table)

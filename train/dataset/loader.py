@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import jax
 import numpy as np
@@ -73,10 +73,12 @@ def cut_windows(observation: np.ndarray, actions: np.ndarray, start: np.ndarray,
 
 
 class WindowLoader:
-    """A `StreamSource` over a store (see `train.generalist.training.StreamSource`).
+    """A `StreamSource` over one store, or several of the same pieces sampled as one (see
+    `train.generalist.training.StreamSource`).
 
     Args:
-        root: store folder.
+        root: store folder, or a sequence of them (their shards are pooled; one store gives
+            the order it always gave).
         seed: shuffling seed.
         shards_in_memory: shards shuffled together (the shuffle's reach, and host memory).
         prefetch: batches prepared ahead by the background thread.
@@ -84,11 +86,20 @@ class WindowLoader:
         devices: devices to place batches on (default all); the batch is split over them.
     """
 
-    def __init__(self, root: str, seed: int = 0, shards_in_memory: int = 4, prefetch: int = 4,
-                 include_flagged: bool = False, devices: list[jax.Device] | None = None):
-        self.root = root
-        self.manifest = store.load_manifest(root)
-        store.check_sizes(root)  # a truncated or missing shard file, named before training
+    def __init__(self, root: str | Sequence[str], seed: int = 0, shards_in_memory: int = 4,
+                 prefetch: int = 4, include_flagged: bool = False,
+                 devices: list[jax.Device] | None = None):
+        self.roots = (root,) if isinstance(root, str) else tuple(root)
+        self.root = self.roots[0]
+        manifests = [store.load_manifest(r) for r in self.roots]
+        for r in self.roots:
+            store.check_sizes(r)  # a truncated or missing shard file, named before training
+        self.manifest = manifests[0]
+        for other, manifest in zip(self.roots[1:], manifests[1:]):
+            for field in ("pieces", "observation_size", "action_size"):
+                if manifest[field] != self.manifest[field]:
+                    raise ValueError(f"{other} holds other {field} than {self.root}: the "
+                                     "stores sampled together must share their pieces and sizes")
         self.seed = seed
         self.shards_in_memory = max(1, shards_in_memory)
         self.prefetch = max(1, prefetch)
@@ -98,11 +109,14 @@ class WindowLoader:
         self.num_pieces = len(self.manifest["pieces"])
         self.pieces = tuple(self.manifest["pieces"])
         key = "steps" if include_flagged else "kept_steps"
-        self._shards = [s["index"] for s in self.manifest["shards"] if s[key] > 0]
-        self._shard_windows = {s["index"]: s[key] for s in self.manifest["shards"]}
+        # A shard is (store number, index in its store).
+        self._shards = [(r, s["index"]) for r, manifest in enumerate(manifests)
+                        for s in manifest["shards"] if s[key] > 0]
+        self._shard_windows = {(r, s["index"]): s[key] for r, manifest in enumerate(manifests)
+                               for s in manifest["shards"]}
         self.windows_per_epoch = sum(self._shard_windows[i] for i in self._shards)
         if self.windows_per_epoch == 0:
-            raise ValueError(f"{root}: no trajectories to train on")
+            raise ValueError(f"{', '.join(self.roots)}: no trajectories to train on")
         devices = devices or jax.devices()
         self._sharding = NamedSharding(Mesh(np.asarray(devices), ("batch",)), P("batch"))
         self._num_devices = len(devices)
@@ -110,17 +124,18 @@ class WindowLoader:
     def _rng(self, *path: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, *path])
 
-    def _epoch_groups(self, epoch: int) -> list[list[int]]:
+    def _epoch_groups(self, epoch: int) -> list[list[tuple[int, int]]]:
         order = self._rng(epoch).permutation(len(self._shards))
         shards = [self._shards[i] for i in order]
         step = self.shards_in_memory
         return [shards[i: i + step] for i in range(0, len(shards), step)]
 
-    def load_group(self, shards: list[int]) -> Group:
-        """Reads `shards` and indexes their windows (every step of every used trajectory)."""
+    def load_group(self, shards: list[tuple[int, int]]) -> Group:
+        """Reads `shards` ((store number, index) pairs) and indexes their windows (every step
+        of every used trajectory)."""
         obs, act, starts, lengths, pieces, offset = [], [], [], [], [], 0
-        for index in shards:
-            data = store.read_shard(self.root, index, (
+        for number, index in shards:
+            data = store.read_shard(self.roots[number], index, (
                 "observation", "expert_action", "start", "length", "piece", "flagged"))
             use = np.ones_like(data["flagged"]) if self.include_flagged else ~data["flagged"]
             obs.append(data["observation"])
@@ -234,6 +249,7 @@ class _Prefetcher:
         self._stop.set()
 
 
-def load_windows(path: str, seed: int = 0, **kwargs: Any) -> WindowLoader:
-    """The streaming loader of the store at `path` (what `data.source=dataset` uses)."""
+def load_windows(path: str | Sequence[str], seed: int = 0, **kwargs: Any) -> WindowLoader:
+    """The streaming loader of the store at `path`, or of several stores of the same pieces
+    sampled as one (what `data.source=dataset` uses)."""
     return WindowLoader(path, seed=seed, **kwargs)

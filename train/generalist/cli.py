@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="training pieces (names or music files)")
     train.add_argument("--source", choices=("scripted", "dataset", "mixture"),
                        help="where windows come from (default scripted)")
-    train.add_argument("--data", help="dataset folder (for --source dataset)")
+    train.add_argument("--data", nargs="+", metavar="STORE",
+                       help="dataset folder(s) of the same pieces (for --source dataset), "
+                            "sampled together")
     train.add_argument("--size", choices=sorted(cfg.MODEL_SIZES), default="tiny",
                        help="model size (default tiny)")
     train.add_argument("--steps", type=int, help="optimiser steps")
@@ -140,6 +142,8 @@ def config_from_args(args: argparse.Namespace) -> cfg.GeneralistConfig:
         value = getattr(args, flag, None)
         if value is not None:
             overrides[field] = value
+    if getattr(args, "data", None):  # the first store is data.path, any more extra_paths
+        overrides["data.path"], overrides["data.extra_paths"] = args.data[0], tuple(args.data[1:])
     names = piece_names([n for text in args.pieces or () for n in text.split(",") if n], args)
     if args.pieces:
         overrides["data.pieces"] = tuple(names)  # not a string: names may hold spaces

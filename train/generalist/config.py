@@ -91,12 +91,15 @@ class DataConfig:
             'mixture' (synthetic 2-D Gaussian mixture, tests only) or 'dataset' (the dataset
             loader of `train.dataset`, reading `path`).
         path: dataset folder for source 'dataset'.
+        extra_paths: further dataset folders of the same pieces (e.g. DAgger relabellings),
+            sampled together with `path`'s, each window equally likely.
         env: env to evaluate in ('toy', 'piano', 'piano-keys').
         pieces: training pieces (empty = the env's 'train' split).
     """
 
     source: str = "scripted"
     path: str = ""
+    extra_paths: tuple[str, ...] = ()
     env: str = "toy"
     pieces: tuple[str, ...] = ()
 

@@ -2,8 +2,10 @@
 
 `mjx-piano pipeline` at toy sizes: tiny PPO specialists on four toy pieces (`train pool`) -> a
 trajectory store of their rollouts (`dataset collect`) -> the tiny transformer trained on it
-(`generalist train --source dataset`) -> its evaluation on the training and held-out pieces ->
-the pipeline's report. About a minute on 2 CPU cores.
+(`generalist train --source dataset`) -> one DAgger round (the transformer plays, the
+specialists label: `dataset collect --relabel-learner`; a new transformer on both stores) ->
+their evaluation on the training and held-out pieces -> the pipeline's report. A few minutes
+on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ PIECES = ("toy-00", "toy-01", "toy-02", "toy-03")
 def miniature_argv(out: str, steps: int = 300) -> list[str]:
     """The `pipeline` command line of the miniature: the four toy pieces in four pool slots
     (the cpu-smoke preset, at most 40 iterations each), 16 rollouts per piece, the tiny
-    transformer for `steps` steps."""
+    transformer for `steps` steps, one DAgger round."""
     return ["pipeline", "--env", "toy", "--pieces", *PIECES, "--slots", str(len(PIECES)),
             "--max-env-steps", str(40 * 32 * 16), "--rollouts", "16", "--size", "tiny",
-            "--steps", str(steps), "--out", out, "--no-progress"]
+            "--steps", str(steps), "--dagger-rounds", "1", "--out", out, "--no-progress"]
 
 
 def run_miniature(out: str, steps: int = 300, resume: bool = False) -> int:

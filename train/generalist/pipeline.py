@@ -92,7 +92,7 @@ def build_source(config: cfg.GeneralistConfig,
     except ImportError:
         raise ValueError("data.source=dataset needs the dataset loader (train.dataset, "
                          "issue 7), which is not available yet") from None
-    return load_windows(config.data.path, seed=config.run.seed)
+    return load_windows((config.data.path, *config.data.extra_paths), seed=config.run.seed)
 
 
 def evaluate_splits(config: cfg.GeneralistConfig, model: FlowTransformer, params: Any,
@@ -164,13 +164,13 @@ def train_run(config: cfg.GeneralistConfig, resume: bool = False,
                          f"{source.action_size}, the {config.data.env} env over the training "
                          f"pieces {loaded.env.observation_size}/{loaded.env.action_size}")
     trainer = FlowTrainer(model, config.optim, source)
-    evaluate = None
-    if config.data.source != "mixture":
-        def evaluate(params: Any) -> dict[str, float]:
-            return evaluate_pieces(model, params, loaded.env, loaded.piece_ids,
-                                   loaded.piece_names, loaded.episode_length,
-                                   jax.random.PRNGKey(config.run.seed), config.run.execute,
-                                   config.run.flow_steps).means()
+    def evaluate_training_pieces(params: Any) -> dict[str, float]:
+        return evaluate_pieces(model, params, loaded.env, loaded.piece_ids,
+                               loaded.piece_names, loaded.episode_length,
+                               jax.random.PRNGKey(config.run.seed), config.run.execute,
+                               config.run.flow_steps).means()
+
+    evaluate = evaluate_training_pieces if config.data.source != "mixture" else None
     result = train_generalist(config, trainer, resume, evaluate)
     # A run stopped by a signal (preemption) leaves the final evaluation to its resume.
     evaluation = {}

@@ -54,6 +54,54 @@ def to_physical(env: Any, actions: jax.Array) -> jax.Array:
     return low + (jnp.clip(actions, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
 
 
+@dataclasses.dataclass(frozen=True)
+class ChunkedActor:
+    """The generalist as a policy of E envs: temporal action chunking over an observation
+    history (what `rollout` plays, and what a DAgger collection acts with).
+
+    Attributes:
+        model: the velocity model (its `history` must be 2 or more).
+        execute: actions executed per sampled chunk, 1..model.horizon.
+        flow_steps: Euler steps per chunk.
+    """
+
+    model: FlowTransformer
+    execute: int
+    flow_steps: int = 10
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.execute <= self.model.horizon:
+            raise ValueError(f"execute={self.execute} must be in 1..{self.model.horizon}")
+
+    def start(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The carry for first observations [E, O]: (history [E, H, O] of the observation
+        repeated, queue [E, execute, A])."""
+        history = jnp.repeat(obs[:, None], self.model.history, axis=1)
+        return history, jnp.zeros((obs.shape[0], self.execute, self.model.action_size),
+                                  jnp.float32)
+
+    def act(self, params: Any, carry: tuple[jax.Array, jax.Array], obs: jax.Array,
+            done: jax.Array, i: jax.Array, chunk_key: jax.Array
+            ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        """Step i's actions in [-1, 1] [E, A] and the new carry.
+
+        The newest observation [E, O] joins each env's history (`done` [E]: a new episode
+        restarts it). Every `execute` steps a new chunk is sampled from `chunk_key` for all
+        envs at once; the other steps pop the queue.
+        """
+        history, queue = carry
+        new = obs[:, None]
+        history = jnp.where(done[:, None, None], jnp.repeat(new, self.model.history, axis=1),
+                            jnp.concatenate([history[:, 1:], new], axis=1))
+
+        def sample() -> jax.Array:  # [E, execute, A]
+            chunk = sample_chunks(self.model, params, history, chunk_key, self.flow_steps)
+            return jnp.clip(chunk[:, :self.execute], -1.0, 1.0)
+
+        queue = jax.lax.cond(i % self.execute == 0, sample, lambda: queue)
+        return queue[:, i % self.execute], (history, queue)
+
+
 def rollout(model: FlowTransformer, params: Any, env: Any, pieces: jax.Array, key: jax.Array,
             steps: int, execute: int, flow_steps: int = 10, bank: Any = None) -> RolloutResult:
     """Plays `pieces` with the generalist (pure; jit with steps/execute/flow_steps static).
@@ -69,33 +117,20 @@ def rollout(model: FlowTransformer, params: Any, env: Any, pieces: jax.Array, ke
         flow_steps: Euler steps per chunk.
         bank: the pieces (`PieceBank`) to bind `env` to; None plays the env's own.
     """
-    if not 1 <= execute <= model.horizon:
-        raise ValueError(f"execute={execute} must be in 1..{model.horizon}")
+    actor = ChunkedActor(model, execute, flow_steps)
     env = env if bank is None else env.bind(bank)
     reset_key, sample_key = jax.random.split(key)
     env_state = jax.vmap(env.reset)(jax.random.split(reset_key, pieces.shape[0]), pieces)
     chunks = math.ceil(steps / execute)
     chunk_keys = jax.random.split(sample_key, chunks)
-    history = jnp.repeat(env_state.obs[:, None], model.history, axis=1)  # [E, H, O]
-    queue = jnp.zeros((pieces.shape[0], execute, env.action_size), jnp.float32)
 
     def policy(carry: tuple[jax.Array, jax.Array], state: Any, i: jax.Array):
-        history, queue = carry
-        # The newest observation joins the history (a new episode restarts it; on the first
-        # step the history already holds only the start's observation).
-        obs = state.obs[:, None]
-        history = jnp.where(state.done[:, None, None], jnp.repeat(obs, model.history, axis=1),
-                            jnp.concatenate([history[:, 1:], obs], axis=1))
-        # Every `execute` steps a new chunk of actions is sampled; the others pop the queue.
-        def sample() -> jax.Array:  # [E, execute, A]
-            chunk = sample_chunks(model, params, history, chunk_keys[i // execute], flow_steps)
-            return to_physical(env, chunk[:, :execute])
-
-        queue = jax.lax.cond(i % execute == 0, sample, lambda: queue)
-        return queue[:, i % execute], None, (history, queue)
+        action, carry = actor.act(params, carry, state.obs, state.done, i,
+                                  chunk_keys[i // execute])
+        return to_physical(env, action), None, carry
 
     played = play(jax.vmap(env.step), policy, env_state, chunks * execute,
-                  xs=jnp.arange(chunks * execute), policy_carry=(history, queue))
+                  xs=jnp.arange(chunks * execute), policy_carry=actor.start(env_state.obs))
     return RolloutResult(last_episode=played.first_episode, completed=played.finished)
 
 
