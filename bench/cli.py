@@ -27,11 +27,8 @@ import platform
 import sys
 import tempfile
 
-import jax
-import mujoco
-
-from bench import (bank_scaling, env_throughput, gpu_suite, learning_ladder,
-                   learning_throughput, levers)
+from bench import bank_scaling, gpu_suite, learning_ladder, learning_throughput
+from bench.lever_table import LEVER_NAMES
 from mjx_piano.cli_flags import add_impl, add_key_dynamics, add_out
 from mjx_piano.paths import output_folder_problem
 
@@ -63,11 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rollout-env", default="piano", choices=["toy", "piano", "piano-keys"],
                         help="env of the transformer's evaluation rollout")
     parser.add_argument("--rollout-envs", type=int, default=1024)
-    parser.add_argument("--levers", nargs="*", default=list(levers.LEVER_NAMES),
-                        choices=levers.LEVER_NAMES, metavar="LEVER",
+    parser.add_argument("--levers", nargs="*", default=list(LEVER_NAMES),
+                        choices=LEVER_NAMES, metavar="LEVER",
                         help="fast-path levers to measure, each with its parity check (the first "
                              "is the speed-up's reference; none with --quick); from: "
-                             + ", ".join(levers.LEVER_NAMES))
+                             + ", ".join(LEVER_NAMES))
     parser.add_argument("--lever-batch", type=int, default=4096, help="envs for the levers")
     parser.add_argument("--skip", nargs="+", default=[],
                         choices=["env", "ot", "ppo", "loader", "transformer", "levers"],
@@ -89,6 +86,8 @@ def _label(row: dict) -> str:
 
 
 def _env_rows(args: argparse.Namespace) -> list[dict]:
+    from bench import env_throughput
+
     rows = [dataclasses.asdict(env_throughput.measure_mujoco_c(max(args.steps * args.repeats, 50)))]
     for impl, keys in itertools.product(args.impl, args.key_dynamics):
         for mode in ("task", "physics"):
@@ -102,6 +101,8 @@ def _env_rows(args: argparse.Namespace) -> list[dict]:
 
 
 def _lever_rows(args: argparse.Namespace) -> list[dict]:
+    from bench import levers
+
     chosen = [levers.lever_by_name(name) for name in args.levers]
     return [dataclasses.asdict(result) for impl in args.impl
             for result in levers.measure_levers(chosen, impl, args.lever_batch, args.steps,
@@ -136,6 +137,8 @@ def _ppo_row(args: argparse.Namespace) -> dict:
 
 
 def _markdown(report: dict) -> str:
+    from bench import env_throughput, levers
+
     lines = [f"# mjx_piano benchmarks, {report['date']}", "",
              f"device: {report['device']}; jax {report['jax']}, mujoco {report['mujoco']}, "
              f"python {report['python']}"]
@@ -215,6 +218,9 @@ def _run(args: argparse.Namespace) -> int:
     if problem:
         print(f"mjx-piano bench: {problem}", file=sys.stderr)
         return 2
+    import jax
+    import mujoco
+
     device = jax.devices()[0]
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "device": f"{device.device_kind} ({device.platform})", "jax": jax.__version__,

@@ -98,7 +98,7 @@ class Sizes:
 
 def gpu_sizes(piece: str = DEFAULT_PIECE) -> Sizes:
     """The device sizes: 4k-32k envs, the `gpu` preset's specialist on `piece`."""
-    from bench.levers import LEVER_NAMES
+    from bench.lever_table import LEVER_NAMES
     from train.config import PRESETS
 
     task = {"env.name": "piano", "env.pieces": (piece,), "env.key_dynamics": "kernel",
