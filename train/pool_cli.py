@@ -10,6 +10,11 @@ The library (`OUT/library/<index>/`, one specialists run folder per piece, and
 finished piece's slot takes the next piece at once. Decisions are made every --eval-every
 iterations. Kill it at any point: --resume loses at most the round in flight.
 
+Before it starts, the pool prints the device-hours its pieces take at most (each at its
+budget) from the env steps/s last measured on this device with these settings
+(`train/pool_rates.py`), or that there is no such measurement yet; round 2 measures it (and
+keeps it for the next pool) and prints the time the pieces left take.
+
 --budget-hours H bounds the pool's wall-clock time (its rounds, across resumes): the round
 that spends it writes every slot's agent as it stands (status 'time' in pieces.csv) and the
 pieces not started stay 'queued'; --resume with a larger budget goes on with them.
@@ -53,6 +58,7 @@ def run_pool_command(args: argparse.Namespace) -> int:
     from train.cli import config_from_args
     from train.config import RunConfig
     from train.pool import plan_pool, run_pool
+    from train.pool_rates import estimate_line, rate_key, record_rate
 
     try:
         config = config_from_args(args)
@@ -65,11 +71,12 @@ def run_pool_command(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     queued = len(plan.loaded.piece_ids)
+    key, label = rate_key(plan.config, plan.slots)
     print(f"{queued} pieces, {plan.slots} slots, target F1 {plan.config.run.target_f1:g}, "
           f"budget {plan.max_env_steps:,} env steps per piece; library in "
-          f"{plan.config.run.out}/library (a time estimate follows round 2, from the env "
-          "steps/s measured here)"
+          f"{plan.config.run.out}/library"
           + (f"; wall-clock budget {args.budget_hours:g} h" if budget_s else ""), flush=True)
+    print(estimate_line(key, label, queued, plan.max_env_steps), flush=True)
     bar = tqdm(total=queued, disable=not plan.config.run.progress, unit="piece")
     if plan.resume_from is not None:
         print(f"resumed after round {plan.resume_from}", file=sys.stderr, flush=True)
@@ -84,6 +91,7 @@ def run_pool_command(args: argparse.Namespace) -> int:
         rounds_here.append(seconds)
         bar.set_postfix(sps=f"{env_steps / seconds:,.0f}")
         if len(rounds_here) == 2:  # the first round of a process includes compilation
+            record_rate(key, label, env_steps / seconds)
             left = queued - len(slots.results)
             hours = left * plan.max_env_steps / (env_steps / seconds) / 3600
             fits = ""

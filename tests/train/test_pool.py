@@ -5,6 +5,7 @@ same library. Toy env, the tests' smoke configuration (its compiled trainer is s
 from __future__ import annotations
 
 import csv
+import json
 import os
 
 import jax
@@ -181,7 +182,8 @@ def test_bad_pool_sizes_are_refused(tmp_path):
         plan_pool(_config(str(tmp_path)), 2, BUDGET, budget_s=0.0)
 
 
-def test_the_command_runs_a_pool_and_resume_says_where(tmp_path, capsys):
+def test_the_command_runs_a_pool_and_resume_says_where(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MJX_PIANO_CACHE", str(tmp_path / "cache"))  # the rates' records
     out = str(tmp_path / "cli")
     argv = ["train", "pool", "--env", "toy", "--preset", "cpu-smoke", "--pieces", "toy-00",
             "toy-01", "toy-02", "--slots", "2", "--max-env-steps", str(2 * EVERY * 512),
@@ -189,9 +191,18 @@ def test_the_command_runs_a_pool_and_resume_says_where(tmp_path, capsys):
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "3 pieces, 2 slots" in captured.out and "3 of 3 pieces finished" in captured.out
+    assert "no measured pool throughput for" in captured.out
+    assert "cpu, env toy, 2 slots x 32 envs, ppo yet" in captured.out
     assert "env steps/s over 2 slots (round 2)" in captured.err
     with open(os.path.join(out, "pieces.csv")) as f:
         assert len(list(csv.DictReader(f))) == 3
     assert sorted(os.listdir(os.path.join(out, "library"))) == ["00000", "00001", "00002"]
+    # Round 2's rate is kept for this device and these settings: the next pool starts with
+    # an estimate from it (3 pieces at their budget).
+    with open(tmp_path / "cache" / "pool_rates.json") as f:
+        (record,) = json.load(f).values()
+    hours = 3 * 2 * EVERY * 512 / record["env_steps_per_s"] / 3600
     assert main([*argv, "--resume"]) == 0  # nothing left: it says so and stops
-    assert "3 of 3 pieces finished" in capsys.readouterr().out
+    captured = capsys.readouterr().out
+    assert "3 of 3 pieces finished" in captured
+    assert f"expected at most {hours:,.2f} device-hours for 3 pieces at their budget" in captured
