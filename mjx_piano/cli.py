@@ -15,6 +15,7 @@ import types
 # Modules that define a `register(subparsers)` function, in help order.
 _COMMAND_MODULES = (
     "mjx_piano.commands",
+    "train.play_cli",
     "train.perform_cli",
     "mjx_piano.music.cli",
     "train.cli",

@@ -3,7 +3,8 @@
 
 `load_library` stacks the entries' policies into one `Specialists` (agent i plays entry i's
 piece), so `dataset collect --run <pool>` rolls the whole library out like a many-agent run;
-`library_entry` finds the entry of one piece (`perform --policy <pool> --piece NAME`).
+`library_entry` finds the entry of one piece, and `load_piece_policy` loads the specialist of a
+piece from a library or a specialists run (`perform` and `play --policy <pool> --piece NAME`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 from train import envs
 from train.config import learner_config
 from train.parallel import make_learner
-from train.restore import Specialists, load_specialists
+from mjx_piano.paths import check_run_folder
+from train.restore import LoadedPolicy, Specialists, load_policy, load_specialists
 
 LIBRARY = "library"
 
@@ -104,3 +106,19 @@ def library_entry(folder: str, piece_name: str | None) -> str:
             return entry
     raise ValueError(f"the library in {folder} has no specialist of {piece_name!r}; its "
                      f"pieces: {[p for p in pieces if p]}")
+
+
+def load_piece_policy(folder: str, piece_name: str | None, flag: str = "--policy"
+                      ) -> LoadedPolicy:
+    """The specialist that plays `piece_name` (None: the first piece), from a pool's library
+    (its entry of the piece) or from a specialists run (its agent of the piece).
+
+    Raises:
+        ValueError: `folder` (named with `flag`) holds no specialists run or library; no
+            specialist there plays the piece (the message lists the pieces); a 'toy' run.
+        FileNotFoundError: the run has no complete checkpoint.
+    """
+    if library_entries(folder):
+        folder = library_entry(folder, piece_name)
+    check_run_folder(folder, "specialists", flag)
+    return load_policy(folder, piece_name)

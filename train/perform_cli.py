@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from mjx_piano.cli_flags import add_key_dynamics, add_out
 from mjx_piano.music.piece_args import add_music_options, error_text, one_piece_name
-from mjx_piano.paths import check_run_folder
 
 if TYPE_CHECKING:
     from mjx_piano.perform.rollout import Recording
@@ -39,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--policy", default="ik",
                         help="'ik' (the hands play: OT fingering + inverse kinematics; the "
                              "default), 'keys' (invisible fingers push the goal keys: the "
-                             "task's upper bound; 'scripted' is the same) or a training run's "
-                             "checkpoint folder")
+                             "task's upper bound; 'scripted' is the same), a training run's "
+                             "checkpoint folder or a pool's folder (its piece's specialist)")
     parser.add_argument("--piece", default=None,
                         help="piece name or music file (default: the bundled etude, or the "
                              "run's first piece)")
@@ -62,19 +61,12 @@ def run_perform(args: argparse.Namespace) -> int:
     from mjx_piano.perform.outputs import write_outputs
     from mjx_piano.perform.render_scene import render_model
     from mjx_piano.perform.rollout import perform
-    from train.restore import load_policy
 
     start = time.perf_counter()
     state_policy = None
     try:
         piece_name = one_piece_name(args.piece, args)
-        if args.policy not in ("ik", "keys", "scripted"):
-            from train.library import library_entries, library_entry
-
-            if library_entries(args.policy):  # a pool: the entry of the piece
-                args.policy = library_entry(args.policy, piece_name)
-            check_run_folder(args.policy, "specialists", "--policy")
-    except (KeyError, ValueError) as error:  # a bad path; a file that cannot be read or played
+    except (KeyError, ValueError) as error:  # a file that cannot be read or played
         print(f"error: {error_text(error)}", file=sys.stderr)
         return 2
     if args.policy in ("ik", "keys", "scripted"):
@@ -95,10 +87,12 @@ def run_perform(args: argparse.Namespace) -> int:
 
             state_policy = IKPianist(env).action
     else:
-        try:
-            loaded = load_policy(args.policy, piece_name)
+        from train.library import load_piece_policy
+
+        try:  # a run's agent of the piece, or a pool library's entry of it
+            loaded = load_piece_policy(args.policy, piece_name)
         except (FileNotFoundError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {error_text(error)}", file=sys.stderr)
             return 2
         env, piece, name, action_fn = loaded.env, loaded.piece, loaded.piece_name, loaded.action_fn
     performance = perform(env, piece, name, args.steps, action_fn, args.seed, state_policy)

@@ -1,8 +1,11 @@
-"""A trained specialist, loaded from its checkpoint, replays its own evaluation (slow: trains)."""
+"""A trained specialist, loaded from its checkpoint, replays its own evaluation in `perform` and,
+from a pool's library, in `play` (slow: trains)."""
 
 from __future__ import annotations
 
 import csv
+import re
+import shutil
 
 import pytest
 
@@ -14,7 +17,7 @@ PIECE = "etude/c-major-scale-rh"
 
 
 @pytest.mark.slow
-def test_checkpoint_policy_replays_the_runs_evaluation_f1(tmp_path):
+def test_checkpoint_policy_replays_the_runs_evaluation_f1(tmp_path, capsys):
     run = str(tmp_path / "run")
     code = main(["train", "specialists", "--env", "piano-keys", "--pieces", PIECE,
                  "--iterations", "2", "--envs", "4", "--unroll", "8", "--minibatches", "2",
@@ -30,3 +33,16 @@ def test_checkpoint_policy_replays_the_runs_evaluation_f1(tmp_path):
     assert performance.f1 == pytest.approx(float(last["eval/f1"]), abs=1e-5)
     with pytest.raises(ValueError, match="did not train on"):
         load_policy(run, "etude/d-major-chords")
+    # A pool's library holding the run as its entry 0: `play` finds the piece's entry and
+    # plays it in parallel envs, deterministically, to the run's evaluation F1.
+    shutil.copytree(run, tmp_path / "pool" / "library" / "00000")
+    capsys.readouterr()
+    assert main(["play", "--policy", str(tmp_path / "pool"), "--piece", PIECE,
+                 "--envs", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert f"piece {PIECE!r}: " in printed and "x 2 envs" in printed, printed
+    f1 = float(re.search(r"F1 ([0-9.]+)", printed).group(1))
+    assert f1 == pytest.approx(float(last["eval/f1"]), abs=5e-4), printed
+    assert main(["play", "--policy", str(tmp_path / "pool"), "--piece",
+                 "etude/d-major-chords"]) == 2
+    assert "has no specialist of 'etude/d-major-chords'" in capsys.readouterr().err

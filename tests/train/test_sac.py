@@ -111,7 +111,7 @@ def test_two_agents_in_one_run_equal_two_separate_runs(tmp_path):
 def test_replay_rebuilds_the_exact_observations_and_wraps_around():
     env = make_env(EnvSpec(name="toy", pieces=("toy-00", "toy-01"))).env
     states = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 2), jnp.array([0, 1]))
-    observations, steps = [], []
+    observations = []
     for i in range(5):  # 5 steps of 2 envs into a buffer of 6: the first 4 are overwritten
         after = jax.vmap(env.step)(states, jnp.full((2, env.action_size), 0.1 * i))
         observations.append((states.obs, after.obs, states.piece, states.t))
