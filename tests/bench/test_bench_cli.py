@@ -11,7 +11,9 @@ from mjx_piano.cli import main
 
 @pytest.mark.slow
 def test_quick_bench_writes_tables_json_and_plot(tmp_path, capsys):
-    assert main(["bench", "--quick", "--out", str(tmp_path)]) == 0
+    # The transformer's rows are `bench gpu`'s too (tests/bench/test_gpu_suite.py measures
+    # them for real): skipped here, they cost a minute of compiling.
+    assert main(["bench", "--quick", "--skip", "transformer", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "| impl | mode | envs | compile (s) | env steps/s | physics steps/s |" in text
     report = json.loads((tmp_path / "bench.json").read_text())
@@ -21,10 +23,7 @@ def test_quick_bench_writes_tables_json_and_plot(tmp_path, capsys):
     assert report["ot"][0]["call_ms"] > 0 and report["ppo"]["env_steps_per_s"] > 0
     assert {r["mode"] for r in report["loader"]} == {"host", "device"}
     assert all(r["samples_per_s"] > 0 for r in report["loader"])
-    (transformer,) = report["transformer"]
-    assert transformer["size"] == "tiny" and transformer["parameters"] > 10_000
-    assert transformer["windows_per_s"] > 0 and transformer["env_steps_per_s"] > 0
-    assert "## Dataset loader" in text and "## Flow-matching transformer" in text
+    assert "transformer" not in report and "## Dataset loader" in text
     assert (tmp_path / "scaling.png").stat().st_size > 1000
     assert (tmp_path / "bench.md").read_text().startswith("# mjx_piano benchmarks")
 

@@ -65,8 +65,9 @@ def test_tiny_suite_runs_every_section_and_resumes_what_the_budget_cut(tmp_path)
     for specialist in specialists.values():
         assert specialist["env_steps"] > 0 and len(specialist["curve"]) >= 2
         assert 0.0 <= specialist["best_f1"] <= 1.0
-    assert "| etude/c-major-scale-rh | sac |" in text
+    assert "| toy-00 | sac |" in text
     (transformer,) = [r for r in second.values() if r["section"] == "transformer"]
+    assert transformer["size"] == "tiny" and transformer["parameters"] > 10_000
     assert transformer["windows_per_s"] > 0 and transformer["env_steps_per_s"] > 0
     levers = [r for r in second.values() if r["section"] == "levers"]
     assert [r["name"] for r in levers][:1] == ["reference"] and levers[0]["speedup"] == 1.0

@@ -1,4 +1,5 @@
-"""The fast-path levers bench: its parity checks, and a small sweep on one hand over 20 keys."""
+"""The fast-path levers bench: its parity checks, and a small sweep on one hand over 20 keys
+(the reference, and a lever that fails the checks)."""
 
 from __future__ import annotations
 
@@ -69,10 +70,13 @@ def test_unknown_lever_names_the_known_ones():
 
 @pytest.mark.slow
 def test_one_hand_sweep_keeps_parity_for_the_reference_and_the_key_kernel():
-    chosen = [levers.lever_by_name(n) for n in ("reference", "kernel", "contact-pairs-8")]
+    # The key kernel's parity (the scripted player's keys, a finger's press) is
+    # tests/sim/test_kernel_keys.py's, on the full scene; here the check itself: it holds for
+    # the reference and fails for a lever that loses presses.
+    chosen = [levers.lever_by_name(n) for n in ("reference", "contact-pairs-8")]
     results = levers.measure_levers(chosen, "jax", batch=2, steps=2, repeats=1, piece=_piece(),
                                     base_scene=SCENE)
-    reference, kernel, culled = results
+    reference, culled = results
     assert all(r.env_steps_per_s > 0 and r.compile_s > 0 for r in results)
     assert reference.speedup == 1.0 and reference.scripted_f1 == pytest.approx(1.0)
     assert reference.hand_presses > 5 and reference.hand_agreement == 1.0 and reference.parity
@@ -80,11 +84,8 @@ def test_one_hand_sweep_keeps_parity_for_the_reference_and_the_key_kernel():
     assert reference.diverged_random == 0.0 and not reference.overflowed
     # MuJoCo C, which does not cull contacts, presses the same keys at the same steps.
     assert reference.hand_presses_c > 5 and reference.hand_agreement_c == 1.0
-    # The key kernel: the scripted player's keys unchanged, the fingers' presses as MJX's.
-    assert kernel.same_keys and kernel.scripted_f1 == pytest.approx(1.0)
-    assert kernel.hand_agreement >= levers.HAND_AGREEMENT_MIN and kernel.parity
     # Culling to 8 pairs (fewer than the hand's fingertips have keys near) loses presses.
     assert culled.same_keys and culled.hand_agreement < levers.HAND_AGREEMENT_MIN
     assert not culled.parity
     table = levers.markdown_table(results)
-    assert "| kernel | jax | 2 |" in table and "| NO |" in table
+    assert "| contact-pairs-8 | jax | 2 |" in table and "| NO |" in table
