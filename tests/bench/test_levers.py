@@ -69,7 +69,7 @@ def test_unknown_lever_names_the_known_ones():
 
 
 @pytest.mark.slow
-def test_one_hand_sweep_keeps_parity_for_the_reference_and_the_key_kernel():
+def test_one_hand_sweep_keeps_parity_for_the_reference_and_flags_a_lever_losing_presses():
     # The key kernel's parity (the scripted player's keys, a finger's press) is
     # tests/sim/test_kernel_keys.py's, on the full scene; here the check itself: it holds for
     # the reference and fails for a lever that loses presses.
