@@ -142,7 +142,7 @@ def load_policy(checkpoint: str, piece_name: str | None) -> LoadedPolicy:
     out, iteration = split_checkpoint_path(checkpoint)
     run = load_specialists(out, iteration)
     if run.config.env.name == "toy":
-        raise ValueError(f"the run in {out} trained on the 'toy' env; perform plays runs "
+        raise ValueError(f"the run in {out} trained on the 'toy' env; perform and play take runs "
                          "of the piano envs (piano, piano-keys)")
     loaded = run.loaded
     name = loaded.piece_names[0] if piece_name is None else piece_name
