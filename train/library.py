@@ -15,10 +15,10 @@ import os
 import jax
 import numpy as np
 
+from mjx_piano.paths import check_run_folder
 from train import envs
 from train.config import learner_config
 from train.parallel import make_learner
-from mjx_piano.paths import check_run_folder
 from train.restore import LoadedPolicy, Specialists, load_policy, load_specialists
 
 LIBRARY = "library"
