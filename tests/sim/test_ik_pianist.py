@@ -1,7 +1,8 @@
-"""The IK pianist: the OT finger strikes its key, the hands never cross, one compile for a
-batch of envs and pieces, and no NaN on empty or overfull goals (full scene, kernel keys).
+"""The IK pianist: the OT finger strikes its key, the hands never cross, the fingers keep their
+order, one compile for a batch of envs and pieces, and no NaN on empty or overfull goals (full
+scene, kernel keys).
 
-One jitted, vmapped rollout over four pieces serves every test (MJX compiles slowly on CPU).
+One jitted, vmapped rollout over five pieces serves every test (MJX compiles slowly on CPU).
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ def _pieces():
     # Keys that jump between the ends of the keyboard: the hands must not cross to follow.
     jumps = make_roll("jumps", STEPS, {i: [[2], [85], [40, 47], [0, 87]][i // 6]
                                        for i in range(STEPS)})
-    return [silence, single, wide, jumps]
+    # Triads in both hands, a new one every 4 steps: each hand fingers three keys at once.
+    right = [[51, 55, 58], [53, 56, 60], [55, 58, 62], [56, 60, 63], [58, 62, 65], [60, 63, 67]]
+    left = [[27, 31, 34], [29, 32, 36], [31, 34, 38], [32, 36, 39], [34, 38, 41], [36, 39, 43]]
+    triads = make_roll("triads", STEPS, {i: right[i // 4] + left[i // 4] for i in range(STEPS)})
+    return [silence, single, wide, jumps, triads]
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +64,8 @@ def played():
                                 length=STEPS)[1]
         return jax.vmap(one)(pieces)
 
-    first = jax.device_get(rollout(jnp.array([0, 1, 2, 3], jnp.int32)))
-    again = jax.device_get(rollout(jnp.array([3, 2, 1, 0], jnp.int32)))  # no retrace
+    first = jax.device_get(rollout(jnp.array([0, 1, 2, 3, 4], jnp.int32)))
+    again = jax.device_get(rollout(jnp.array([3, 2, 1, 0, 4], jnp.int32)))  # no retrace
     return env, pianist, first, again
 
 
@@ -86,6 +91,31 @@ def test_hands_never_cross_and_forearms_keep_apart(played):
     assert np.all(right - left > pianist.placement.min_separation - 0.02)
     # Every right fingertip stays to the right of every left fingertip.
     assert np.all(tips[..., :5, 1].min(-1) > tips[..., 5:, 1].max(-1))
+
+
+def test_fingers_keep_their_order_within_each_hand(played):
+    """Thumb to little finger, a hand's fingered keys run along the keyboard in the hand's
+    direction (right hand: up; left hand, mirrored: down): no finger crosses another. A
+    finger already holding a sounding key keeps it (`keep_held`), so those keys are left out."""
+    _, pianist, (pressed, finger_of_key, tips, _, _), _ = played
+    key_xy = pianist.key_points[:, :2]
+    box = np.asarray(ik_pianist.HOLD_BOX)
+    chords = 0
+    for piece in range(finger_of_key.shape[0]):
+        for step in range(1, STEPS):
+            fingers = finger_of_key[piece, step].copy()
+            # The rule of `IKPianist._holding`, on the state the step was planned from.
+            near = np.all(np.abs(key_xy[:, None] - tips[piece, step - 1, None, :, :2]) < box, -1)
+            held = pressed[piece, step - 1][:, None] & near  # [K, F]
+            keeps = (fingers >= 0) & held[np.arange(len(fingers)), np.maximum(fingers, 0)]
+            fingers[keeps] = -1
+            for hand, direction in ((0, 1.0), (1, -1.0)):
+                mine = np.nonzero((fingers >= 5 * hand) & (fingers < 5 * hand + 5))[0]
+                by_finger = mine[np.argsort(fingers[mine])]
+                assert np.all(direction * np.diff(key_xy[by_finger, 1]) > 0), (
+                    piece, step, fingers[by_finger], by_finger)
+                chords += len(mine) >= 3
+    assert chords >= 20  # the triads were fingered as chords
 
 
 def test_one_compile_for_a_batch_of_envs_and_pieces(played):
