@@ -14,8 +14,8 @@ Per control step:
    (`kernels.fingering.assign`, minimum total distance), along the keyboard only and from
    each finger's place in the hand at rest under the planned slides: the fingers keep their
    order, and the fingering follows the plan rather than where the fingers are on their way
-   (from the fingertips' own positions, half the keys went to fingers the hand could not
-   bring there). A finger holding a key keeps it while it sounds (`KEEP_BONUS`).
+   (fingered from the fingertips' own positions, two thirds of the fingered keys lay more
+   than 1 cm beyond what the IK's own pose could reach). A finger holding a key keeps it while it sounds (`KEEP_BONUS`).
 3. Fingertip targets: over a sounding key, below its top (the position servos need the
    overshoot to push against the key's spring), and past the key along the keyboard by the
    fingertip's present miss (`LATERAL_GAIN`); over a coming key, hovering just above it;
@@ -238,9 +238,9 @@ class IKPianist:
         home_y = jnp.asarray(self.home_offset) + jnp.repeat(hand_y, per_hand)
         homes = jnp.zeros_like(tips).at[:, 1].set(home_y)
         along = jnp.zeros_like(key_points).at[:, 1].set(key_points[:, 1])
-        # Fingertips: right hand first (th..lf), then left; `right_keys` splits the keys.
         # A convex term makes the order strict where distances alone tie (keys out of reach).
         bias = bias + ORDER_WEIGHT * (key_points[:, 1, None] - home_y[None, :]) ** 2
+        # Fingertips: right hand first (th..lf), then left; `right_keys` splits the keys.
         for hand, mine in ((0, right_keys), (1, ~right_keys)):
             first = hand * per_hand
             fingers = slice(first, first + per_hand)
