@@ -20,7 +20,7 @@ import numpy as np
 # Fingertips relative to the right forearm's slide position (y, m): th, ff, mf, rf, lf span
 # -0.103 .. +0.033 at rest, so the middle of the hand's reach lies 0.035 below its slide
 # position (above it for the mirrored left hand).
-REACH_CENTRE = 0.035
+REACH_CENTRE = 0.021
 REACH = 0.14  # m of keyboard one hand covers without moving (thumb to little finger, spread)
 TRAVEL_COST = 0.2  # per m the hands travel, against per m of keys out of reach
 

@@ -47,7 +47,7 @@ from mujoco import mjx
 from kernels import fingering
 from mjx_piano import hand_placement
 from mjx_piano.env import EnvState, PianoEnv
-from mjx_piano.scene import hands
+from mjx_piano.scene import hands, piano
 from mjx_piano.scene.builder import CONTROL_TIMESTEP, HAND_START
 
 PLACEMENT_ROWS = 8  # goal rows (0.4 s) the forearms prepare for
@@ -72,6 +72,14 @@ HOLD_BOX = (0.05, 0.0115)  # m along the key (x) and the keyboard (y): a fingert
 KEEP_BONUS = 0.05  # m taken off the cost of keeping a held, still sounding key
 RELEASE_PENALTY = 0.05  # m added to every key for a finger releasing its key
 THUMB_COST = 0.0  # m added to the thumbs' fingering costs (0.03 and barring them scored lower)
+# The thumb (RP1M's hand: no THJ5, no THJ1) presses a white key only at its front edge, with
+# its forearm fully in and its wrist fully flexed, and nearer the hand than it rests
+# (a kinematic scan, `bench/RESULTS.md` 2026-12-02 eighth session): its IK point is the lower
+# end of its tip capsule, its white keys are aimed at their front, and its hand's arm goes to
+# those limits while it presses.
+THUMB_FRONT_INSET = 0.007  # m behind a white key's front edge: the thumb's aim along it
+THUMB_IN = 0.03  # m, the pressing thumb's place along the keyboard, nearer the hand than at rest
+ARM_PULL = 1.0  # pull of forearm_tx and WRJ1 toward their limits while their thumb presses
 PRESS_DEPTH = 0.03  # m below the key top: the servo's overshoot presses the key down
 HOVER = 0.012  # m above a coming key's top
 LIFT = 0.03  # m above the white keys' tops for a finger with no key
@@ -138,14 +146,32 @@ class IKPianist:
         # The arm: forearm slides and wrist (what `ARM_HOLD` holds in stage 2).
         arm = ("forearm_tx", "forearm_ty", "WRJ2", "WRJ1")
         self.is_arm = np.array([n.split("/")[-1] in arm for n in names], np.float32)
+        # forearm_tx and WRJ1 of each hand (right, left): a pressing thumb's arm limits.
+        self.thumb_arm = np.array([[names.index(f"{p}/{j}") for j in ("forearm_tx", "WRJ1")]
+                                   for p in ("rh", "lh")])
         self.tip_site = np.asarray(index.fingertip_site)
         self.tip_body = np.asarray(index.fingertip_body)
+        per_hand = len(hands.FINGERTIPS)
+        self.is_thumb = (np.arange(len(self.tip_site)) % per_hand) == 0
+        # Each fingertip's IK point along its distal body's z axis: the tip site, or for the
+        # thumbs the two ends of the tip capsule's axis (the lower one is used).
+        offset = np.array([hands.FINGERTIP_OFFSET[hands.FINGERTIPS[f % per_hand]]
+                           for f in range(len(self.tip_site))], np.float32)
+        self.point_along = np.where(
+            self.is_thumb[:, None],
+            np.stack([offset - hands.FINGERTIP_CAPSULE[0], offset - hands.FINGERTIP_CAPSULE[1]], 1),
+            offset[:, None]).astype(np.float32)  # [F, 2]
         self.key_points = data.site_xpos[index.key_target_site].astype(np.float32)  # [K, 3]
         self.white_top = float(np.min(self.key_points[:, 2]))
+        self.thumb_front_x = piano.WHITE_KEY_LENGTH / 2 - THUMB_FRONT_INSET  # the keys' hinges
+        # lie at -WHITE_KEY_LENGTH / 2
         # Each fingertip's place along the keyboard at rest, relative to its forearm slide.
         origin = np.array([HAND_START["right"][1], HAND_START["left"][1]], np.float32)
         self.home_offset = (data.site_xpos[self.tip_site][:, 1]
                             - np.repeat(origin, len(hands.FINGERTIPS))).astype(np.float32)
+        inward = np.where(self.home_offset < 0, THUMB_IN, -THUMB_IN)  # toward the hand
+        self.home_offset = np.where(self.is_thumb, self.home_offset + inward,
+                                    self.home_offset).astype(np.float32)
         self.placement = hand_placement.Placement(
             key_y=self.key_points[:, 1],
             start_y=np.array([HAND_START["left"][1], HAND_START["right"][1]], np.float32),
@@ -171,7 +197,7 @@ class IKPianist:
         slides, right_keys = hand_placement.place_hands(self.placement, window, slides_now)
         tips, _ = self._kinematics(self._pose(u_now.at[self.slide_actuator].set(slides),
                                               state.data.qpos))
-        actual = state.data.site_xpos[self.tip_site]
+        actual = self._points(state.data.xpos, state.data.xmat)
         holding = self._holding(actual, state.pressed)
         targets = self._targets(rows, tips, actual, right_keys, slides, holding)
         # The slides lag their servo (~0.2 s for the hand's mass): the fingers are solved for
@@ -180,14 +206,25 @@ class IKPianist:
         coming = (slides_now + SLIDE_PROGRESS * (slides - slides_now)
                   + CONTROL_TIMESTEP * slides_speed)
         u = u_now.at[self.slide_actuator].set(coming)
+        # A hand whose thumb presses has its forearm in and its wrist flexed to their limits
+        # (held there in both stages): the thumb reaches a key's depth only so.
+        thumb_presses = targets.position[self.is_thumb, 2] < targets.hover_z[self.is_thumb]
+        arm = jnp.asarray(self.thumb_arm)  # [2 hands, 2]
+        limit = jnp.asarray(self.high)[arm]
+        thumb_hold = jnp.zeros_like(u).at[arm].set(ARM_PULL * thumb_presses[:, None])
+
+        def to_limits(u: jax.Array) -> jax.Array:
+            return u.at[arm].set(jnp.where(thumb_presses[:, None], limit, u[arm]))
+
         # Stage 1 brings every finger over its key (hovering); stage 2 starts from there and
         # sends the pressing fingers down (`ARM_HOLD` > 0 would leave that to the fingers'
         # own joints; 0 measured best: the arm's servos are the strong ones).
         hovering = targets.position.at[:, 2].max(targets.hover_z)
-        u = self._solve(u, state.data.qpos, hovering, targets.weight, jnp.zeros_like(u),
+        u = self._solve(to_limits(u), state.data.qpos, hovering, targets.weight, thumb_hold,
                         IK_ITERATIONS)
-        u = self._solve(u, state.data.qpos, targets.position, targets.weight,
-                        ARM_HOLD * jnp.asarray(self.is_arm), PRESS_ITERATIONS)
+        u = self._solve(to_limits(u), state.data.qpos, targets.position, targets.weight,
+                        jnp.maximum(ARM_HOLD * jnp.asarray(self.is_arm), thumb_hold),
+                        PRESS_ITERATIONS)
         lead = slides + SLIDE_LEAD * (slides - slides_now)
         u = jnp.clip(u.at[self.slide_actuator].set(lead), self.low, self.high)
         sustain = env.bank.goal_sustain[state.piece, state.t].astype(jnp.float32)
@@ -203,10 +240,20 @@ class IKPianist:
     def _kinematics(self, qpos: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Fingertip positions [F, 3] and their Jacobians in actuator coordinates [F, 3, U]."""
         data = mjx.com_pos(self.model, mjx.kinematics(self.model, self.data.replace(qpos=qpos)))
-        tips = data.site_xpos[self.tip_site]
+        tips = self._points(data.xpos, data.xmat)
         jacp = jax.vmap(lambda p, b: mjx.jac(self.model, data, p, b)[0])(
             tips, jnp.asarray(self.tip_body))  # [F, nv, 3]
         return tips, jnp.einsum("fvx,vu->fxu", jacp, jnp.asarray(self.spread))
+
+    def _points(self, xpos: jax.Array, xmat: jax.Array) -> jax.Array:
+        """The fingertips' IK points [F, 3] from the bodies' positions [nbody, 3] and
+        orientations [nbody, 3, 3]: the tip sites, and the lower end of each thumb's capsule
+        axis (the thumb points up or down by its pose)."""
+        body = jnp.asarray(self.tip_body)
+        axis = xmat[body][:, :, 2]  # [F, 3], the distal bodies' z axes
+        ends = xpos[body][:, None, :] + jnp.asarray(self.point_along)[:, :, None] * axis[:, None]
+        first_lower = ends[:, 0, 2] <= ends[:, 1, 2]
+        return jnp.where(first_lower[:, None], ends[:, 0], ends[:, 1])  # [F, 3]
 
     def _holding(self, tips: jax.Array, pressed: jax.Array) -> jax.Array:
         """bool [K, F]: fingertip f rests on key k, which is down (within `HOLD_BOX` of its
@@ -256,6 +303,9 @@ class IKPianist:
         # key's push leave it short).
         miss = jnp.clip(LATERAL_GAIN * (key_xyz[:, 1] - actual[:, 1]), -LATERAL_MAX, LATERAL_MAX)
         on_key = key_xyz.at[:, 2].set(key_z + TIP_RADIUS).at[:, 1].add(miss)
+        white = key_xyz[:, 2] < self.white_top + 1e-3
+        on_key = on_key.at[:, 0].set(jnp.where(jnp.asarray(self.is_thumb) & white,
+                                               self.thumb_front_x, on_key[:, 0]))
         lifted = tips.at[:, 2].set(self.white_top + LIFT + TIP_RADIUS)
         position = jnp.where(has_key[:, None], on_key, lifted)
         # A finger letting a key go lifts with full weight: else the others drag it along.

@@ -48,6 +48,8 @@ THJ2_RANGE = (0.0, 0.698)
 # Fingertip site distance from the distal body origin along its z axis (RP1M/RoboPianist).
 FINGERTIP_OFFSET = {"th": 0.0275, "ff": 0.026, "mf": 0.026, "rf": 0.026, "lf": 0.026}
 FINGERTIP_RADIUS = 0.009
+# The tip capsule's axis runs from these distances behind the fingertip site (m).
+FINGERTIP_CAPSULE = (0.016, FINGERTIP_RADIUS)
 # Contact filtering bits: fingertips collide with keys only; forearms with each other only.
 FINGERTIP_CONTYPE, KEY_CONAFFINITY = 1, 1
 FOREARM_BITS = 2
@@ -124,7 +126,7 @@ def _make_collisions_primitive(spec: mujoco.MjSpec) -> None:
         body.add_geom(
             name=f"{tip}_tip_collision",
             type=mujoco.mjtGeom.mjGEOM_CAPSULE,
-            fromto=(0, 0, offset - 0.016, 0, 0, offset - FINGERTIP_RADIUS),
+            fromto=(0, 0, offset - FINGERTIP_CAPSULE[0], 0, 0, offset - FINGERTIP_CAPSULE[1]),
             size=(FINGERTIP_RADIUS, 0, 0),
             contype=FINGERTIP_CONTYPE,
             conaffinity=0,

