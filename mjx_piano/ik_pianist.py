@@ -15,23 +15,27 @@ Per control step:
    each finger's place in the hand at rest under the planned slides: the fingers keep their
    order, and the fingering follows the plan rather than where the fingers are on their way
    (fingered from the fingertips' own positions, two thirds of the fingered keys lay more
-   than 1 cm beyond what the IK's own pose could reach). A finger holding a key keeps it while it sounds (`KEEP_BONUS`).
+   than 1 cm beyond what the IK's own pose could reach). A finger holding a key keeps it
+   while it sounds (`KEEP_BONUS`).
 3. Fingertip targets: over a sounding key, below its top (the position servos need the
    overshoot to push against the key's spring), and past the key along the keyboard by the
    fingertip's present miss (`LATERAL_GAIN`); over a coming key, hovering just above it;
-   a finger with no key lifts where it is.
+   a finger with no key lifts where it is. A thumb is steered by the lower end of its tip
+   capsule and aims at a white key's front (`THUMB_FRONT_INSET`).
 4. Joint targets: damped-least-squares steps in the hand actuators' own coordinates (joint
    angles, J1+J2 tendon lengths, the forearm slides) on MJX site Jacobians, each followed by
    the forward kinematics of the new pose, clipped to the control ranges: `IK_ITERATIONS`
    with every finger hovering, then `PRESS_ITERATIONS` with the pressing fingers below their
    keys. The keyboard slides lag their servo, so the joints are solved with each slide
    where it will be when the action acts (`SLIDE_PROGRESS` of its way to the plan, plus
-   its speed), and the slides are commanded past the plan (`SLIDE_LEAD`).
+   its speed), and the slides are commanded past the plan (`SLIDE_LEAD`). While a hand's
+   thumb presses, that forearm's `forearm_tx` and wrist WRJ1 are held at their limits: the
+   thumb reaches a key's press depth only so.
 
-Measured on CPU (`bench/RESULTS.md`, 2026-12-02): median F1 0.30 on the 192 etudes and 0.48
-on 50 `test_ood` clips, precision 0.82-0.88. The thumbs are its weak fingers: at the hands'
-height they reach a key's top but cannot push it down (5-7% of their key-steps pressed,
-against 50-76% for the other fingers).
+Measured on CPU (`bench/RESULTS.md`, 2026-12-02, eighth session): median F1 0.53 on 50
+`test_ood` clips (precision 0.74) and 0.25 on the 192 etudes. The thumbs press 18-20% of
+their key-steps (the other fingers 52-69%), and while a thumb presses the hand's bent wrist
+lets its free fingers touch keys.
 """
 
 from __future__ import annotations
