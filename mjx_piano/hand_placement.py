@@ -6,7 +6,8 @@ it, the right hand those above. Every split point between two neighbouring keys 
 at once, `vmap`-free masked reductions over [C candidates, K keys]) by how far each side's keys
 spread beyond one hand's reach and how far the hands would travel; the cheapest wins. Each
 hand then centres its reach on its keys, and the two hands are kept at least
-`min_separation` apart so that the forearms never touch and the hands never cross.
+`min_separation` apart so that the forearms never touch and the hands never cross (a hand
+with no keys makes way for the other).
 """
 
 from __future__ import annotations
@@ -77,13 +78,15 @@ def place_hands(placement: Placement, window: jax.Array, current: jax.Array
     spread = jnp.where(empty, 0.0, jnp.maximum(hi - lo - REACH, 0.0))
     cost = jnp.sum(spread + TRAVEL_COST * jnp.abs(wanted - now[:, None]), axis=0)  # [C]
     best = jnp.argmin(cost)
-    target = _separate(wanted[:, best], placement.min_separation)
+    target = _separate(wanted[:, best], placement.min_separation, empty[:, best])
     target = jnp.clip(target - start, placement.low, placement.high)
     return target.astype(jnp.float32), right[best]
 
 
-def _separate(target: jax.Array, min_separation: float) -> jax.Array:
-    """Pushes (left, right) apart symmetrically until right - left >= min_separation."""
+def _separate(target: jax.Array, min_separation: float, idle: jax.Array) -> jax.Array:
+    """Pushes (left, right) apart until right - left >= min_separation: a hand with no keys
+    (`idle` bool [2]) makes way for the other, else both move by half."""
     gap = target[1] - target[0]
-    push = jnp.maximum(min_separation - gap, 0.0) / 2
-    return target + jnp.array([-push, push])
+    push = jnp.maximum(min_separation - gap, 0.0)
+    left_share = jnp.where(idle[0] == idle[1], 0.5, jnp.where(idle[0], 1.0, 0.0))
+    return target + jnp.array([-push * left_share, push * (1.0 - left_share)])

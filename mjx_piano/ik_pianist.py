@@ -16,7 +16,7 @@ Per control step:
    order, and the fingering follows the plan rather than where the fingers are on their way
    (fingered from the fingertips' own positions, two thirds of the fingered keys lay more
    than 1 cm beyond what the IK's own pose could reach). A finger holding a key keeps it
-   while it sounds (`KEEP_BONUS`).
+   while it sounds (`KEEP_BONUS`, larger than any fingering cost).
 3. Fingertip targets: over a sounding key, below its top (the position servos need the
    overshoot to push against the key's spring), and past the key along the keyboard by the
    fingertip's present miss (`LATERAL_GAIN`); over a coming key, hovering just above it;
@@ -28,7 +28,8 @@ Per control step:
    with every finger hovering, then `PRESS_ITERATIONS` with the pressing fingers below their
    keys. The keyboard slides lag their servo, so the joints are solved with each slide
    where it will be when the action acts (`SLIDE_PROGRESS` of its way to the plan, plus
-   its speed), and the slides are commanded past the plan (`SLIDE_LEAD`). While a hand's
+   its speed), and the slides are commanded past the plan (`SLIDE_LEAD`), the joints past
+   the IK's pose (`JOINT_LEAD`). While a hand's
    thumb presses, that forearm's `forearm_tx` and wrist WRJ1 are held at their limits: the
    thumb reaches a key's press depth only so.
 
@@ -56,7 +57,8 @@ from mjx_piano.scene.builder import CONTROL_TIMESTEP, HAND_START
 
 PLACEMENT_ROWS = 8  # goal rows (0.4 s) the forearms prepare for
 ANTICIPATION = 2  # a finger goes over its key this many rows before the note
-PRESS_LEAD = 1  # rows ahead whose keys the fingers press now (the servos lag)
+PRESS_LEAD = 0  # rows ahead whose keys the fingers press now (1 scored lower once `JOINT_LEAD`
+# made the servos keep up)
 IK_ITERATIONS = 4  # stage 1: every finger over its key
 PRESS_ITERATIONS = 2  # stage 2: from there, the pressing fingers down
 ARM_HOLD = 0.0  # stage 2's pull of the arm (slides, wrist) toward stage 1's pose; 3e-3
@@ -67,13 +69,16 @@ FREE_WEIGHT = 0.3  # weight of a finger with no key (it only needs to stay lifte
 RELEASE_WEIGHT = 1.0  # weight of a finger lifting off a key it held
 SLIDE_HOLD = 1.0  # pull of a keyboard slide toward where it will be (the IK leaves it there)
 SLIDE_LEAD = 1.0  # the slide command overshoots its target by this times the distance left
+JOINT_LEAD = 1.0  # the joint commands overshoot the IK's pose by this times the way left (the
+# position servos lag by about a control step)
 SLIDE_PROGRESS = 0.3  # share of its way to the plan a slide is assumed to make in one step
 LATERAL_GAIN = 1.0  # a key's finger aims past the key by this times its miss along the keyboard
 LATERAL_MAX = 0.015  # m, at most
 ORDER_WEIGHT = 10.0  # 1/m: fingering cost |dy| + ORDER_WEIGHT dy^2 along the keyboard
 HOLD_BOX = (0.05, 0.0115)  # m along the key (x) and the keyboard (y): a fingertip this close
 # to a pressed key's target point holds it
-KEEP_BONUS = 0.05  # m taken off the cost of keeping a held, still sounding key
+KEEP_BONUS = 0.5  # m taken off the cost of keeping a held, still sounding key (0.05 let a coming
+# key take the finger off a held one)
 RELEASE_PENALTY = 0.05  # m added to every key for a finger releasing its key
 THUMB_COST = 0.0  # m added to the thumbs' fingering costs (0.03 and barring them scored lower)
 # The thumb (RP1M's hand: no THJ5, no THJ1) presses a white key only at its front edge, with
@@ -229,6 +234,9 @@ class IKPianist:
         u = self._solve(to_limits(u), state.data.qpos, targets.position, targets.weight,
                         jnp.maximum(ARM_HOLD * jnp.asarray(self.is_arm), thumb_hold),
                         PRESS_ITERATIONS)
+        # Position servos lag: the joints are commanded past the IK's pose by `JOINT_LEAD`
+        # times the way left, as the slides are.
+        u = u + JOINT_LEAD * (1.0 - jnp.asarray(self.is_slide)) * (u - u_now)
         lead = slides + SLIDE_LEAD * (slides - slides_now)
         u = jnp.clip(u.at[self.slide_actuator].set(lead), self.low, self.high)
         sustain = env.bank.goal_sustain[state.piece, state.t].astype(jnp.float32)

@@ -53,3 +53,14 @@ def test_hands_keep_their_forearms_apart_when_the_keys_crowd_together():
         target, _ = place_hands(PLACEMENT, _window(*keys), jnp.array([0.12, -0.12]))
         left_y, right_y = _absolute(target)
         assert right_y - left_y >= PLACEMENT.min_separation - 1e-6, keys
+
+
+def test_a_hand_with_no_keys_makes_way_for_the_one_that_plays():
+    # One key between the hands, which stand close: the idle hand, in the way, takes the whole
+    # push, so the playing one still centres its reach on the key.
+    target, right = place_hands(PLACEMENT, _window(20), jnp.array([0.12, -0.12]))
+    playing = int(np.asarray(right)[20])  # 0 left, 1 right
+    expected = float(PLACEMENT.key_y[20]) + (REACH_CENTRE if playing else -REACH_CENTRE)
+    absolute = _absolute(target)
+    np.testing.assert_allclose(absolute[playing], expected, atol=1e-6)
+    assert absolute[1] - absolute[0] >= PLACEMENT.min_separation - 1e-6
