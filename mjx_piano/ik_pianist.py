@@ -29,14 +29,13 @@ Per control step:
    keys. The keyboard slides lag their servo, so the joints are solved with each slide
    where it will be when the action acts (`SLIDE_PROGRESS` of its way to the plan, plus
    its speed), and the slides are commanded past the plan (`SLIDE_LEAD`), the joints past
-   the IK's pose (`JOINT_LEAD`). While a hand's
-   thumb presses, that forearm's `forearm_tx` and wrist WRJ1 are held at their limits: the
-   thumb reaches a key's press depth only so.
+   the IK's pose (`JOINT_LEAD`). While a hand's thumb presses, that forearm's `forearm_tx`
+   and wrist WRJ1 are held at their limits: the thumb reaches a key's press depth only so.
 
-Measured on CPU (`bench/RESULTS.md`, 2026-12-02, eighth session): median F1 0.53 on 50
-`test_ood` clips (precision 0.74) and 0.25 on the 192 etudes. The thumbs press 18-20% of
-their key-steps (the other fingers 52-69%), and while a thumb presses the hand's bent wrist
-lets its free fingers touch keys.
+Measured on CPU (`bench/RESULTS.md`, 2026-12-02, ninth session): median F1 0.59 on 50
+`test_ood` clips (precision 0.74, recall 0.51) and 0.50 on the 192 etudes. While a hand's
+thumb presses, its bent wrist lets the other fingers land up to a key off (the main source
+of wrong keys).
 """
 
 from __future__ import annotations
