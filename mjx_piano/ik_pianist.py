@@ -29,13 +29,13 @@ Per control step:
    keys. The keyboard slides lag their servo, so the joints are solved with each slide
    where it will be when the action acts (`SLIDE_PROGRESS` of its way to the plan, plus
    its speed), and the slides are commanded past the plan (`SLIDE_LEAD`), the joints past
-   the IK's pose (`JOINT_LEAD`). While a hand's thumb presses, that forearm's `forearm_tx`
-   and wrist WRJ1 are held at their limits: the thumb reaches a key's press depth only so.
+   the IK's pose (`JOINT_LEAD`). Both hands play with `forearm_tx` and wrist WRJ1 held at
+   their limits (forearm in, wrist flexed): the thumb reaches a key's press depth only so.
 
-Measured on CPU (`bench/RESULTS.md`, 2026-12-02, ninth session): median F1 0.59 on 50
-`test_ood` clips (precision 0.74, recall 0.51) and 0.50 on the 192 etudes. While a hand's
-thumb presses, its bent wrist lets the other fingers land up to a key off (the main source
-of wrong keys).
+Measured on CPU (`bench/RESULTS.md`, 2026-12-02, tenth session): median F1 0.62 on 50
+`test_ood` clips (precision 0.72, recall 0.57) and 0.54 on the 192 etudes. The thumbs press
+about a third of their key-steps, the other fingers two thirds to four fifths; the wrong
+keys (precision) are what is left.
 """
 
 from __future__ import annotations
@@ -83,11 +83,13 @@ THUMB_COST = 0.0  # m added to the thumbs' fingering costs (0.03 and barring the
 # The thumb (RP1M's hand: no THJ5, no THJ1) presses a white key only at its front edge, with
 # its forearm fully in and its wrist fully flexed, and nearer the hand than it rests
 # (a kinematic scan, `bench/RESULTS.md` 2026-12-02 eighth session): its IK point is the lower
-# end of its tip capsule, its white keys are aimed at their front, and its hand's arm goes to
-# those limits while it presses.
+# end of its tip capsule, its white keys are aimed at their front, and both hands play from
+# that posture all the time (tenth session: taking it only while a thumb pressed left the
+# slow arm on its way when the thumb's key came, and bent the other fingers into wrong keys).
 THUMB_FRONT_INSET = 0.007  # m behind a white key's front edge: the thumb's aim along it
 THUMB_IN = 0.03  # m, the pressing thumb's place along the keyboard, nearer the hand than at rest
-ARM_PULL = 1.0  # pull of forearm_tx and WRJ1 toward their limits while their thumb presses
+POSTURE_JOINTS = ("forearm_tx", "WRJ1")  # held at their upper limits: forearm in, wrist flexed
+POSTURE_HOLD = 1.0  # the IK's pull keeping them there
 PRESS_DEPTH = 0.03  # m below the key top: the servo's overshoot presses the key down
 HOVER = 0.012  # m above a coming key's top
 LIFT = 0.03  # m above the white keys' tops for a finger with no key
@@ -154,9 +156,11 @@ class IKPianist:
         # The arm: forearm slides and wrist (what `ARM_HOLD` holds in stage 2).
         arm = ("forearm_tx", "forearm_ty", "WRJ2", "WRJ1")
         self.is_arm = np.array([n.split("/")[-1] in arm for n in names], np.float32)
-        # forearm_tx and WRJ1 of each hand (right, left): a pressing thumb's arm limits.
-        self.thumb_arm = np.array([[names.index(f"{p}/{j}") for j in ("forearm_tx", "WRJ1")]
-                                   for p in ("rh", "lh")])
+        # The playing posture: `POSTURE_JOINTS` of both hands at their upper limits.
+        self.posture_joints = np.array([names.index(f"{p}/{j}") for p in ("rh", "lh")
+                                        for j in POSTURE_JOINTS])
+        self.posture_hold = np.zeros(len(names), np.float32)
+        self.posture_hold[self.posture_joints] = POSTURE_HOLD
         self.tip_site = np.asarray(index.fingertip_site)
         self.tip_body = np.asarray(index.fingertip_body)
         per_hand = len(hands.FINGERTIPS)
@@ -214,24 +218,19 @@ class IKPianist:
         coming = (slides_now + SLIDE_PROGRESS * (slides - slides_now)
                   + CONTROL_TIMESTEP * slides_speed)
         u = u_now.at[self.slide_actuator].set(coming)
-        # A hand whose thumb presses has its forearm in and its wrist flexed to their limits
-        # (held there in both stages): the thumb reaches a key's depth only so.
-        thumb_presses = targets.position[self.is_thumb, 2] < targets.hover_z[self.is_thumb]
-        arm = jnp.asarray(self.thumb_arm)  # [2 hands, 2]
-        limit = jnp.asarray(self.high)[arm]
-        thumb_hold = jnp.zeros_like(u).at[arm].set(ARM_PULL * thumb_presses[:, None])
-
-        def to_limits(u: jax.Array) -> jax.Array:
-            return u.at[arm].set(jnp.where(thumb_presses[:, None], limit, u[arm]))
-
-        # Stage 1 brings every finger over its key (hovering); stage 2 starts from there and
-        # sends the pressing fingers down (`ARM_HOLD` > 0 would leave that to the fingers'
-        # own joints; 0 measured best: the arm's servos are the strong ones).
+        # Both hands play from the thumb's posture (forearm in, wrist flexed, set again before
+        # each stage and held there). Stage 1 brings every finger over its key (hovering);
+        # stage 2 starts from there and sends the pressing fingers down (`ARM_HOLD` > 0 would
+        # leave that to the fingers' own joints; 0 measured best: the arm's servos are the
+        # strong ones).
+        fixed = self.posture_joints
+        posture = jnp.asarray(self.high)[fixed]
+        hold = jnp.asarray(self.posture_hold)
         hovering = targets.position.at[:, 2].max(targets.hover_z)
-        u = self._solve(to_limits(u), state.data.qpos, hovering, targets.weight, thumb_hold,
-                        IK_ITERATIONS)
-        u = self._solve(to_limits(u), state.data.qpos, targets.position, targets.weight,
-                        jnp.maximum(ARM_HOLD * jnp.asarray(self.is_arm), thumb_hold),
+        u = self._solve(u.at[fixed].set(posture), state.data.qpos, hovering, targets.weight,
+                        hold, IK_ITERATIONS)
+        u = self._solve(u.at[fixed].set(posture), state.data.qpos, targets.position,
+                        targets.weight, jnp.maximum(ARM_HOLD * jnp.asarray(self.is_arm), hold),
                         PRESS_ITERATIONS)
         # Position servos lag: the joints are commanded past the IK's pose by `JOINT_LEAD`
         # times the way left, as the slides are.

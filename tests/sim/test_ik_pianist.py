@@ -26,6 +26,7 @@ ON_KEY_X = 0.02  # m, along the key (0.15 long): the fingertip lands on its fron
 SINGLE_KEY = 55  # E5, a white key: the right hand centres its reach on it and its middle
 # finger strikes it (on D5, key 53, the middle finger rocks off the key every 4-5 steps and
 # holds it 70% of the time: bench/RESULTS.md, 2026-12-02 eighth session)
+DYAD = (51, 58)  # C5 + G5 in the right hand: its thumb takes C5, its little finger G5
 
 
 def _pieces():
@@ -41,7 +42,8 @@ def _pieces():
     right = [[51, 55, 58], [53, 56, 60], [55, 58, 62], [56, 60, 63], [58, 62, 65], [60, 63, 67]]
     left = [[27, 31, 34], [29, 32, 36], [31, 34, 38], [32, 36, 39], [34, 38, 41], [36, 39, 43]]
     triads = make_roll("triads", STEPS, {i: right[i // 4] + left[i // 4] for i in range(STEPS)})
-    return [silence, single, wide, jumps, triads]
+    dyad = make_roll("dyad", STEPS, {i: list(DYAD) for i in range(4, STEPS)})
+    return [silence, single, wide, jumps, triads, dyad]
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +69,8 @@ def played():
                                 length=STEPS)[1]
         return jax.vmap(one)(pieces)
 
-    first = jax.device_get(rollout(jnp.array([0, 1, 2, 3, 4], jnp.int32)))
-    again = jax.device_get(rollout(jnp.array([3, 2, 1, 0, 4], jnp.int32)))  # no retrace
+    first = jax.device_get(rollout(jnp.array([0, 1, 2, 3, 4, 5], jnp.int32)))
+    again = jax.device_get(rollout(jnp.array([3, 2, 1, 0, 4, 5], jnp.int32)))  # no retrace
     return env, pianist, first, again
 
 
@@ -85,6 +87,21 @@ def test_a_single_goal_key_is_struck_by_the_finger_ot_assigns(played):
     # Only the goal key sounds once it is struck, and it stays down to the end.
     assert pressed[1, step:, key].mean() > 0.8
     assert pressed[1, step:].sum() <= pressed[1, step:, key].sum() + 2
+
+
+def test_a_thumb_strikes_the_key_ot_gives_it(played):
+    """The right thumb takes C5 of a held C5 + G5 and presses it within `STRIKE_WITHIN` steps
+    and to the end, beside the little finger on G5. RP1M's thumb reaches a key's depth only
+    with its forearm in and its wrist flexed; when the arm went there only once the thumb
+    pressed, it came too late and this thumb never pressed its key."""
+    env, _, (pressed, finger_of_key, _, _, _), _ = played
+    keys = list(env.config.scene.keys)
+    low, high = keys.index(DYAD[0]), keys.index(DYAD[1])
+    assert np.all(finger_of_key[5, 4:, low] == 0), finger_of_key[5, :, low]  # the right thumb
+    down = np.nonzero(pressed[5, :, low])[0]
+    assert down.size and down[0] <= 4 + STRIKE_WITHIN, down
+    assert pressed[5, down[0]:, low].mean() > 0.8 and pressed[5, down[0]:, high].mean() > 0.8
+    assert pressed[5].sum() <= pressed[5, :, low].sum() + pressed[5, :, high].sum() + 2
 
 
 def test_hands_never_cross_and_forearms_keep_apart(played):
