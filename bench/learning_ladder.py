@@ -88,6 +88,13 @@ RECIPES = {r.name: r for r in (
            "steps of 256 per iteration", SAC_CPU),
     Recipe("sac-residual", "the sac recipe on the IK pianist's residual action space (10%)",
            {**SAC_CPU, "env.residual_scale": 0.1}),
+    *(Recipe(f"{learner}-residual-zero{suffix}", f"the {learner}-residual recipe, its policy's "
+             f"output layer starting at zero (the first policy plays the IK pianist); "
+             f"correction at most {percent}% of each control range",
+             {**base, "env.residual_scale": percent / 100,
+              f"{learner}.zero_initial_action": True})
+      for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))
+      for percent, suffix in ((10, ""), (5, "-5pct"), (30, "-30pct"))),
     *(Recipe(f"{learner}-{lever}", f"the {learner} recipe with the env lever(s) {fields}",
              {**base, **fields})
       for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))

@@ -85,7 +85,10 @@ def summarize(run: RunCurve, milestones: tuple[int, ...]) -> dict:
     """One run's figures at the milestones (JSON-ready)."""
     out = {"recipe": run.recipe, "seed": run.seed, "pieces": list(run.pieces),
            "last_env_steps": int(run.env_steps[-1]), "last_wall_s": float(run.wall_s[-1]),
-           "best_median_f1": float(run.median_f1.max()), "milestones": {}}
+           "start_median_f1": float(run.median_f1[0]),
+           "best_median_f1": float(run.median_f1.max()),
+           "best_env_steps": int(run.env_steps[int(np.argmax(run.median_f1))]),
+           "milestones": {}}
     for milestone in milestones:
         i = run.at(milestone)
         out["milestones"][str(milestone)] = None if i is None else {
@@ -95,17 +98,21 @@ def summarize(run: RunCurve, milestones: tuple[int, ...]) -> dict:
 
 
 def markdown(runs: list[RunCurve], milestones: tuple[int, ...]) -> str:
-    """The ladder table: median F1 (and env steps read) per milestone, per-clip F1 at the last
-    milestone reached, wall time."""
-    head = ["recipe", "seed", *[f"median F1 @ {m // 1000}k" for m in milestones],
+    """The ladder table: median F1 at the first evaluation (the start) and per milestone, the
+    best median on the way (and at which env steps), per-clip F1 at the last milestone
+    reached, env steps and wall time of the last evaluation."""
+    head = ["recipe", "seed", "median F1 @ start",
+            *[f"median F1 @ {m // 1000}k" for m in milestones], "best median (env steps)",
             "per-clip F1 (last milestone reached)", "env steps", "wall s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in runs:
-        cells, last = [], None
+        best = int(np.argmax(run.median_f1))
+        cells, last = [f"{run.median_f1[0]:.3f}"], None
         for milestone in milestones:
             i = run.at(milestone)
             cells.append("-" if i is None else f"{run.median_f1[i]:.3f}")
             last = i if i is not None else last
+        cells.append(f"{run.median_f1[best]:.3f} ({run.env_steps[best]:,})")
         clips = "-" if last is None else " / ".join(f"{v:.2f}" for v in run.f1[last])
         lines.append("| " + " | ".join([run.recipe, str(run.seed), *cells, clips,
                                          f"{run.env_steps[-1]:,}",

@@ -3,8 +3,8 @@
 A run is `SpecialistConfig(env, reward, ppo | sac, run, code)`. `env` (an `EnvSpec`: which env,
 which pieces, which physics), `reward`, the learner's section, a few fields of `run` and the
 versions of the code (`code`, set when the run is planned) decide what is learned; they form
-the run's *identity*, which is stored beside every checkpoint and compared on `--resume`. The other `run` fields (how many iterations, how often to evaluate,
-where to write, how to lay out devices) may change between a run and its resumption.
+the run's *identity*, stored beside every checkpoint and compared on `--resume`. The other
+`run` fields (iterations, evaluations, output, device layout) may change on resumption.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from mjx_piano.rewards import RewardConfig
 from train.code_versions import CodeVersions
 
 ENV_NAMES = ("toy", "piano", "piano-keys")
-# Named subsets of an env's catalogue (see `train.envs.split_pieces`). Piano envs: the built
-# repertoire's 'train' / 'test_id' (unseen clips of training pieces) / 'test_ood' (unseen pieces;
-# 'test' is the same), the generated etudes ('etude', and 'etude-train' / 'etude-test', which hold
-# out the etudes in A, Bb and B and need no built repertoire), 'all'. Toy env: 'train', 'test'
+# Named subsets of a catalogue (`train.envs.split_pieces`). Piano: the repertoire's 'train' /
+# 'test_id' (unseen clips of seen pieces) / 'test_ood' (= 'test', unseen pieces), the etudes
+# ('etude'; 'etude-train' / 'etude-test' hold out A, Bb, B), 'all'. Toy: 'train', 'test'
 # (= 'test_ood'), 'all'.
 SPLITS = ("train", "test_id", "test_ood", "test", "etude", "etude-train", "etude-test", "all")
 
@@ -110,6 +109,8 @@ class PPOConfig:
         normalize_advantages: standardise advantages per minibatch.
         policy_hidden: policy MLP hidden sizes.
         value_hidden: value MLP hidden sizes.
+        zero_initial_action: the policy's output layer starts at zero: its first mean action
+            is 0, on the residual action space the IK pianist's own action.
     """
 
     num_envs: int = 32
@@ -129,6 +130,7 @@ class PPOConfig:
     normalize_advantages: bool = True
     policy_hidden: tuple[int, ...] = (64, 64)
     value_hidden: tuple[int, ...] = (64, 64)
+    zero_initial_action: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +166,7 @@ class SACConfig:
         observation_clip: normalised observations are clipped to +- this.
         policy_hidden: actor MLP hidden sizes.
         critic_hidden: critic MLP hidden sizes.
+        zero_initial_action: the actor's mean layer starts at zero (as PPO's field).
     """
 
     num_envs: int = 32
@@ -186,6 +189,7 @@ class SACConfig:
     observation_clip: float = 10.0
     policy_hidden: tuple[int, ...] = (256, 256)
     critic_hidden: tuple[int, ...] = (256, 256)
+    zero_initial_action: bool = False
 
 
 ALGOS = ("ppo", "sac")
@@ -201,8 +205,7 @@ class RunConfig:
         seed: agent i starts from PRNGKey(seed + i).
         iterations: total PPO iterations (a resumed run continues up to this number).
         eval_every: evaluate every this many iterations (and at the end); 0 = only at the end.
-        checkpoint_every: checkpoint every this many iterations (and at the end); 0 = only at
-            the end.
+        checkpoint_every: checkpoint every this many iterations (and at the end); 0 = at the end.
         keep_checkpoints: checkpoints kept on disk.
         mesh: device mesh shape (agents, envs); () = chosen from the device count.
         out: output folder (metrics, checkpoints, plots).
@@ -256,8 +259,7 @@ def learner_config(config: SpecialistConfig) -> PPOConfig | SACConfig:
     return config.sac if config.run.algo == "sac" else config.ppo
 
 
-# Fields of `run` that change what is learned; the rest may differ on resume.
-_IDENTITY_RUN_FIELDS = ("algo", "agents", "seed")
+_IDENTITY_RUN_FIELDS = ("algo", "agents", "seed")  # `run` fields that decide what is learned
 # Fields renamed since runs were first stored: old name -> new name (read under either).
 RENAMED_FIELDS = {"env.keys": "env.key_dynamics"}
 

@@ -36,6 +36,15 @@ class Params:
     value: Any
 
 
+def zero_output_layer(policy: Any) -> Any:
+    """brax policy MLP parameters with the output layer (the highest `hidden_<k>`) set to 0:
+    the policy's pre-tanh mean is 0 and its scale softplus(0) for every observation."""
+    layers = dict(policy["params"])
+    last = max(layers, key=lambda name: int(name.rsplit("_", 1)[1]))
+    layers[last] = jax.tree_util.tree_map(jnp.zeros_like, layers[last])
+    return {**policy, "params": layers}
+
+
 @struct.dataclass
 class TrainState:
     """Everything one agent's training needs (give every leaf a leading agent axis to batch).
@@ -156,8 +165,10 @@ class PPO:
             bank: the agent's pieces (`PieceBank`, leaves [k, ...]).
         """
         k_policy, k_value, k_env, k_rng = jax.random.split(key, 4)
-        params = Params(policy=self.networks.policy_network.init(k_policy),
-                        value=self.networks.value_network.init(k_value))
+        policy = self.networks.policy_network.init(k_policy)
+        if self.config.zero_initial_action:
+            policy = zero_output_layer(policy)
+        params = Params(policy=policy, value=self.networks.value_network.init(k_value))
         normalizer = running_statistics.init_state(
             jnp.zeros((self.env.observation_size,), jnp.float32))
         # brax leaves python scalars in the state; arrays keep vmap/orbax/jit uniform.

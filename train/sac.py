@@ -129,7 +129,7 @@ class SAC:
         self.eval_env = env.evaluation_env() if hasattr(env, "evaluation_env") else env
         self.config = config
         self.goal_size = int(getattr(env, "goal_size", 0))
-        self.actor = Actor(config.policy_hidden, env.action_size)
+        self.actor = Actor(config.policy_hidden, env.action_size, config.zero_initial_action)
         self.critic = CriticEnsemble(config.num_critics, config.critic_hidden,
                                      config.critic_dropout, config.critic_layer_norm)
         self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer = (

@@ -18,17 +18,21 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 class Actor(nn.Module):
-    """obs [..., O] -> (mean [..., A], log_std [..., A]) of the pre-tanh Gaussian."""
+    """obs [..., O] -> (mean [..., A], log_std [..., A]) of the pre-tanh Gaussian; with
+    `zero_mean` the mean layer starts at zero (the first mean action is 0)."""
 
     hidden: Sequence[int]
     action_size: int
+    zero_mean: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = obs
         for width in self.hidden:
             x = nn.relu(nn.Dense(width)(x))
-        mean = nn.Dense(self.action_size)(x)
+        zero = nn.initializers.zeros
+        mean = (nn.Dense(self.action_size, kernel_init=zero, bias_init=zero)(x)
+                if self.zero_mean else nn.Dense(self.action_size)(x))
         log_std = jnp.clip(nn.Dense(self.action_size)(x), LOG_STD_MIN, LOG_STD_MAX)
         return mean, log_std
 

@@ -63,6 +63,16 @@ def test_run_config_is_the_full_task_with_the_recipe_and_the_rung_budget():
     sac = run_config(rung, RECIPES["sac-residual"], 0, "/tmp/x", 500_000, 0, False)
     assert (sac.run.algo, sac.env.residual_scale, sac.env.key_dynamics) == ("sac", 0.1, "kernel")
     assert sac.run.iterations == 3_907 and sac.run.eval_every == 128  # 128 env steps each
+    assert not sac.sac.zero_initial_action and not config.ppo.zero_initial_action
+    zero = {name: run_config(rung, RECIPES[name], 0, "/tmp/x", 500_000, 0, False)
+            for name in ("ppo-residual-zero", "ppo-residual-zero-5pct", "sac-residual-zero-30pct")}
+    assert zero["ppo-residual-zero"].env.residual_scale == 0.1
+    assert zero["ppo-residual-zero"].ppo.zero_initial_action
+    assert zero["ppo-residual-zero-5pct"].env.residual_scale == 0.05
+    assert zero["ppo-residual-zero-5pct"].ppo.num_envs == 64
+    sac_zero = zero["sac-residual-zero-30pct"]
+    assert (sac_zero.run.algo, sac_zero.env.residual_scale, sac_zero.sac.zero_initial_action) \
+        == ("sac", 0.3, True)
 
 
 def _write_eval(folder, rows: list[tuple[int, float, list[float]]], pieces=("p0", "p1", "p2")):
@@ -96,8 +106,11 @@ def test_report_reads_medians_at_the_first_evaluation_past_each_milestone(tmp_pa
     assert ppo["250000"]["median_f1"] == 0.5 and ppo["500000"] is None
     assert summary[1]["last_env_steps"] == 120_000
     table = (rung / "ladder.md").read_text()
-    assert "| ppo | 0 | 0.400 | 0.500 | - | 0.90 / 0.10 / 0.50 | 260,000 | 130 |" in table
-    assert "| sac | 1 | 0.800 | - | - | 0.80 / 0.90 / 0.70 | 120,000 | 40 |" in table
+    assert summary[0]["best_median_f1"] == 0.5 and summary[0]["best_env_steps"] == 260_000
+    assert "| ppo | 0 | 0.000 | 0.400 | 0.500 | - | 0.500 (260,000) | 0.90 / 0.10 / 0.50 | " \
+        "260,000 | 130 |" in table
+    assert "| sac | 1 | 0.000 | 0.800 | - | - | 0.800 (120,000) | 0.80 / 0.90 / 0.70 | " \
+        "120,000 | 40 |" in table
     assert paths[2].endswith("ladder.png") and (rung / "ladder.png").stat().st_size > 5000
 
 
