@@ -14,8 +14,9 @@ limit still returns everything measured before the kill:
    reference once;
 3. specialists on a 550-step two-hand repertoire clip for a fixed slice of the budget
    (its share of `WEIGHTS`, split between PPO with the `gpu` preset and SAC-DroQ with the
-   `gpu-sac` preset), with the best impl of section 2: eval F1 against wall seconds and env
-   steps, and `time_to_f1_0.8_s` when it gets there;
+   `gpu-sac` preset, each learning a 10% correction to the IK pianist from a zero start),
+   with the best impl of section 2: eval F1 against wall seconds and env steps, and
+   `time_to_f1_0.8_s` when it gets there;
 4. the flow transformer (`omnipianist` size) training windows/s at batch 1024 and the
    generalist's batched rollout env steps/s;
 5. with what time is left, the fast-path levers (`bench/levers.py`) at the best impl and batch.
@@ -55,6 +56,10 @@ from mjx_piano.paths import output_folder_problem
 # to fill it. The specialist trains for its share (compile and evaluations included).
 WEIGHTS = {"device": 0.05, "env": 0.40, "specialist": 0.30, "transformer": 0.10,
            "levers": 0.15}
+# The specialists learn a correction to the IK pianist from a zero start: on CPU the residual
+# recipes are the only ones that play R1's real clips (bench/RESULTS.md, the learning ladder).
+RESIDUAL_ON_IK = {algo: {"env.residual_scale": 0.1, f"{algo}.zero_initial_action": True}
+                  for algo in ("ppo", "sac")}
 GROWTH = 1.05  # a batch grows while env steps/s rise by at least this factor
 TARGET_F1 = 0.8
 DEFAULT_PIECE = "bach/bwv112.5/00"
@@ -109,9 +114,11 @@ def gpu_sizes(piece: str = DEFAULT_PIECE) -> Sizes:
     return Sizes(
         tiny=False, batches=(4096, 16384, 32768), hinged_batch=16384, steps=20, repeats=2,
         c_steps=200, fast_lever="kernel+solver-2", reference_lever="reference",
-        specialists=tuple((algo, {**PRESETS[preset], **task, "run.iterations": 10**7,
-                                  "run.eval_every": every})
-                          for algo, preset, every in (("ppo", "gpu", 5), ("sac", "gpu-sac", 25))),
+        specialists=tuple((label, {**PRESETS[preset], **task, **RESIDUAL_ON_IK[algo],
+                                   "run.iterations": 10**7, "run.eval_every": every})
+                          for label, algo, preset, every in (
+                              ("ppo-residual", "ppo", "gpu", 5),
+                              ("sac-residual", "sac", "gpu-sac", 25))),
         transformer_size="omnipianist", transformer_batch=1024, transformer_steps=10,
         rollout_env="piano", rollout_envs=1024,
         levers=first + tuple(n for n in LEVER_NAMES if n not in first))

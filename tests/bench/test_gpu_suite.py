@@ -10,7 +10,7 @@ import pytest
 
 from bench import gpu_sections
 from bench.gpu_report import SECTIONS, SuiteLog, read_records
-from bench.gpu_suite import Budget, Suite, run_suite, tiny_sizes
+from bench.gpu_suite import Budget, Suite, gpu_sizes, run_suite, tiny_sizes
 from mjx_piano.cli import main
 
 HEADER = {"title": "GPU suite, test", "command": "test", "device": "fake", "versions": "",
@@ -208,3 +208,17 @@ def test_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys, args, message)
     assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
     assert file.read_text() == "x"
+
+
+def test_device_specialists_learn_a_correction_to_the_ik_pianist_from_a_zero_start():
+    from train.config import SpecialistConfig, apply_overrides, learner_config
+
+    runs = {label: apply_overrides(SpecialistConfig(), overrides)
+            for label, overrides in gpu_sizes("bach/bwv112.5/00").specialists}
+    assert list(runs) == ["ppo-residual", "sac-residual"]
+    for label, config in runs.items():
+        assert config.run.algo == label.split("-")[0]
+        assert (config.env.name, config.env.residual_scale) == ("piano", 0.1)
+        assert config.env.pieces == ("bach/bwv112.5/00",)
+        assert learner_config(config).zero_initial_action
+        assert learner_config(config).num_envs >= 1024
