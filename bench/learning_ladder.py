@@ -95,6 +95,10 @@ RECIPES = {r.name: r for r in (
               f"{learner}.zero_initial_action": True})
       for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))
       for percent, suffix in ((10, ""), (5, "-5pct"), (30, "-30pct"))),
+    Recipe("ppo-residual-zero-calm", "the ppo-residual-zero recipe exploring close to the IK "
+           "pianist: first pre-tanh std 0.2 (not 0.69), no entropy bonus",
+           {**PPO_TODAY, "env.residual_scale": 0.1, "ppo.zero_initial_action": True,
+            "ppo.initial_action_std": 0.2, "ppo.entropy_cost": 0.0}),
     *(Recipe(f"{learner}-{lever}", f"the {learner} recipe with the env lever(s) {fields}",
              {**base, **fields})
       for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))

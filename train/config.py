@@ -43,16 +43,14 @@ class EnvSpec:
         key_dynamics: who moves the keys of the 'piano' env: 'mjx' (hinge joints in the MJX
             solver) or 'kernel' (`kernels.piano_keys`, the fast path; see
             `SceneConfig.key_dynamics`). Stored runs and `--set` may still say `env.keys`.
-        solver_iterations, ls_iterations: the 'piano' env's MJX constraint solver and line-search
-            iterations per physics step. With kernel keys, 2 / 4 is the fastest setting that
-            keeps parity (`bench/levers.py`) and stays stable under PPO's exploration; 1 / 2
-            keeps parity too but lets some envs diverge in training (`bench/RESULTS.md`).
+        solver_iterations, ls_iterations: the 'piano' env's MJX solver and line-search
+            iterations per physics step. Kernel keys: 2 / 4 is the fastest that keeps parity
+            (`bench/levers.py`) and stays stable in training (1 / 2 lets envs diverge).
             With MJX keys, fewer than 4 change how fingers press keys.
         solver_tolerance: the 'piano' env's solver stops early below this (MuJoCo's
             `opt.tolerance`, default 1e-8; `bench/levers.py` measures 1e-3).
         impl: the piano envs' MJX backend (`mjx_piano.defaults.IMPLS`): 'jax' (any device) or
-            'warp' (MJX-Warp, the fast path on NVIDIA GPUs; also runs, slowly, on CPU).
-            'warp' trains on one device.
+            'warp' (MJX-Warp, NVIDIA GPUs' fast path, slow on CPU; trains on one device).
         naconmax: impl='warp': contact slots shared by all envs of the run (MJX's meaning);
             0 = `mjx_piano.warp_buffers.CONTACTS_PER_ENV` x agents x envs, set by `plan_run`.
         residual_scale: the 'piano' env's action becomes a correction in [-1, 1] to the IK
@@ -64,9 +62,8 @@ class EnvSpec:
             hold ends the episode as terminal (evaluation plays whole pieces).
         episode_steps: piano envs, training lever: training episodes end after this many
             control steps (with `random_start`: random windows of the piece); 0 = whole pieces.
-        pieces_sha256: a digest of the pieces' goal rolls as loaded, set by `plan_run` (part of
-            the run's identity: a resume on rolls rebuilt under other rules, or on a changed
-            repertoire, is refused); '' in runs from before it existed (not compared).
+        pieces_sha256: a digest of the goal rolls as loaded, set by `plan_run` (identity: a
+            resume on other rolls is refused); '' in runs from before it existed.
     """
 
     name: str = "toy"
@@ -110,7 +107,9 @@ class PPOConfig:
         policy_hidden: policy MLP hidden sizes.
         value_hidden: value MLP hidden sizes.
         zero_initial_action: the policy's output layer starts at zero: its first mean action
-            is 0, on the residual action space the IK pianist's own action.
+            is 0 (on the residual action space the IK pianist's own action), its first
+            pre-tanh std `initial_action_std` (0 = softplus(0), about 0.69).
+        initial_action_std: see `zero_initial_action`.
     """
 
     num_envs: int = 32
@@ -131,6 +130,7 @@ class PPOConfig:
     policy_hidden: tuple[int, ...] = (64, 64)
     value_hidden: tuple[int, ...] = (64, 64)
     zero_initial_action: bool = False
+    initial_action_std: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

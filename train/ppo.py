@@ -36,12 +36,21 @@ class Params:
     value: Any
 
 
-def zero_output_layer(policy: Any) -> Any:
+MIN_STD = 1e-3  # brax's NormalTanhDistribution adds it to softplus(raw)
+
+
+def zero_output_layer(policy: Any, std: float = 0.0) -> Any:
     """brax policy MLP parameters with the output layer (the highest `hidden_<k>`) set to 0:
-    the policy's pre-tanh mean is 0 and its scale softplus(0) for every observation."""
+    the policy's pre-tanh mean is 0 for every observation and its std `std` (brax's tanh-normal
+    std, softplus(raw) + 0.001; `std` 0 leaves raw 0: softplus(0) + 0.001)."""
     layers = dict(policy["params"])
     last = max(layers, key=lambda name: int(name.rsplit("_", 1)[1]))
-    layers[last] = jax.tree_util.tree_map(jnp.zeros_like, layers[last])
+    zero = jax.tree_util.tree_map(jnp.zeros_like, layers[last])
+    if std > 0:
+        raw = float(np.log(np.expm1(max(std - MIN_STD, 1e-6))))  # softplus(raw) = std - MIN_STD
+        half = zero["bias"].shape[-1] // 2
+        zero = {**zero, "bias": zero["bias"].at[half:].set(raw)}
+    layers[last] = zero
     return {**policy, "params": layers}
 
 
@@ -167,7 +176,7 @@ class PPO:
         k_policy, k_value, k_env, k_rng = jax.random.split(key, 4)
         policy = self.networks.policy_network.init(k_policy)
         if self.config.zero_initial_action:
-            policy = zero_output_layer(policy)
+            policy = zero_output_layer(policy, self.config.initial_action_std)
         params = Params(policy=policy, value=self.networks.value_network.init(k_value))
         normalizer = running_statistics.init_state(
             jnp.zeros((self.env.observation_size,), jnp.float32))

@@ -51,3 +51,15 @@ def test_the_first_policy_acts_zero_and_learning_moves_it(algo):
     # Negative control: the default initialisation acts away from 0.
     default, default_state = _learner_and_state(algo, zero=False)
     assert np.abs(_mode(default, default_state, obs)).max() > 1e-2
+
+
+def test_the_initial_std_is_the_one_asked_for():
+    from train.ppo import zero_output_layer
+
+    learner, state = _learner_and_state("ppo", zero=True)
+    obs = jax.random.normal(jax.random.PRNGKey(2), (4, learner.env.observation_size))
+    for std in (0.0, 0.2):
+        policy = zero_output_layer(state.params.policy, std)
+        logits = learner.networks.policy_network.apply(state.normalizer, policy, obs)
+        scale = learner.distribution.create_dist(logits).scale
+        np.testing.assert_allclose(scale, std or np.log(2.0) + 1e-3, rtol=1e-5)
