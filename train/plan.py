@@ -164,6 +164,10 @@ def check_learner(config: SpecialistConfig) -> None:
         if (ppo.num_envs * ppo.unroll_length) % ppo.num_minibatches:
             raise ValueError(f"num_envs * unroll_length = {ppo.num_envs * ppo.unroll_length} is "
                              f"not divisible by num_minibatches = {ppo.num_minibatches}")
+        if ppo.initial_action_std < 0 or (ppo.initial_action_std and not ppo.zero_initial_action):
+            raise ValueError(f"ppo.initial_action_std = {ppo.initial_action_std}: must be >= 0, "
+                             "and > 0 only with ppo.zero_initial_action (it sets the std of the "
+                             "zeroed output layer)")
         return
     sac = config.sac
     per_iteration = sac.num_envs * sac.unroll_length

@@ -106,6 +106,8 @@ def test_unknown_piece_lists_choices_before_compiling(capsys, tmp_path):
     ({"env__impl": "warp"}, "is for the piano envs"),
     ({"env__impl": "cuda"}, r"must be one of \['jax', 'warp'\]"),
     ({"reward__energy_coef": 0.0}, "the toy env has its own"),
+    ({"ppo__initial_action_std": 0.2}, "only with ppo.zero_initial_action"),
+    ({"ppo__initial_action_std": -1.0, "ppo__zero_initial_action": True}, "must be >= 0"),
 ])
 def test_bad_runs_are_refused_by_the_plan(tmp_path, fields, message):
     with pytest.raises(ValueError, match=message):
