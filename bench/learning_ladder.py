@@ -99,6 +99,10 @@ RECIPES = {r.name: r for r in (
            "pianist: first pre-tanh std 0.2 (not 0.69), no entropy bonus",
            {**PPO_TODAY, "env.residual_scale": 0.1, "ppo.zero_initial_action": True,
             "ppo.initial_action_std": 0.2, "ppo.entropy_cost": 0.0}),
+    Recipe("ppo-residual-zero-recall", "the ppo-residual-zero recipe with a quarter (not half) "
+           "of the key-press term paid for no wrong key down: pressing the goal keys pays more",
+           {**PPO_TODAY, "env.residual_scale": 0.1, "ppo.zero_initial_action": True,
+            "reward.no_wrong_key_share": 0.25}),
     *(Recipe(f"{learner}-{lever}", f"the {learner} recipe with the env lever(s) {fields}",
              {**base, **fields})
       for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))

@@ -28,6 +28,9 @@ class RewardConfig:
             closeness + 0.5 when no wrong key is down).
         key_press_bounds: tolerance bounds on (goal - normalised key position).
         key_press_margin: tolerance margin of the key-press closeness (0.1 at bound + margin).
+        no_wrong_key_share: share of the key-press term paid when no wrong key is down (the
+            rest pays the goal keys' closeness); RoboPianist's 0.5 weighs one wrong key as
+            much as every goal key missed.
         sustain_weight: multiplies the sustain term (at most 1).
         sustain_bounds: tolerance bounds on (goal - sustain state).
         sustain_margin: tolerance margin of the sustain term.
@@ -42,6 +45,7 @@ class RewardConfig:
     key_press_weight: float = 1.0
     key_press_bounds: tuple[float, float] = (0.0, 0.05)
     key_press_margin: float = 0.5
+    no_wrong_key_share: float = 0.5
     sustain_weight: float = 1.0
     sustain_bounds: tuple[float, float] = (0.0, 0.05)
     sustain_margin: float = 0.5
@@ -58,6 +62,9 @@ class RewardConfig:
                 raise ValueError(f"reward.{name}_bounds must be 0 <= low <= high and "
                                  f"reward.{name}_margin > 0, got ({low}, {high}) and "
                                  f"{getattr(self, f'{name}_margin')}")
+        if not 0.0 <= self.no_wrong_key_share <= 1.0:
+            raise ValueError(f"reward.no_wrong_key_share must lie in [0, 1], got "
+                             f"{self.no_wrong_key_share}")
         weights = (self.key_press_weight, self.sustain_weight, self.fingering_weight,
                    self.energy_coef, self.forearm_reward)
         if not all(w >= 0 for w in weights):
@@ -110,8 +117,9 @@ def key_press_reward(key_position: jax.Array, goal: jax.Array, pressed: jax.Arra
         config: the reward's weights and bounds.
 
     Returns:
-        float32 []: key_press_weight * (0.5 * mean over goal keys of tolerance(1 - position)
-        (0 when no goal key) + 0.5 * (1 - any key pressed that should not be)).
+        float32 []: key_press_weight * ((1 - s) * mean over goal keys of tolerance(1 -
+        position) (0 when no goal key) + s * (1 - any key pressed that should not be)), with
+        s = `no_wrong_key_share` (0.5).
     """
     goal = goal.astype(bool)
     closeness = tolerance(
@@ -121,7 +129,8 @@ def key_press_reward(key_position: jax.Array, goal: jax.Array, pressed: jax.Arra
     on_mean = jnp.sum(jnp.where(goal, closeness, 0.0)) / jnp.maximum(num_on, 1)
     on_term = jnp.where(num_on > 0, on_mean, 0.0)
     false_positive = jnp.any(pressed & ~goal)
-    term = (0.5 * on_term + 0.5 * (1.0 - false_positive)).astype(jnp.float32)
+    share = config.no_wrong_key_share
+    term = ((1.0 - share) * on_term + share * (1.0 - false_positive)).astype(jnp.float32)
     return term * jnp.float32(config.key_press_weight)
 
 

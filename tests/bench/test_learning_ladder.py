@@ -70,6 +70,9 @@ def test_run_config_is_the_full_task_with_the_recipe_and_the_rung_budget():
     assert zero["ppo-residual-zero"].ppo.zero_initial_action
     assert zero["ppo-residual-zero-5pct"].env.residual_scale == 0.05
     assert zero["ppo-residual-zero-5pct"].ppo.num_envs == 64
+    recall = run_config(rung, RECIPES["ppo-residual-zero-recall"], 0, "/tmp/x", 500_000, 0,
+                        False)
+    assert recall.reward.no_wrong_key_share == 0.25 and recall.ppo.zero_initial_action
     sac_zero = zero["sac-residual-zero-30pct"]
     assert (sac_zero.run.algo, sac_zero.env.residual_scale, sac_zero.sac.zero_initial_action) \
         == ("sac", 0.3, True)

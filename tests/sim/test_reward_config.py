@@ -45,8 +45,22 @@ def test_the_bounds_and_the_energy_coefficient_reach_their_terms():
     assert float(rewards.energy_reward(force, velocity)) == pytest.approx(-4.0 * 5e-3)
 
 
+def test_the_no_wrong_key_share_splits_the_key_press_term():
+    position = jnp.array([1.0, 0.0, 1.0])  # goal key 0 fully down, key 1 up, key 2 wrong
+    goal, pressed = jnp.array([True, True, False]), jnp.array([True, False, True])
+    closeness = float(rewards.key_press_reward(position, goal, goal))  # no wrong key
+    for share in (0.5, 0.25, 0.0):
+        config = RewardConfig(no_wrong_key_share=share)
+        wrong = float(rewards.key_press_reward(position, goal, pressed, config))
+        right = float(rewards.key_press_reward(position, goal, goal, config))
+        half = (closeness - 0.5) / 0.5  # the goal keys' mean closeness under the default
+        assert wrong == pytest.approx((1 - share) * half, rel=1e-5)
+        assert right == pytest.approx((1 - share) * half + share, rel=1e-5)
+
+
 @pytest.mark.parametrize("bad", [dict(key_press_bounds=(0.1, 0.0)), dict(sustain_margin=0.0),
-                                 dict(energy_coef=-1.0), dict(fingering_bounds=(-0.1, 0.0))])
+                                 dict(energy_coef=-1.0), dict(fingering_bounds=(-0.1, 0.0)),
+                                 dict(no_wrong_key_share=1.5)])
 def test_a_bad_reward_config_is_refused(bad):
     with pytest.raises(ValueError, match="reward"):
         RewardConfig(**bad)
