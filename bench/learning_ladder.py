@@ -71,11 +71,13 @@ class Recipe:
         name: the recipe's name on the command line.
         about: one line on what it changes.
         overrides: `train specialists` config fields (dotted names), and 'preset'.
+        learner: 'rl' (a `train specialists` run) or 'ilc' (`train.ilc_run`, no overrides).
     """
 
     name: str
     about: str
     overrides: dict[str, Any]
+    learner: str = "rl"
 
 
 RECIPES = {r.name: r for r in (
@@ -109,6 +111,9 @@ RECIPES = {r.name: r for r in (
       for lever, fields in (("random-start", {"env.random_start": True}),
                             ("wrong-key-end", {"env.wrong_key_termination": True}),
                             ("windows", {"env.random_start": True, "env.episode_steps": 50}))),
+    Recipe("ik-ilc", "iterative learning control on the IK pianist (train/ilc.py): a table "
+           "of fingertip-target offsets per clip and step, from rollouts of the whole clip",
+           {}, learner="ilc"),
 )}
 
 
@@ -206,6 +211,39 @@ def run_folder(out: str, rung: str, recipe: str, seed: int) -> str:
     return os.path.join(out, rung, recipe, f"seed{seed}")
 
 
+def ilc_rolls(rung: Rung) -> list:
+    """The rung's clips (`PianoRoll`s) for an ILC run.
+
+    Raises:
+        ValueError: the clips differ in length (one table length per run).
+    """
+    from mjx_piano.default_piece import load_piece
+
+    rolls = [load_piece(name) for name in rung.pieces]
+    lengths = sorted({roll.num_steps for roll in rolls})
+    if len(lengths) > 1:
+        raise ValueError(f"ik-ilc needs clips of one length; {rung.name} has {lengths}")
+    return rolls
+
+
+def ilc_one(rung: Rung, seed: int, folder: str, env_steps: int, time_limit_s: float,
+            progress: bool) -> None:
+    """Trains (or resumes) one ILC run of the rung's clips and prints its summary."""
+    from mjx_piano.env import EnvConfig, PianoEnv
+    from mjx_piano.scene.builder import SceneConfig
+    from train.ilc import ILCConfig
+    from train.ilc_run import ILCRun, run_ilc
+
+    rolls = ilc_rolls(rung)
+    scene = SceneConfig(key_dynamics=TASK["env.key_dynamics"],
+                        solver_iterations=TASK["env.solver_iterations"],
+                        ls_iterations=TASK["env.ls_iterations"])
+    run = ILCRun(out=folder, steps=rolls[0].num_steps, env_steps=env_steps,
+                 eval_every_steps=rung.eval_every_steps, time_limit_s=time_limit_s,
+                 progress=progress, config=ILCConfig(seed=seed))
+    print(run_ilc(PianoEnv(EnvConfig(scene=scene), rolls), rung.pieces, run))
+
+
 def train_one(config, resume: bool) -> None:
     """Trains (or resumes) one ladder run and prints its summary."""
     from train.loop import train_specialists
@@ -277,10 +315,17 @@ def main(args: argparse.Namespace) -> int:
         rung = make_rung(args.rung)
     except ValueError as error:
         return _refuse(str(error))
-    runs = []
+    runs, ilc_runs = [], []
     for recipe in [] if args.report_only else args.recipe:
         for seed in args.seed:
             folder = run_folder(args.out, rung.name, recipe, seed)
+            if RECIPES[recipe].learner == "ilc":
+                try:
+                    ilc_rolls(rung)
+                except ValueError as error:
+                    return _refuse(f"{recipe}: {error}")
+                ilc_runs.append((seed, folder))
+                continue
             config = run_config(rung, RECIPES[recipe], seed, folder,
                                 args.env_steps or rung.env_steps, args.time_limit,
                                 not args.no_progress)
@@ -296,6 +341,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"== {config.run.out} ({'resuming' if resume else 'fresh'}, "
               f"{config.run.iterations} iterations)")
         train_one(config, resume)
+    for seed, folder in ilc_runs:
+        print(f"== {folder} (ILC)")
+        ilc_one(rung, seed, folder, args.env_steps or rung.env_steps, args.time_limit,
+                not args.no_progress)
     paths = write_report(os.path.join(args.out, rung.name), rung.milestones)
     print("\n".join(f"wrote {p}" for p in paths))
     return 0

@@ -192,11 +192,13 @@ class IKPianist:
             min_separation=_forearm_clearance(index))
         self.fingering = fingering.FingeringConfig(solver="exact")
 
-    def action(self, state: EnvState) -> jax.Array:
-        """The action for one env's next control step, float32 [action_size]."""
-        return self.plan(state)[0]
+    def action(self, state: EnvState, target_offset: jax.Array | None = None) -> jax.Array:
+        """The action for one env's next control step, float32 [action_size]; `target_offset`
+        float32 [F, 3] (m) moves the fingertips' targets (a learned correction)."""
+        return self.plan(state, target_offset)[0]
 
-    def plan(self, state: EnvState) -> tuple[jax.Array, Targets]:
+    def plan(self, state: EnvState,
+             target_offset: jax.Array | None = None) -> tuple[jax.Array, Targets]:
         """The action and the fingertip targets behind it (for tests and performances)."""
         env = self.env
         rows = jax.lax.dynamic_slice_in_dim(env.bank.goal_keys[state.piece], state.t,
@@ -212,6 +214,9 @@ class IKPianist:
         actual = self._points(state.data.xpos, state.data.xmat)
         holding = self._holding(actual, state.pressed)
         targets = self._targets(rows, tips, actual, right_keys, slides, holding)
+        if target_offset is not None:
+            targets = dataclasses.replace(targets, position=targets.position + target_offset,
+                                          hover_z=targets.hover_z + target_offset[:, 2])
         # The slides lag their servo (~0.2 s for the hand's mass): the fingers are solved for
         # where the slides will be when this action acts, and the slides are commanded past
         # their plan.

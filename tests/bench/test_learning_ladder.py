@@ -127,6 +127,19 @@ def test_bad_input_exits_2_before_anything_runs(tmp_path, capsys):
     assert not (tmp_path / "ladder").exists()
 
 
+def test_ik_ilc_refuses_clips_of_different_lengths_before_anything_runs(tmp_path, capsys,
+                                                                        monkeypatch):
+    from bench import learning_ladder
+
+    uneven = Rung("R1", ("etude/a-major-chords", "etude/a-major-scale-rh"), 1_000, (500,), 500)
+    monkeypatch.setattr(learning_ladder, "make_rung", lambda name: uneven)
+    out = str(tmp_path / "ladder")
+    assert main(["bench", "learning", "--recipe", "ik-ilc", "--out", out]) == 2
+    assert "ik-ilc needs clips of one length; R1 has [40, 80]" in capsys.readouterr().err
+    assert not (tmp_path / "ladder").exists()
+    assert RECIPES["ik-ilc"].learner == "ilc" and RECIPES["ppo"].learner == "rl"
+
+
 def test_a_toy_ladder_runs_reports_and_resumes(tmp_path, monkeypatch, capsys):
     # The ladder's own code end to end, on the toy env (the piano runs are measured in the
     # background and reported in bench/RESULTS.md).

@@ -1,0 +1,141 @@
+"""ILC on the IK pianist (`train.ilc`, `train.ilc_run`): the correction points the right way,
+candidates change only their window, and on the full two-hand scene the learned tables play
+better than the IK pianist alone (a zero-gain run, which cannot change its table, is the
+negative control); a stopped and resumed run ends where an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from train.ilc import ILCConfig, choose, correction, proposals
+
+KEYS = np.array([[0.0, 0.00, 0.7], [0.0, 0.0235, 0.7], [0.0, 0.047, 0.7]], np.float32)  # [K, 3]
+CONFIG = ILCConfig(lead=0.5, lateral_tolerance=0.004, press_deeper=0.004, lift=0.005)
+
+
+def _episode(steps: int = 4, fingers: int = 3):
+    goal = np.zeros((steps, 3), bool)
+    pressed = np.zeros((steps, 3), bool)
+    finger_of_key = np.full((steps, 3), -1, np.int32)
+    tips = np.tile(KEYS[None, :, :], (steps, 1, 1)).astype(np.float32)[:, :fingers]
+    return goal, pressed, finger_of_key, tips
+
+
+def test_a_missed_key_moves_its_finger_toward_the_key_and_the_step_before_by_the_lead():
+    goal, pressed, finger_of_key, tips = _episode()
+    goal[2, 1] = True
+    finger_of_key[2, 1] = 1
+    tips[2, 1, 1] = KEYS[1, 1] - 0.010  # 10 mm short along the keyboard
+    out = correction(goal, pressed, finger_of_key, tips, KEYS, CONFIG)
+    assert out[2, 1, 1] == pytest.approx(0.010, abs=1e-6)
+    assert out[1, 1, 1] == pytest.approx(0.005, abs=1e-6)  # the lead
+    assert np.count_nonzero(out) == 2
+
+
+def test_a_missed_key_under_its_finger_sends_the_finger_deeper():
+    goal, pressed, finger_of_key, tips = _episode()
+    goal[3, 2] = True
+    finger_of_key[3, 2] = 2
+    tips[3, 2, 1] = KEYS[2, 1] + 0.002
+    out = correction(goal, pressed, finger_of_key, tips, KEYS, CONFIG)
+    assert out[3, 2, 2] == pytest.approx(-0.004)
+    assert out[3, 2, 1] == 0.0
+
+
+def test_a_wrong_key_lifts_a_free_finger_and_pulls_a_busy_one_to_its_own_key():
+    goal, pressed, finger_of_key, tips = _episode()
+    pressed[1, 0] = True  # wrong, and finger 0 (over key 0) has no key
+    goal[2, 2] = pressed[2, 2] = True  # finger 2 plays key 2 but also presses key 1
+    finger_of_key[2, 2] = 2
+    pressed[2, 1] = True
+    tips[2, 2, 1] = KEYS[1, 1] + 0.004  # nearest to key 1, 19.5 mm from its own key
+    tips[2, 1, 1] = KEYS[1, 1] - 0.03  # finger 1 is away
+    out = correction(goal, pressed, finger_of_key, tips, KEYS, CONFIG)
+    assert out[1, 0, 2] == pytest.approx(0.005)
+    assert out[2, 2, 1] == pytest.approx(KEYS[2, 1] - tips[2, 2, 1], abs=1e-6)
+    assert out[2, 2, 2] == 0.0
+
+
+def test_keys_played_right_ask_for_no_change():
+    goal, pressed, finger_of_key, tips = _episode()
+    goal[:, 0] = pressed[:, 0] = True
+    finger_of_key[:, 0] = 0
+    assert not np.any(correction(goal, pressed, finger_of_key, tips, KEYS, CONFIG))
+
+
+def test_candidates_change_only_their_window_and_stay_in_bounds():
+    rng = np.random.default_rng(0)
+    table = rng.normal(0, 0.01, (20, 3, 3)).astype(np.float32)
+    step_correction = rng.normal(0, 0.05, (20, 3, 3)).astype(np.float32)
+    out = proposals(table, step_correction, 10, CONFIG, rng)
+    assert out.shape == (CONFIG.candidates, 20, 3, 3)
+    bounded = np.clip(table, -np.array(CONFIG.bound), np.array(CONFIG.bound))
+    outside = np.r_[0:9, 15:20]  # the window is steps 10-14 and its lead step 9
+    np.testing.assert_allclose(out[:, outside], np.broadcast_to(bounded[outside],
+                                                                out[:, outside].shape), atol=1e-7)
+    assert np.all(np.abs(out) <= np.array(CONFIG.bound) + 1e-7)
+    assert np.all(np.any(out[:, 9:15] != bounded[9:15], axis=(1, 2, 3)))
+
+
+def test_choose_takes_the_best_candidate_only_when_it_beats_the_table():
+    current = np.array([10.0, 10.0])
+    candidates = np.array([[9.0, 11.0, 10.5], [10.0, 9.0, 8.0]])
+    np.testing.assert_array_equal(choose(current, candidates), [1, -1])
+
+
+# ---- on the full two-hand scene (slow: one compile per batch shape, shared) ----
+
+STEPS = 24
+STILL = ILCConfig(gains=(0.0, 0.0, 0.0), lateral_gain=0.0, noise=0.0, press_deeper=0.0,
+                  lift=0.0)  # every candidate is the table: nothing can be learned
+
+
+@pytest.fixture(scope="module")
+def triads_env():
+    from mjx_piano.env import EnvConfig, PianoEnv
+    from mjx_piano.scene.builder import SceneConfig
+    from tests.sim.conftest import make_roll
+
+    right = [[51, 55, 58], [53, 56, 60], [55, 58, 62], [56, 60, 63], [58, 62, 65], [60, 63, 67]]
+    left = [[27, 31, 34], [29, 32, 36], [31, 34, 38], [32, 36, 39], [34, 38, 41], [36, 39, 43]]
+    triads = make_roll("triads", STEPS, {i: right[i // 4] + left[i // 4] for i in range(STEPS)})
+    scene = SceneConfig(key_dynamics="kernel", solver_iterations=2, ls_iterations=4)
+    return PianoEnv(EnvConfig(scene=scene), [triads])
+
+
+def _run(env, out, rounds: int, config: ILCConfig):
+    from train.ilc_run import ILCRun, run_ilc
+
+    budget = rounds * config.candidates * STEPS
+    run = ILCRun(out=str(out), steps=STEPS, env_steps=budget, eval_every_steps=budget,
+                 config=config)
+    run_ilc(env, ("triads",), run)
+    with open(os.path.join(out, "eval.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [float(r["eval/f1"]) for r in rows], np.load(os.path.join(out, "ilc_state.npz"))
+
+
+@pytest.mark.slow
+def test_ilc_plays_better_than_the_ik_pianist_and_a_still_run_does_not(triads_env, tmp_path):
+    config = ILCConfig(window=4, rounds=2)
+    learned, _ = _run(triads_env, tmp_path / "learn", 12, config)  # two sweeps of 6 windows
+    still, state = _run(triads_env, tmp_path / "still", 12, STILL)
+    assert learned[0] == pytest.approx(still[0])  # both start at the IK pianist alone
+    assert still[-1] == pytest.approx(still[0]) and not np.any(state["table"])
+    assert learned[-1] >= learned[0] + 0.05, learned
+
+
+@pytest.mark.slow
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(triads_env, tmp_path):
+    config = ILCConfig(window=4, rounds=1, seed=3)
+    straight, straight_state = _run(triads_env, tmp_path / "straight", 4, config)
+    _run(triads_env, tmp_path / "stopped", 2, config)
+    resumed, resumed_state = _run(triads_env, tmp_path / "stopped", 4, config)
+    np.testing.assert_array_equal(resumed_state["table"], straight_state["table"])
+    np.testing.assert_array_equal(resumed_state["counters"], straight_state["counters"])
+    assert resumed[-1] == straight[-1]

@@ -1,0 +1,196 @@
+"""Iterative learning control (ILC) on the IK pianist: a per-clip correction table, learned.
+
+A specialist here is the IK pianist (`mjx_piano.ik_pianist`) plus a table of fingertip-target
+offsets, one per control step and fingertip, float32 [T, F, 3] (m). Evaluation plays the clip
+from its first step, as every specialist's does; the env and the controller are deterministic,
+so the same table plays the same way each time. Learning repeats rollouts of the whole clip:
+
+1. `correction` reads one rollout and says, per step and fingertip, which way the target
+   should move: a goal key missed by its OT finger moves that finger's target along the
+   keyboard by its miss (more than `lateral_tolerance` off) or deeper (`press_deeper`); a key
+   pressed that should not be moves the nearest fingertip toward its own goal key, or lifts it
+   (`lift`) if it has none. Each correction is repeated `lead` times on the step before (the
+   servos lag about a step).
+2. `proposals` turns it into candidate tables for one window of steps (`window`): the
+   correction at several gains, its lateral and vertical parts alone, and Gaussian noise on the
+   window's erring fingers (for errors the correction's direction does not fix).
+3. All candidates of all clips roll out in one batch; per clip, the candidate with the highest
+   whole-episode F1 replaces the table if it beats it (`train.ilc_run` runs the loop).
+
+The windows sweep the clip left to right and again; a later window's change cannot alter an
+earlier step, so each sweep fixes the errors in the order the music meets them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable, NamedTuple
+
+import jax
+import numpy as np
+
+from mjx_piano.env import PianoEnv
+from mjx_piano.ik_pianist import IKPianist
+from mjx_piano.metrics import binary_scores
+
+
+@dataclasses.dataclass(frozen=True)
+class ILCConfig:
+    """How the correction table learns.
+
+    Attributes:
+        window: control steps whose table rows one round changes.
+        rounds: rounds (batches of candidates) per window.
+        gains: multiples of the full correction tried each round.
+        lateral_gain: multiple of the lateral part tried alone.
+        noise: m, std of the random candidate's offsets (on the window's erring fingers).
+        lead: share of a step's correction also applied to the step before.
+        lateral_tolerance: m, a missed key's finger closer than this along the keyboard is
+            sent deeper instead of sideways.
+        press_deeper: m, how much deeper such a finger aims.
+        lift: m, how much higher a finger on a wrong key with no key of its own aims.
+        bound: m, largest offset along the key (x), the keyboard (y), and up/down (z).
+        seed: the random candidates' seed.
+    """
+
+    window: int = 5
+    rounds: int = 2
+    gains: tuple[float, ...] = (0.3, 0.6, 1.0)
+    lateral_gain: float = 0.6
+    noise: float = 0.004
+    lead: float = 0.5
+    lateral_tolerance: float = 0.004
+    press_deeper: float = 0.004
+    lift: float = 0.005
+    bound: tuple[float, float, float] = (0.02, 0.025, 0.025)
+    seed: int = 0
+
+    @property
+    def candidates(self) -> int:
+        """Candidate tables per clip and round."""
+        return len(self.gains) + 3
+
+
+class Rollout(NamedTuple):
+    """Rollouts of a batch of B episodes of T steps (numpy after `jax.device_get`).
+
+    Attributes:
+        f1, precision, recall: float32 [B], the episodes' scores (means over steps).
+        step_f1: float32 [B, T], each step's F1.
+        goal, pressed: bool [B, T, K], the keys that should be down / were down after the step.
+        finger_of_key: int32 [B, T, K], the fingertip the IK pianist gave each key (-1: none).
+        tips: float32 [B, T, F, 3], the fingertips' IK points after the step (m).
+    """
+
+    f1: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    step_f1: np.ndarray
+    goal: np.ndarray
+    pressed: np.ndarray
+    finger_of_key: np.ndarray
+    tips: np.ndarray
+
+
+@functools.lru_cache(maxsize=4)
+def make_player(env: PianoEnv) -> tuple[IKPianist, Callable]:
+    """The IK pianist of `env` (both hands) and its jitted rollout
+    `play(piece int32 [B], table float32 [B, T, F, 3]) -> Rollout` from each episode's first
+    step (T = the table's length; one compile per batch shape; cached per env)."""
+    pianist = IKPianist(env)
+
+    def episode(piece: jax.Array, table: jax.Array) -> Rollout:
+        def body(state, _):
+            action, targets = pianist.plan(state, table[state.t])
+            goal = env.bank.goal_keys[state.piece, state.t]
+            state = env.step(state, action)
+            tips = pianist._points(state.data.xpos, state.data.xmat)
+            step_f1 = binary_scores(state.pressed, goal)[2]
+            return state, (step_f1, goal, state.pressed, targets.finger_of_key, tips)
+
+        state, trace = jax.lax.scan(body, env.reset(jax.random.PRNGKey(0), piece), None,
+                                    length=table.shape[0])
+        last = state.last_episode
+        return Rollout(last.f1, last.precision, last.recall, *trace)
+
+    return pianist, jax.jit(jax.vmap(episode))
+
+
+def correction(goal: np.ndarray, pressed: np.ndarray, finger_of_key: np.ndarray,
+               tips: np.ndarray, key_points: np.ndarray, config: ILCConfig) -> np.ndarray:
+    """Where each fingertip's target should move, from one episode.
+
+    Args:
+        goal, pressed: bool [T, K]; finger_of_key: int32 [T, K]; tips: float32 [T, F, 3]
+            (one episode of a `Rollout`). key_points: float32 [K, 3], the keys' target points.
+        config: the gains.
+
+    Returns:
+        float32 [T, F, 3] (m).
+    """
+    steps, fingers = tips.shape[:2]
+    out = np.zeros((steps, fingers, 3), np.float32)
+    t, k = np.nonzero(goal & ~pressed & (finger_of_key >= 0))
+    f = finger_of_key[t, k]
+    miss = key_points[k, 1] - tips[t, f, 1]
+    sideways = np.abs(miss) > config.lateral_tolerance
+    np.add.at(out, (t[sideways], f[sideways], 1), miss[sideways])
+    np.add.at(out, (t[~sideways], f[~sideways], 2), -config.press_deeper)
+    t, j = np.nonzero(pressed & ~goal)
+    distance = (np.abs(tips[t, :, 1] - key_points[j, 1][:, None])
+                + 0.2 * np.abs(tips[t, :, 0] - key_points[j, 0][:, None]))  # [n, F]
+    f = np.argmin(distance, axis=-1)
+    own = (finger_of_key[t] == f[:, None]) & goal[t]  # [n, K]
+    has_own = own.any(-1)
+    own_key = np.argmax(own, axis=-1)
+    np.add.at(out, (t[has_own], f[has_own], 1),
+              key_points[own_key[has_own], 1] - tips[t[has_own], f[has_own], 1])
+    np.add.at(out, (t[~has_own], f[~has_own], 2), config.lift)
+    out[:-1] += config.lead * out[1:]
+    return out
+
+
+def clip_table(table: np.ndarray, config: ILCConfig) -> np.ndarray:
+    """The table [..., 3] within `config.bound` (m)."""
+    bound = np.asarray(config.bound, np.float32)
+    return np.clip(table, -bound, bound).astype(np.float32)
+
+
+def proposals(table: np.ndarray, step_correction: np.ndarray, start: int, config: ILCConfig,
+              rng: np.random.Generator) -> np.ndarray:
+    """Candidate tables for the window starting at step `start` of one clip.
+
+    Args:
+        table: float32 [T, F, 3], the clip's table now. step_correction: float32 [T, F, 3]
+            (`correction`). start: the window's first step. config: the gains. rng: the
+            random candidate's generator.
+
+    Returns:
+        float32 [config.candidates, T, F, 3].
+    """
+    window = np.zeros(table.shape[0], bool)
+    window[max(start - 1, 0):start + config.window] = True  # with the lead step before it
+    change = np.where(window[:, None, None], step_correction, 0.0).astype(np.float32)
+    lateral = change * np.array([0, 1, 0], np.float32)
+    vertical = change * np.array([0, 0, 1], np.float32)
+    erring = np.any(change != 0, axis=-1, keepdims=True)
+    noise = erring * rng.normal(0.0, config.noise, table.shape).astype(np.float32)
+    out = [table + gain * change for gain in config.gains]
+    out += [table + config.lateral_gain * lateral, table + vertical, table + noise]
+    return clip_table(np.stack(out), config)
+
+
+def choose(current: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Per clip, the candidate that beats the current table's episode F1, or -1.
+
+    Args:
+        current: float [C], each clip's summed step F1 now. candidates: float [C, P], each
+            candidate's.
+
+    Returns:
+        int [C].
+    """
+    best = np.argmax(candidates, axis=1)
+    better = candidates[np.arange(len(best)), best] > current + 1e-6
+    return np.where(better, best, -1)

@@ -1,0 +1,219 @@
+"""The ILC loop (`train.ilc`) over a set of clips: resumable, evaluated, on a time limit.
+
+    python3 -m mjx_piano bench learning --rung R1 --recipe ik-ilc --out runs/ladder
+
+Every clip learns its own table at once (one batch of all clips' candidates per round). The run
+folder holds `eval.csv` (the ladder's format: one row per evaluation and clip) and
+`ilc_state.npz` (the tables, the last rollout of each, the counters and the random generator,
+written after every round, so a resumed run continues exactly where it stopped). An
+evaluation plays every clip's table from the first step in a batch of the clips alone; env
+steps count the candidates' rollouts (the training), not the evaluations.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from train.ilc import ILCConfig, Rollout, choose, correction, make_player, proposals
+from train.stop_signal import catch_stop_signals
+
+STATE_FILE = "ilc_state.npz"
+EVAL_FILE = "eval.csv"
+EVAL_FIELDS = ("iteration", "env_steps", "agent", "pieces", "wall_s", "eval/f1",
+               "eval/precision", "eval/recall")
+
+
+@dataclasses.dataclass(frozen=True)
+class ILCRun:
+    """One ILC run.
+
+    Attributes:
+        out: the run folder.
+        steps: control steps per clip (every clip is played for this many).
+        env_steps: budget per clip (candidate rollouts).
+        eval_every_steps: env steps per clip between evaluations.
+        time_limit_s: stop after this many seconds of this process (0: none); resumable.
+        progress: show a progress bar.
+        config: the learning rule.
+    """
+
+    out: str
+    steps: int
+    env_steps: int
+    eval_every_steps: int
+    time_limit_s: float = 0.0
+    progress: bool = False
+    config: ILCConfig = ILCConfig()
+
+
+@dataclasses.dataclass
+class Loop:
+    """What a checkpoint keeps: the tables float32 [C, T, F, 3], their last rollouts (in the
+    candidates' batch), the round reached, env steps per clip, training seconds, the env steps
+    of the next evaluation and the generator's state (JSON)."""
+
+    table: np.ndarray
+    last: Rollout
+    round: int
+    env_steps: int
+    wall_s: float
+    next_eval: int
+    rng_state: str
+
+
+def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
+    """Trains (or resumes) the tables of every clip of `env` and returns a summary line.
+
+    Args:
+        env: a `PianoEnv` with both hands over the clips (piece i is clip i).
+        names: the clips' names (for `eval.csv`), one per piece of `env`.
+        run: the run's settings.
+    """
+    from tqdm import tqdm
+
+    config = run.config
+    clips, candidates = len(names), config.candidates
+    pianist, play = make_player(env)
+    key_points = np.asarray(pianist.key_points)
+    fingers = len(pianist.tip_site)
+    os.makedirs(run.out, exist_ok=True)
+    search = np.repeat(np.arange(clips, dtype=np.int32), candidates)
+    loop = _load(run.out)
+    if loop is None:
+        table = np.zeros((clips, run.steps, fingers, 3), np.float32)
+        last = _first_of_each(_play(play, search, np.repeat(table, candidates, 0)), candidates)
+        loop = Loop(table, last, 0, 0, 0.0, 0, json.dumps(
+            np.random.default_rng(config.seed).bit_generator.state))
+        _evaluate(play, run, names, loop)
+        loop.next_eval = run.eval_every_steps
+        _save(run.out, loop)
+    rng = np.random.default_rng()
+    rng.bit_generator.state = json.loads(loop.rng_state)
+    windows = -(-run.steps // config.window)
+    per_round = candidates * run.steps
+    start_clock = time.perf_counter()
+    start_wall = loop.wall_s
+    bar = tqdm(total=run.env_steps, initial=loop.env_steps, disable=not run.progress,
+               unit="env step")
+    stopped = "budget"
+    with catch_stop_signals() as stop:
+        while loop.env_steps + per_round <= run.env_steps:
+            if stop:
+                stopped = f"signal {stop.signal_name}"
+                break
+            if run.time_limit_s and time.perf_counter() - start_clock >= run.time_limit_s:
+                stopped = "time limit"
+                break
+            first = (loop.round // config.rounds) % windows * config.window
+            tables = np.stack([proposals(loop.table[c], correction(
+                loop.last.goal[c], loop.last.pressed[c], loop.last.finger_of_key[c],
+                loop.last.tips[c], key_points, config), first, config, rng)
+                for c in range(clips)])  # [C, P, T, F, 3]
+            tried = _play(play, search, tables.reshape(-1, *tables.shape[2:]))
+            score = tried.step_f1.reshape(clips, candidates, -1).sum(-1)
+            chosen = choose(loop.last.step_f1.sum(-1), score)
+            for c in np.nonzero(chosen >= 0)[0]:
+                i = c * candidates + chosen[c]
+                loop.table[c] = tables[c, chosen[c]]
+                for field, value in zip(loop.last, tried):
+                    field[c] = value[i]
+            loop.round += 1
+            loop.env_steps += per_round
+            loop.wall_s = start_wall + time.perf_counter() - start_clock
+            loop.rng_state = json.dumps(rng.bit_generator.state)
+            bar.update(per_round)
+            bar.set_postfix(median_f1=f"{np.median(loop.last.f1):.3f}")
+            if loop.env_steps >= loop.next_eval:
+                _evaluate(play, run, names, loop)
+                loop.next_eval += run.eval_every_steps
+            _save(run.out, loop)
+    bar.close()
+    if _last_evaluated(run.out) < loop.env_steps:  # the last round is always evaluated
+        _evaluate(play, run, names, loop)
+        _save(run.out, loop)
+    return (f"ILC {run.out}: {loop.env_steps:,} env steps per clip, {loop.round} rounds, "
+            f"{loop.wall_s:.0f} s, stopped by {stopped}; median F1 of the last rollouts "
+            f"{np.median(loop.last.f1):.3f}")
+
+
+def _play(play, pieces: np.ndarray, tables: np.ndarray) -> Rollout:
+    """Host copies (writable) of one batch's rollouts."""
+    out = jax.device_get(play(jnp.asarray(pieces), jnp.asarray(tables)))
+    return Rollout(*(np.array(v) for v in out))
+
+
+def _first_of_each(rollout: Rollout, group: int) -> Rollout:
+    """Every `group`-th episode: the first of each clip's block of candidates."""
+    return Rollout(*(np.array(v[::group]) for v in rollout))
+
+
+def _evaluate(play, run: ILCRun, names: tuple[str, ...], loop: Loop) -> None:
+    """Plays every clip's table once (a batch of the clips) and appends to `eval.csv`."""
+    played = _play(play, np.arange(len(names), dtype=np.int32), loop.table)
+    path = os.path.join(run.out, EVAL_FILE)
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(EVAL_FIELDS)
+        for c, name in enumerate(names):
+            writer.writerow((loop.round, loop.env_steps, c, name, loop.wall_s,
+                             float(played.f1[c]), float(played.precision[c]),
+                             float(played.recall[c])))
+
+
+def _last_evaluated(out: str) -> int:
+    """Env steps of the last row of `eval.csv` (-1 without one)."""
+    path = os.path.join(out, EVAL_FILE)
+    if not os.path.exists(path):
+        return -1
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return int(rows[-1]["env_steps"]) if rows else -1
+
+
+def _save(out: str, loop: Loop) -> None:
+    """Writes the checkpoint atomically (a temporary file, then a rename)."""
+    path = os.path.join(out, STATE_FILE)
+    with open(path + ".tmp", "wb") as f:
+        np.savez(f, table=loop.table, **{f"last_{k}": v for k, v in loop.last._asdict().items()},
+                 counters=np.array([loop.round, loop.env_steps, loop.next_eval], np.int64),
+                 wall_s=np.float64(loop.wall_s), rng_state=np.array(loop.rng_state))
+    os.replace(path + ".tmp", path)
+
+
+def _load(out: str) -> Loop | None:
+    """The checkpoint in `out` (None if none); drops `eval.csv` rows written after it."""
+    path = os.path.join(out, STATE_FILE)
+    if not os.path.exists(path):
+        return None
+    with np.load(path) as saved:
+        last = Rollout(**{k: saved[f"last_{k}"] for k in Rollout._fields})
+        rounds, env_steps, next_eval = (int(v) for v in saved["counters"])
+        loop = Loop(saved["table"], last, rounds, env_steps, float(saved["wall_s"]), next_eval,
+                    str(saved["rng_state"]))
+    _trim_eval(out, loop.env_steps)
+    return loop
+
+
+def _trim_eval(out: str, env_steps: int) -> None:
+    """Keeps the `eval.csv` rows at or before `env_steps`."""
+    path = os.path.join(out, EVAL_FILE)
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [r for r in rows if int(r["env_steps"]) <= env_steps]
+    if len(kept) < len(rows):
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, EVAL_FIELDS)
+            writer.writeheader()
+            writer.writerows(kept)
