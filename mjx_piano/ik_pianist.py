@@ -80,6 +80,8 @@ KEEP_BONUS = 0.5  # m taken off the cost of keeping a held, still sounding key (
 # key take the finger off a held one)
 RELEASE_PENALTY = 0.05  # m added to every key for a finger releasing its key
 THUMB_COST = 0.0  # m added to the thumbs' fingering costs (0.03 and barring them scored lower)
+THUMB_BLACK_COST = 1.0  # m added to a thumb's cost of a black key (it cannot press one; 1.0 on the
+# 20-clip dev set: median F1 0.712 vs 0.703 without, precision and recall both up)
 # The thumb (RP1M's hand: no THJ5, no THJ1) presses a white key only at its front edge, with
 # its forearm fully in and its wrist fully flexed, and nearer the hand than it rests
 # (a kinematic scan, `bench/RESULTS.md` 2026-12-02 eighth session): its IK point is the lower
@@ -289,6 +291,8 @@ class IKPianist:
         thumb = (jnp.arange(tips.shape[0]) % len(hands.FINGERTIPS)) == 0
         bias = (RELEASE_PENALTY * releasing[None, :].astype(jnp.float32)
                 + THUMB_COST * thumb[None, :].astype(jnp.float32)
+                + THUMB_BLACK_COST * (thumb[None, :] & (self.key_points[:, 2, None]
+                                                        > self.white_top + 1e-3))
                 - KEEP_BONUS * self.keep_held * (holding & now[:, None]).astype(jnp.float32))
         per_hand = len(hands.FINGERTIPS)
         finger_of_key = jnp.full(rows.shape[1:], -1, jnp.int32)

@@ -27,6 +27,7 @@ SINGLE_KEY = 55  # E5, a white key: the right hand centres its reach on it and i
 # finger strikes it (on D5, key 53, the middle finger rocks off the key every 4-5 steps and
 # holds it 70% of the time: bench/RESULTS.md, 2026-12-02 eighth session)
 DYAD = (51, 58)  # C5 + G5 in the right hand: its thumb takes C5, its little finger G5
+BLACK_TRIAD = (52, 55, 59)  # C#5 + E5 + G#5 in the right hand: its thumb would take C#5
 
 
 def _pieces():
@@ -43,7 +44,8 @@ def _pieces():
     left = [[27, 31, 34], [29, 32, 36], [31, 34, 38], [32, 36, 39], [34, 38, 41], [36, 39, 43]]
     triads = make_roll("triads", STEPS, {i: right[i // 4] + left[i // 4] for i in range(STEPS)})
     dyad = make_roll("dyad", STEPS, {i: list(DYAD) for i in range(4, STEPS)})
-    return [silence, single, wide, jumps, triads, dyad]
+    black = make_roll("black-triad", STEPS, {i: list(BLACK_TRIAD) for i in range(STEPS)})
+    return [silence, single, wide, jumps, triads, dyad, black]
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +71,8 @@ def played():
                                 length=STEPS)[1]
         return jax.vmap(one)(pieces)
 
-    first = jax.device_get(rollout(jnp.array([0, 1, 2, 3, 4, 5], jnp.int32)))
-    again = jax.device_get(rollout(jnp.array([3, 2, 1, 0, 4, 5], jnp.int32)))  # no retrace
+    first = jax.device_get(rollout(jnp.array([0, 1, 2, 3, 4, 5, 6], jnp.int32)))
+    again = jax.device_get(rollout(jnp.array([3, 2, 1, 0, 4, 5, 6], jnp.int32)))  # no retrace
     return env, pianist, first, again
 
 
@@ -104,6 +106,18 @@ def test_a_thumb_strikes_the_key_ot_gives_it(played):
     assert pressed[5].sum() <= pressed[5, :, low].sum() + pressed[5, :, high].sum() + 2
 
 
+def test_a_thumb_is_not_given_a_black_key(played, monkeypatch):
+    """RP1M's thumb cannot press a black key (`bench/RESULTS.md`, 2026-12-03): the fingering
+    gives C#5 of a C#-E-G# triad to the index finger; without `THUMB_BLACK_COST` (the negative
+    control) the thumb takes it."""
+    env, pianist, (_, finger_of_key, _, _, _), _ = played
+    low = list(env.config.scene.keys).index(BLACK_TRIAD[0])
+    assert np.all(finger_of_key[6, :, low] == 1), finger_of_key[6, :, low]
+    monkeypatch.setattr(ik_pianist, "THUMB_BLACK_COST", 0.0)
+    _, targets = pianist.plan(env.reset(jax.random.PRNGKey(0), jnp.int32(6)))
+    assert int(targets.finger_of_key[low]) == 0
+
+
 def test_hands_never_cross_and_forearms_keep_apart(played):
     _, pianist, (_, _, tips, _, slides), _ = played
     start = pianist.placement.start_y  # left, right
@@ -116,12 +130,15 @@ def test_hands_never_cross_and_forearms_keep_apart(played):
 def test_fingers_keep_their_order_within_each_hand(played):
     """Thumb to little finger, a hand's fingered keys run along the keyboard in the hand's
     direction (right hand: up; left hand, mirrored: down): no finger crosses another. A
-    finger already holding a sounding key keeps it (`keep_held`), so those keys are left out."""
+    finger already holding a sounding key keeps it (`keep_held`), so those keys are left out.
+    The black triad is left out too: a thumb kept off its black key (`THUMB_BLACK_COST`) may
+    pass under the index finger to the next white key for a step (a thumb-under; measured
+    better on the dev set than the thumb on the black key)."""
     _, pianist, (pressed, finger_of_key, tips, _, _), _ = played
     key_xy = pianist.key_points[:, :2]
     box = np.asarray(ik_pianist.HOLD_BOX)
     chords = 0
-    for piece in range(finger_of_key.shape[0]):
+    for piece in range(finger_of_key.shape[0] - 1):  # not the black triad: see below
         for step in range(1, STEPS):
             fingers = finger_of_key[piece, step].copy()
             # The rule of `IKPianist._holding`, on the state the step was planned from.
