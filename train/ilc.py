@@ -14,17 +14,17 @@ so the same table plays the same way each time. Learning repeats rollouts of the
 2. `proposals` turns it into candidate tables for one window of steps (`window`): the
    correction at several gains, its lateral and vertical parts alone, and Gaussian noise on the
    window's erring fingers (for errors the correction's direction does not fix).
-3. All candidates of all clips, and each clip's table as it is, roll out in one batch, each
-   under `draws` random jitters of its offsets (`jitter`, the same draws for every candidate
-   of a clip, new ones every round); per clip, the candidate with the highest mean
-   whole-episode F1 replaces the table if it beats the table's own mean (`train.ilc_run` runs
-   the loop). A clip's rollout is chaotic at the contacts: the same table's F1 moves by up to
-   0.12 with the float rounding of the batch slot it runs in (`bench/RESULTS.md`, 2026-12-03),
-   and a table chosen on one rollout's rounding plays worse in another; the jitter, and
-   measuring the table afresh each round, choose tables that hold up.
+3. All candidates of all clips roll out in one batch; per clip, the candidate with the highest
+   whole-episode F1 replaces the table if it beats it (`train.ilc_run` runs the loop).
 
 The windows sweep the clip left to right and again; a later window's change cannot alter an
 earlier step, so each sweep fixes the errors in the order the music meets them.
+
+A clip's rollout is chaotic at the contacts: the same table's F1 moves by up to 0.12 with the
+float rounding of the batch slot it plays in (`bench/RESULTS.md`, 2026-12-03), so the search's
+F1 (the candidates' batch) runs ahead of the evaluation's (a batch of the clips) once the
+table fits the search's rounding. Choosing on the mean of jittered rollouts, with the table
+measured afresh each round, was tried there and learned less.
 """
 
 from __future__ import annotations
@@ -58,8 +58,6 @@ class ILCConfig:
         lift: m, how much higher a finger on a wrong key with no key of its own aims.
         bound: m, largest offset along the key (x), the keyboard (y), and up/down (z).
         seed: the random candidates' seed.
-        draws: rollouts of every candidate (and of the table) per round, each jittered.
-        jitter: m, std of the offsets' jitter in those rollouts (not kept in the table).
     """
 
     window: int = 5
@@ -73,18 +71,11 @@ class ILCConfig:
     lift: float = 0.005
     bound: tuple[float, float, float] = (0.02, 0.025, 0.025)
     seed: int = 0
-    draws: int = 2
-    jitter: float = 0.001
 
     @property
     def candidates(self) -> int:
         """Candidate tables per clip and round."""
         return len(self.gains) + 3
-
-    @property
-    def rollouts(self) -> int:
-        """Rollouts per clip and round: the table and its candidates, `draws` times each."""
-        return (self.candidates + 1) * self.draws
 
 
 class Rollout(NamedTuple):

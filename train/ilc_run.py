@@ -2,7 +2,7 @@
 
     python3 -m mjx_piano bench learning --rung R1 --recipe ik-ilc --out runs/ladder
 
-Every clip learns its own table at once (one batch of all clips' rollouts per round). The run
+Every clip learns its own table at once (one batch of all clips' candidates per round). The run
 folder holds `eval.csv` (the ladder's format: one row per evaluation and clip) and
 `ilc_state.npz` (the tables, the last rollout of each, the counters and the random generator,
 written after every round, so a resumed run continues exactly where it stopped). An
@@ -56,8 +56,8 @@ class ILCRun:
 
 @dataclasses.dataclass
 class Loop:
-    """What a checkpoint keeps: the tables float32 [C, T, F, 3], their last rollouts (each
-    table's first jittered rollout in the round's batch), the round reached, env steps per clip, training seconds, the env steps
+    """What a checkpoint keeps: the tables float32 [C, T, F, 3], their last rollouts (in the
+    candidates' batch), the round reached, env steps per clip, training seconds, the env steps
     of the next evaluation and the generator's state (JSON)."""
 
     table: np.ndarray
@@ -80,17 +80,16 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     from tqdm import tqdm
 
     config = run.config
-    clips, candidates, draws = len(names), config.candidates, config.draws
+    clips, candidates = len(names), config.candidates
     pianist, play = make_player(env)
     key_points = np.asarray(pianist.key_points)
     fingers = len(pianist.tip_site)
     os.makedirs(run.out, exist_ok=True)
-    search = np.repeat(np.arange(clips, dtype=np.int32), config.rollouts)
+    search = np.repeat(np.arange(clips, dtype=np.int32), candidates)
     loop = _load(run.out)
     if loop is None:
         table = np.zeros((clips, run.steps, fingers, 3), np.float32)
-        last = _first_of_each(_play(play, search, np.repeat(table, config.rollouts, 0)),
-                              config.rollouts)
+        last = _first_of_each(_play(play, search, np.repeat(table, candidates, 0)), candidates)
         loop = Loop(table, last, 0, 0, 0.0, 0, json.dumps(
             np.random.default_rng(config.seed).bit_generator.state))
         _evaluate(play, run, names, loop)
@@ -99,7 +98,7 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     rng = np.random.default_rng()
     rng.bit_generator.state = json.loads(loop.rng_state)
     windows = -(-run.steps // config.window)
-    per_round = config.rollouts * run.steps
+    per_round = candidates * run.steps
     start_clock = time.perf_counter()
     start_wall = loop.wall_s
     bar = tqdm(total=run.env_steps, initial=loop.env_steps, disable=not run.progress,
@@ -118,16 +117,14 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
                 loop.last.goal[c], loop.last.pressed[c], loop.last.finger_of_key[c],
                 loop.last.tips[c], key_points, config), first, config, rng)
                 for c in range(clips)])  # [C, P, T, F, 3]
-            tables = np.concatenate([loop.table[:, None], tables], axis=1)  # the table first
-            jitter = rng.normal(0.0, config.jitter, (clips, 1, draws) + tables.shape[2:])
-            tried = _play(play, search, (tables[:, :, None] + jitter.astype(np.float32))
-                          .reshape(-1, *tables.shape[2:]))
-            score = tried.step_f1.reshape(clips, candidates + 1, draws, -1).sum(-1).mean(-1)
-            kept = choose(score[:, 0], score[:, 1:]) + 1  # 0: the table stays
-            for c in range(clips):
-                loop.table[c] = tables[c, kept[c]]
+            tried = _play(play, search, tables.reshape(-1, *tables.shape[2:]))
+            score = tried.step_f1.reshape(clips, candidates, -1).sum(-1)
+            chosen = choose(loop.last.step_f1.sum(-1), score)
+            for c in np.nonzero(chosen >= 0)[0]:
+                i = c * candidates + chosen[c]
+                loop.table[c] = tables[c, chosen[c]]
                 for field, value in zip(loop.last, tried):
-                    field[c] = value[(c * (candidates + 1) + kept[c]) * draws]
+                    field[c] = value[i]
             loop.round += 1
             loop.env_steps += per_round
             loop.wall_s = start_wall + time.perf_counter() - start_clock
@@ -154,7 +151,7 @@ def _play(play, pieces: np.ndarray, tables: np.ndarray) -> Rollout:
 
 
 def _first_of_each(rollout: Rollout, group: int) -> Rollout:
-    """Every `group`-th episode: the first of each clip's block of rollouts."""
+    """Every `group`-th episode: the first of each clip's block of candidates."""
     return Rollout(*(np.array(v[::group]) for v in rollout))
 
 

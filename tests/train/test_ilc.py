@@ -111,7 +111,7 @@ def triads_env():
 def _run(env, out, rounds: int, config: ILCConfig):
     from train.ilc_run import ILCRun, run_ilc
 
-    budget = rounds * config.rollouts * STEPS
+    budget = rounds * config.candidates * STEPS
     run = ILCRun(out=str(out), steps=STEPS, env_steps=budget, eval_every_steps=budget,
                  config=config)
     run_ilc(env, ("triads",), run)
