@@ -38,7 +38,7 @@ class ILCRun:
     Attributes:
         out: the run folder.
         steps: control steps per clip (every clip is played for this many).
-        env_steps: budget per clip (candidate rollouts).
+        env_steps: budget per clip (candidate rollouts; the last round may pass it).
         eval_every_steps: env steps per clip between evaluations.
         time_limit_s: stop after this many seconds of this process (0: none); resumable.
         progress: show a progress bar.
@@ -105,7 +105,7 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
                unit="env step")
     stopped = "budget"
     with catch_stop_signals() as stop:
-        while loop.env_steps + per_round <= run.env_steps:
+        while loop.env_steps < run.env_steps:  # the last round may pass the budget
             if stop:
                 stopped = f"signal {stop.signal_name}"
                 break
