@@ -132,13 +132,13 @@ def test_fingers_keep_their_order_within_each_hand(played):
     direction (right hand: up; left hand, mirrored: down): no finger crosses another. A
     finger already holding a sounding key keeps it (`keep_held`), so those keys are left out.
     The black triad is left out too: a thumb kept off its black key (`THUMB_BLACK_COST`) may
-    pass under the index finger to the next white key for a step (a thumb-under; measured
-    better on the dev set than the thumb on the black key)."""
+    pass under the index finger to the next white key for a step (a thumb-under; the cost
+    scored better on the development set than none, `bench/RESULTS.md`)."""
     _, pianist, (pressed, finger_of_key, tips, _, _), _ = played
     key_xy = pianist.key_points[:, :2]
     box = np.asarray(ik_pianist.HOLD_BOX)
     chords = 0
-    for piece in range(finger_of_key.shape[0] - 1):  # not the black triad: see below
+    for piece in range(finger_of_key.shape[0] - 1):  # not the black triad (the last piece)
         for step in range(1, STEPS):
             fingers = finger_of_key[piece, step].copy()
             # The rule of `IKPianist._holding`, on the state the step was planned from.
