@@ -70,8 +70,9 @@ class Recipe:
     Attributes:
         name: the recipe's name on the command line.
         about: one line on what it changes.
-        overrides: `train specialists` config fields (dotted names), and 'preset'.
-        learner: 'rl' (a `train specialists` run) or 'ilc' (`train.ilc_run`, no overrides).
+        overrides: `train specialists` config fields (dotted names), and 'preset'; for an
+            'ilc' recipe, `train.ilc.ILCConfig` fields.
+        learner: 'rl' (a `train specialists` run) or 'ilc' (`train.ilc_run`).
     """
 
     name: str
@@ -114,6 +115,10 @@ RECIPES = {r.name: r for r in (
     Recipe("ik-ilc", "iterative learning control on the IK pianist (train/ilc.py): a table "
            "of fingertip-target offsets per clip and step, from rollouts of the whole clip",
            {}, learner="ilc"),
+    Recipe("ik-ilc-fingerings", "the ik-ilc recipe with two fingerings per clip (the thumbs "
+           "kept off black keys or not), both learned in one batch on half the env steps each; "
+           "each clip plays the one that scores higher in the search",
+           {"thumb_black_costs": (1.0, 0.0)}, learner="ilc"),
 )}
 
 
@@ -226,9 +231,10 @@ def ilc_rolls(rung: Rung) -> list:
     return rolls
 
 
-def ilc_one(rung: Rung, seed: int, folder: str, env_steps: int, time_limit_s: float,
-            progress: bool) -> None:
-    """Trains (or resumes) one ILC run of the rung's clips and prints its summary."""
+def ilc_one(rung: Rung, recipe: Recipe, seed: int, folder: str, env_steps: int,
+            time_limit_s: float, progress: bool) -> None:
+    """Trains (or resumes) one ILC run (`recipe`'s `ILCConfig` fields) of the rung's clips and
+    prints its summary."""
     from mjx_piano.env import EnvConfig, PianoEnv
     from mjx_piano.scene.builder import SceneConfig
     from train.ilc import ILCConfig
@@ -240,7 +246,7 @@ def ilc_one(rung: Rung, seed: int, folder: str, env_steps: int, time_limit_s: fl
                         ls_iterations=TASK["env.ls_iterations"])
     run = ILCRun(out=folder, steps=rolls[0].num_steps, env_steps=env_steps,
                  eval_every_steps=rung.eval_every_steps, time_limit_s=time_limit_s,
-                 progress=progress, config=ILCConfig(seed=seed))
+                 progress=progress, config=ILCConfig(seed=seed, **recipe.overrides))
     print(run_ilc(PianoEnv(EnvConfig(scene=scene), rolls), rung.pieces, run))
 
 
@@ -324,7 +330,7 @@ def main(args: argparse.Namespace) -> int:
                     ilc_rolls(rung)
                 except ValueError as error:
                     return _refuse(f"{recipe}: {error}")
-                ilc_runs.append((seed, folder))
+                ilc_runs.append((RECIPES[recipe], seed, folder))
                 continue
             config = run_config(rung, RECIPES[recipe], seed, folder,
                                 args.env_steps or rung.env_steps, args.time_limit,
@@ -341,9 +347,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"== {config.run.out} ({'resuming' if resume else 'fresh'}, "
               f"{config.run.iterations} iterations)")
         train_one(config, resume)
-    for seed, folder in ilc_runs:
+    for recipe, seed, folder in ilc_runs:
         print(f"== {folder} (ILC)")
-        ilc_one(rung, seed, folder, args.env_steps or rung.env_steps, args.time_limit,
+        ilc_one(rung, recipe, seed, folder, args.env_steps or rung.env_steps, args.time_limit,
                 not args.no_progress)
     paths = write_report(os.path.join(args.out, rung.name), rung.milestones)
     print("\n".join(f"wrote {p}" for p in paths))

@@ -199,9 +199,11 @@ class IKPianist:
         float32 [F, 3] (m) moves the fingertips' targets (a learned correction)."""
         return self.plan(state, target_offset)[0]
 
-    def plan(self, state: EnvState,
-             target_offset: jax.Array | None = None) -> tuple[jax.Array, Targets]:
-        """The action and the fingertip targets behind it (for tests and performances)."""
+    def plan(self, state: EnvState, target_offset: jax.Array | None = None,
+             thumb_black_cost: jax.Array | float | None = None) -> tuple[jax.Array, Targets]:
+        """The action and the fingertip targets behind it (for tests and performances);
+        `thumb_black_cost` float32 [] (m) replaces `THUMB_BLACK_COST` (a fingering variant
+        chosen per episode, e.g. by `train.ilc`)."""
         env = self.env
         rows = jax.lax.dynamic_slice_in_dim(env.bank.goal_keys[state.piece], state.t,
                                             env.config.lookahead + 1, axis=0)
@@ -215,7 +217,8 @@ class IKPianist:
                                               state.data.qpos))
         actual = self._points(state.data.xpos, state.data.xmat)
         holding = self._holding(actual, state.pressed)
-        targets = self._targets(rows, tips, actual, right_keys, slides, holding)
+        cost = THUMB_BLACK_COST if thumb_black_cost is None else thumb_black_cost
+        targets = self._targets(rows, tips, actual, right_keys, slides, holding, cost)
         if target_offset is not None:
             targets = dataclasses.replace(targets, position=targets.position + target_offset,
                                           hover_z=targets.hover_z + target_offset[:, 2])
@@ -280,9 +283,11 @@ class IKPianist:
         return pressed[:, None] & near
 
     def _targets(self, rows: jax.Array, tips: jax.Array, actual: jax.Array,
-                 right_keys: jax.Array, slides: jax.Array, holding: jax.Array) -> Targets:
+                 right_keys: jax.Array, slides: jax.Array, holding: jax.Array,
+                 thumb_black_cost: jax.Array | float) -> Targets:
         """Fingertip targets from the goal rows [L + 1, K], the fingertips with the slides at
-        their plan [F, 3], the fingertips now [F, 3] and which finger holds which key [K, F]."""
+        their plan [F, 3], the fingertips now [F, 3], which finger holds which key [K, F] and
+        the thumbs' extra cost of a black key (m)."""
         now = rows[PRESS_LEAD]
         coming = jnp.any(rows[PRESS_LEAD + 1:PRESS_LEAD + 1 + ANTICIPATION], axis=0) & ~now
         wanted = now | coming
@@ -291,7 +296,7 @@ class IKPianist:
         thumb = (jnp.arange(tips.shape[0]) % len(hands.FINGERTIPS)) == 0
         bias = (RELEASE_PENALTY * releasing[None, :].astype(jnp.float32)
                 + THUMB_COST * thumb[None, :].astype(jnp.float32)
-                + THUMB_BLACK_COST * (thumb[None, :] & (self.key_points[:, 2, None]
+                + thumb_black_cost * (thumb[None, :] & (self.key_points[:, 2, None]
                                                         > self.white_top + 1e-3))
                 - KEEP_BONUS * self.keep_held * (holding & now[:, None]).astype(jnp.float32))
         per_hand = len(hands.FINGERTIPS)

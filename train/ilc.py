@@ -17,6 +17,10 @@ so the same table plays the same way each time. Learning repeats rollouts of the
 3. All candidates of all clips roll out in one batch; per clip, the candidate with the highest
    whole-episode F1 replaces the table if it beats it (`train.ilc_run` runs the loop).
 
+With several fingering variants (`ILCConfig.thumb_black_costs`), each clip learns one table
+per variant in the same batch, and plays the variant whose last search rollout scores higher
+(`best_variant`): which fingering a clip's hands play best is learned, not fixed.
+
 The windows sweep the clip left to right and again; a later window's change cannot alter an
 earlier step, so each sweep fixes the errors in the order the music meets them.
 
@@ -37,7 +41,7 @@ import jax
 import numpy as np
 
 from mjx_piano.env import PianoEnv
-from mjx_piano.ik_pianist import IKPianist
+from mjx_piano.ik_pianist import THUMB_BLACK_COST, IKPianist
 from mjx_piano.metrics import binary_scores
 
 
@@ -58,6 +62,9 @@ class ILCConfig:
         lift: m, how much higher a finger on a wrong key with no key of its own aims.
         bound: m, largest offset along the key (x), the keyboard (y), and up/down (z).
         seed: the random candidates' seed.
+        thumb_black_costs: the fingering variants (m, the IK pianist's thumb cost of a black
+            key): each clip learns one table per variant, and plays the variant whose table
+            scores higher in the search (one variant: the IK pianist's own fingering).
     """
 
     window: int = 5
@@ -71,6 +78,7 @@ class ILCConfig:
     lift: float = 0.005
     bound: tuple[float, float, float] = (0.02, 0.025, 0.025)
     seed: int = 0
+    thumb_black_costs: tuple[float, ...] = (THUMB_BLACK_COST,)
 
     @property
     def candidates(self) -> int:
@@ -102,13 +110,14 @@ class Rollout(NamedTuple):
 @functools.lru_cache(maxsize=4)
 def make_player(env: PianoEnv) -> tuple[IKPianist, Callable]:
     """The IK pianist of `env` (both hands) and its jitted rollout
-    `play(piece int32 [B], table float32 [B, T, F, 3]) -> Rollout` from each episode's first
-    step (T = the table's length; one compile per batch shape; cached per env)."""
+    `play(piece int32 [B], thumb_black_cost float32 [B], table float32 [B, T, F, 3]) -> Rollout`
+    from each episode's first step (T = the table's length; one compile per batch shape;
+    cached per env)."""
     pianist = IKPianist(env)
 
-    def episode(piece: jax.Array, table: jax.Array) -> Rollout:
+    def episode(piece: jax.Array, thumb_black_cost: jax.Array, table: jax.Array) -> Rollout:
         def body(state, _):
-            action, targets = pianist.plan(state, table[state.t])
+            action, targets = pianist.plan(state, table[state.t], thumb_black_cost)
             goal = env.bank.goal_keys[state.piece, state.t]
             state = env.step(state, action)
             tips = pianist._points(state.data.xpos, state.data.xmat)
@@ -185,6 +194,20 @@ def proposals(table: np.ndarray, step_correction: np.ndarray, start: int, config
     out = [table + gain * change for gain in config.gains]
     out += [table + config.lateral_gain * lateral, table + vertical, table + noise]
     return clip_table(np.stack(out), config)
+
+
+def best_variant(step_f1: np.ndarray, variants: int) -> np.ndarray:
+    """Per clip, the fingering variant whose last rollout scores the highest summed step F1
+    (the first on a tie).
+
+    Args:
+        step_f1: float [C * V, T], the tracks' step F1, clip-major (track = clip * V + variant).
+        variants: V.
+
+    Returns:
+        int [C].
+    """
+    return np.argmax(step_f1.sum(-1).reshape(-1, variants), axis=1)
 
 
 def choose(current: np.ndarray, candidates: np.ndarray) -> np.ndarray:

@@ -2,12 +2,14 @@
 
     python3 -m mjx_piano bench learning --rung R1 --recipe ik-ilc --out runs/ladder
 
-Every clip learns its own table at once (one batch of all clips' candidates per round). The run
-folder holds `eval.csv` (the ladder's format: one row per evaluation and clip) and
-`ilc_state.npz` (the tables, the last rollout of each, the counters and the random generator,
-written after every round, so a resumed run continues exactly where it stopped). An
-evaluation plays every clip's table from the first step in a batch of the clips alone; env
-steps count the candidates' rollouts (the training), not the evaluations.
+Every clip learns its own table at once, one per fingering variant (`ILCConfig.
+thumb_black_costs`): a track is a (clip, variant) pair, and one batch holds every track's
+candidates each round. The run folder holds `eval.csv` (the ladder's format: one row per
+evaluation and clip, with the variant played) and `ilc_state.npz` (the tables, the last
+rollout of each, the counters and the random generator, written after every round, so a
+resumed run continues exactly where it stopped). An evaluation plays each clip's best variant
+(`train.ilc.best_variant`) from the first step in a batch of the clips alone; a clip's env
+steps count the candidates' rollouts of all its variants (the training), not the evaluations.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from train.ilc import ILCConfig, Rollout, choose, correction, make_player, proposals
+from train.ilc import (ILCConfig, Rollout, best_variant, choose, correction, make_player,
+                       proposals)
 from train.stop_signal import catch_stop_signals
 
 STATE_FILE = "ilc_state.npz"
 EVAL_FILE = "eval.csv"
 EVAL_FIELDS = ("iteration", "env_steps", "agent", "pieces", "wall_s", "eval/f1",
-               "eval/precision", "eval/recall")
+               "eval/precision", "eval/recall", "thumb_black_cost")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +59,8 @@ class ILCRun:
 
 @dataclasses.dataclass
 class Loop:
-    """What a checkpoint keeps: the tables float32 [C, T, F, 3], their last rollouts (in the
-    candidates' batch), the round reached, env steps per clip, training seconds, the env steps
+    """What a checkpoint keeps: the tracks' tables float32 [C * V, T, F, 3] (clip-major), their
+    last rollouts (in the candidates' batch), the round reached, env steps per clip, training seconds, the env steps
     of the next evaluation and the generator's state (JSON)."""
 
     table: np.ndarray
@@ -81,14 +84,20 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
 
     config = run.config
     clips, candidates = len(names), config.candidates
+    costs = np.asarray(config.thumb_black_costs, np.float32)
+    tracks = clips * len(costs)
     pianist, play = make_player(env)
     key_points = np.asarray(pianist.key_points)
     fingers = len(pianist.tip_site)
     os.makedirs(run.out, exist_ok=True)
-    search = np.repeat(np.arange(clips, dtype=np.int32), candidates)
+    search = (np.repeat(np.arange(clips, dtype=np.int32), len(costs) * candidates),
+              np.repeat(np.tile(costs, clips), candidates))
     loop = _load(run.out)
+    if loop is not None and loop.table.shape[0] != tracks:
+        raise ValueError(f"{run.out}/{STATE_FILE} holds {loop.table.shape[0]} tables; this run "
+                         f"has {clips} clips x {len(costs)} fingering variants")
     if loop is None:
-        table = np.zeros((clips, run.steps, fingers, 3), np.float32)
+        table = np.zeros((tracks, run.steps, fingers, 3), np.float32)
         last = _first_of_each(_play(play, search, np.repeat(table, candidates, 0)), candidates)
         loop = Loop(table, last, 0, 0, 0.0, 0, json.dumps(
             np.random.default_rng(config.seed).bit_generator.state))
@@ -98,7 +107,7 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     rng = np.random.default_rng()
     rng.bit_generator.state = json.loads(loop.rng_state)
     windows = -(-run.steps // config.window)
-    per_round = candidates * run.steps
+    per_round = len(costs) * candidates * run.steps  # per clip
     start_clock = time.perf_counter()
     start_wall = loop.wall_s
     bar = tqdm(total=run.env_steps, initial=loop.env_steps, disable=not run.progress,
@@ -116,9 +125,9 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
             tables = np.stack([proposals(loop.table[c], correction(
                 loop.last.goal[c], loop.last.pressed[c], loop.last.finger_of_key[c],
                 loop.last.tips[c], key_points, config), first, config, rng)
-                for c in range(clips)])  # [C, P, T, F, 3]
+                for c in range(tracks)])  # [C * V, P, T, F, 3]
             tried = _play(play, search, tables.reshape(-1, *tables.shape[2:]))
-            score = tried.step_f1.reshape(clips, candidates, -1).sum(-1)
+            score = tried.step_f1.reshape(tracks, candidates, -1).sum(-1)
             chosen = choose(loop.last.step_f1.sum(-1), score)
             for c in np.nonzero(chosen >= 0)[0]:
                 i = c * candidates + chosen[c]
@@ -139,14 +148,19 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     if _last_evaluated(run.out) < loop.env_steps:  # the last round is always evaluated
         _evaluate(play, run, names, loop)
         _save(run.out, loop)
+    variant = best_variant(loop.last.step_f1, len(costs))
+    chosen = np.arange(clips) * len(costs) + variant
     return (f"ILC {run.out}: {loop.env_steps:,} env steps per clip, {loop.round} rounds, "
             f"{loop.wall_s:.0f} s, stopped by {stopped}; median F1 of the last rollouts "
-            f"{np.median(loop.last.f1):.3f}")
+            f"{np.median(loop.last.f1[chosen]):.3f}; thumb black-key cost per clip "
+            f"{', '.join(f'{c:g}' for c in costs[variant])}")
 
 
-def _play(play, pieces: np.ndarray, tables: np.ndarray) -> Rollout:
-    """Host copies (writable) of one batch's rollouts."""
-    out = jax.device_get(play(jnp.asarray(pieces), jnp.asarray(tables)))
+def _play(play, batch: tuple[np.ndarray, np.ndarray], tables: np.ndarray) -> Rollout:
+    """Host copies (writable) of one batch's rollouts; `batch` = (pieces int32 [B], thumb
+    black-key costs float32 [B])."""
+    pieces, costs = batch
+    out = jax.device_get(play(jnp.asarray(pieces), jnp.asarray(costs), jnp.asarray(tables)))
     return Rollout(*(np.array(v) for v in out))
 
 
@@ -156,8 +170,13 @@ def _first_of_each(rollout: Rollout, group: int) -> Rollout:
 
 
 def _evaluate(play, run: ILCRun, names: tuple[str, ...], loop: Loop) -> None:
-    """Plays every clip's table once (a batch of the clips) and appends to `eval.csv`."""
-    played = _play(play, np.arange(len(names), dtype=np.int32), loop.table)
+    """Plays every clip's best variant's table once (a batch of the clips) and appends to
+    `eval.csv`."""
+    costs = np.asarray(run.config.thumb_black_costs, np.float32)
+    variant = best_variant(loop.last.step_f1, len(costs))
+    chosen = np.arange(len(names)) * len(costs) + variant
+    played = _play(play, (np.arange(len(names), dtype=np.int32), costs[variant]),
+                   loop.table[chosen])
     path = os.path.join(run.out, EVAL_FILE)
     new = not os.path.exists(path)
     with open(path, "a", newline="") as f:
@@ -167,7 +186,7 @@ def _evaluate(play, run: ILCRun, names: tuple[str, ...], loop: Loop) -> None:
         for c, name in enumerate(names):
             writer.writerow((loop.round, loop.env_steps, c, name, loop.wall_s,
                              float(played.f1[c]), float(played.precision[c]),
-                             float(played.recall[c])))
+                             float(played.recall[c]), float(costs[variant[c]])))
 
 
 def _last_evaluated(out: str) -> int:

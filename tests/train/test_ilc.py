@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from train.ilc import ILCConfig, choose, correction, proposals
+from train.ilc import ILCConfig, best_variant, choose, correction, proposals
 
 KEYS = np.array([[0.0, 0.00, 0.7], [0.0, 0.0235, 0.7], [0.0, 0.047, 0.7]], np.float32)  # [K, 3]
 CONFIG = ILCConfig(lead=0.5, lateral_tolerance=0.004, press_deeper=0.004, lift=0.005)
@@ -88,6 +88,14 @@ def test_choose_takes_the_best_candidate_only_when_it_beats_the_table():
     np.testing.assert_array_equal(choose(current, candidates), [1, -1])
 
 
+def test_each_clip_plays_its_variant_with_the_highest_summed_step_f1():
+    step_f1 = np.array([[0.5, 0.5], [0.6, 0.5],   # clip 0: variant 1 (1.1 > 1.0)
+                        [1.0, 0.0], [0.5, 0.5],   # clip 1: a tie, the first
+                        [0.0, 0.2], [0.9, 0.9]])  # clip 2: variant 1
+    np.testing.assert_array_equal(best_variant(step_f1, 2), [1, 0, 1])
+    np.testing.assert_array_equal(best_variant(step_f1, 1), np.zeros(6))
+
+
 # ---- on the full two-hand scene (slow: one compile per batch shape, shared) ----
 
 STEPS = 24
@@ -111,13 +119,18 @@ def triads_env():
 def _run(env, out, rounds: int, config: ILCConfig):
     from train.ilc_run import ILCRun, run_ilc
 
-    budget = rounds * config.candidates * STEPS
+    budget = rounds * config.candidates * len(config.thumb_black_costs) * STEPS
     run = ILCRun(out=str(out), steps=STEPS, env_steps=budget, eval_every_steps=budget,
                  config=config)
     run_ilc(env, ("triads",), run)
     with open(os.path.join(out, "eval.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     return [float(r["eval/f1"]) for r in rows], np.load(os.path.join(out, "ilc_state.npz"))
+
+
+def _rows(out):
+    with open(os.path.join(out, "eval.csv"), newline="") as f:
+        return list(csv.DictReader(f))
 
 
 @pytest.mark.slow
@@ -139,3 +152,20 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(triads_env, tmp_path
     np.testing.assert_array_equal(resumed_state["table"], straight_state["table"])
     np.testing.assert_array_equal(resumed_state["counters"], straight_state["counters"])
     assert resumed[-1] == straight[-1]
+
+
+@pytest.mark.slow
+def test_fingering_variants_learn_side_by_side_and_the_better_one_plays(triads_env, tmp_path):
+    """Two thumb costs of the triads (Eb, G, Bb and its moves: black keys under the thumbs):
+    each variant has its own table and rollout, fingered its own way; a round costs both
+    variants' env steps; the evaluation plays the variant that scores higher in the search."""
+    config = ILCConfig(window=4, rounds=1, gains=(), thumb_black_costs=(1.0, 0.0))
+    assert config.candidates * 2 == ILCConfig().candidates  # the other runs' batch shape
+    _, state = _run(triads_env, tmp_path, 1, config)
+    assert state["table"].shape[0] == 2
+    assert np.any(state["last_finger_of_key"][0] != state["last_finger_of_key"][1])
+    assert state["counters"][1] == 2 * config.candidates * STEPS
+    variant = int(np.argmax(state["last_step_f1"].sum(-1)))
+    rows = _rows(tmp_path)
+    assert len(rows) == 2  # the start and the end
+    assert float(rows[-1]["thumb_black_cost"]) == config.thumb_black_costs[variant]
