@@ -231,23 +231,36 @@ def ilc_rolls(rung: Rung) -> list:
     return rolls
 
 
+def ilc_env(rung: Rung):
+    """The `PianoEnv` of an ILC run of the rung: the full two-hand task (`TASK`), piece i is
+    clip i."""
+    from mjx_piano.env import EnvConfig, PianoEnv
+    from mjx_piano.scene.builder import SceneConfig
+
+    scene = SceneConfig(key_dynamics=TASK["env.key_dynamics"],
+                        solver_iterations=TASK["env.solver_iterations"],
+                        ls_iterations=TASK["env.ls_iterations"])
+    return PianoEnv(EnvConfig(scene=scene), ilc_rolls(rung))
+
+
+def ilc_config(recipe: Recipe, seed: int):
+    """The `train.ilc.ILCConfig` of an ILC recipe and seed."""
+    from train.ilc import ILCConfig
+
+    return ILCConfig(seed=seed, **recipe.overrides)
+
+
 def ilc_one(rung: Rung, recipe: Recipe, seed: int, folder: str, env_steps: int,
             time_limit_s: float, progress: bool) -> None:
     """Trains (or resumes) one ILC run (`recipe`'s `ILCConfig` fields) of the rung's clips and
     prints its summary."""
-    from mjx_piano.env import EnvConfig, PianoEnv
-    from mjx_piano.scene.builder import SceneConfig
-    from train.ilc import ILCConfig
     from train.ilc_run import ILCRun, run_ilc
 
-    rolls = ilc_rolls(rung)
-    scene = SceneConfig(key_dynamics=TASK["env.key_dynamics"],
-                        solver_iterations=TASK["env.solver_iterations"],
-                        ls_iterations=TASK["env.ls_iterations"])
-    run = ILCRun(out=folder, steps=rolls[0].num_steps, env_steps=env_steps,
-                 eval_every_steps=rung.eval_every_steps, time_limit_s=time_limit_s,
-                 progress=progress, config=ILCConfig(seed=seed, **recipe.overrides))
-    print(run_ilc(PianoEnv(EnvConfig(scene=scene), rolls), rung.pieces, run))
+    env = ilc_env(rung)
+    run = ILCRun(out=folder, steps=int(env.bank.length[0]),
+                 env_steps=env_steps, eval_every_steps=rung.eval_every_steps,
+                 time_limit_s=time_limit_s, progress=progress, config=ilc_config(recipe, seed))
+    print(run_ilc(env, rung.pieces, run))
 
 
 def train_one(config, resume: bool) -> None:

@@ -1,0 +1,111 @@
+"""F1 of a ladder ILC run's tables across batch slots: how much of a clip's F1 is float rounding.
+
+    python3 -m bench.ilc_slots --rung R1 --recipe ik-ilc-fingerings --seed 0 --out runs/ladder
+
+A clip's rollout is chaotic at the contacts: the same table plays a little differently in
+another slot of a batch (XLA's float rounding depends on the batch shape and the slot), and a
+single evaluation's F1 is one sample of that. This plays each clip's final table (its chosen
+fingering variant, as the run's evaluation does) in every slot of batches of the clips
+repeated 1, 2, 6 and 14 times (`--copies`; 23 slots per clip by default, one compile per
+batch shape), and reports per clip the mean, least and most F1, and the median over clips of
+the means. Writes `slots.json` into the run folder and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+
+from bench.learning_ladder import RECIPES, ilc_config, ilc_env, make_rung, run_folder
+from train.ilc import best_variant, make_player
+from train.ilc_run import STATE_FILE
+
+SLOTS_FILE = "slots.json"
+
+
+def slot_f1(play: Callable, tables: np.ndarray, costs: np.ndarray,
+            copies: tuple[int, ...]) -> list[np.ndarray]:
+    """Each clip's F1 in every slot of batches of the clips repeated `copies` times.
+
+    Args:
+        play: `(pieces int32 [B], costs float32 [B], tables float32 [B, T, F, 3]) -> f1 [B]`.
+        tables: float32 [C, T, F, 3], each clip's table. costs: float32 [C], each clip's thumb
+            black-key cost. copies: repeats of the clips per batch, one batch each.
+
+    Returns:
+        C arrays of F1 [sum(copies)], one per clip, in the order of `copies`.
+    """
+    clips = tables.shape[0]
+    per_clip: list[list[float]] = [[] for _ in range(clips)]
+    for k in copies:
+        index = np.tile(np.arange(clips, dtype=np.int32), k)  # clip-interleaved slots
+        f1 = np.asarray(play(index, costs[index], tables[index]))
+        for c in range(clips):
+            per_clip[c] += f1[index == c].tolist()
+    return [np.asarray(f, np.float64) for f in per_clip]
+
+
+def summary(names: tuple[str, ...], per_clip: list[np.ndarray]) -> dict:
+    """Per clip mean / least / most F1 over the slots and the median over clips of the means."""
+    rows = [{"clip": n, "slots": int(f.size), "mean": float(f.mean()), "min": float(f.min()),
+             "max": float(f.max())} for n, f in zip(names, per_clip)]
+    return {"clips": rows, "median_of_means": float(np.median([r["mean"] for r in rows]))}
+
+
+def markdown(report: dict) -> str:
+    """The summary as a markdown table."""
+    lines = ["| clip | slots | mean F1 | least | most |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['clip']} | {r['slots']} | {r['mean']:.3f} | {r['min']:.3f} | "
+              f"{r['max']:.3f} |" for r in report["clips"]]
+    return "\n".join(lines + [f"\nmedian over clips of the mean F1: "
+                              f"{report['median_of_means']:.3f}"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rung", default="R1")
+    parser.add_argument("--recipe", default="ik-ilc-fingerings",
+                        choices=[r.name for r in RECIPES.values() if r.learner == "ilc"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/ladder", help="the ladder folder")
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 2, 6, 14])
+    args = parser.parse_args(argv)
+    folder = run_folder(args.out, args.rung, args.recipe, args.seed)
+    state_path = os.path.join(folder, STATE_FILE)
+    if not os.path.exists(state_path):
+        print(f"bench.ilc_slots: no {state_path} (run `bench learning` first)", file=sys.stderr)
+        return 2
+    if min(args.copies) < 1:
+        print("bench.ilc_slots: --copies must be >= 1", file=sys.stderr)
+        return 2
+    rung = make_rung(args.rung)
+    costs = np.asarray(ilc_config(RECIPES[args.recipe], args.seed).thumb_black_costs, np.float32)
+    with np.load(state_path) as saved:
+        tables, step_f1 = saved["table"], saved["last_step_f1"]
+    clips = len(rung.pieces)
+    if tables.shape[0] != clips * len(costs):
+        print(f"bench.ilc_slots: {state_path} holds {tables.shape[0]} tables, not {clips} clips "
+              f"x {len(costs)} variants of {args.recipe}", file=sys.stderr)
+        return 2
+    variant = best_variant(step_f1, len(costs))
+    _, play = make_player(ilc_env(rung))
+    per_clip = slot_f1(lambda p, c, t: play(jnp.asarray(p), jnp.asarray(c), jnp.asarray(t)).f1,
+                       tables[np.arange(clips) * len(costs) + variant], costs[variant],
+                       tuple(args.copies))
+    report = summary(rung.pieces, per_clip)
+    report["copies"], report["thumb_black_cost"] = args.copies, costs[variant].tolist()
+    with open(os.path.join(folder, SLOTS_FILE), "w") as f:
+        json.dump(report, f, indent=1)
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
