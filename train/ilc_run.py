@@ -2,14 +2,16 @@
 
     python3 -m mjx_piano bench learning --rung R1 --recipe ik-ilc --out runs/ladder
 
-Every clip learns its own table at once, one per fingering variant (`ILCConfig.
-thumb_black_costs`): a track is a (clip, variant) pair, and one batch holds every track's
-candidates each round. The run folder holds `eval.csv` (the ladder's format: one row per
-evaluation and clip, with the variant played) and `ilc_state.npz` (the tables, the last
-rollout of each, the counters and the random generator, written after every round, so a
-resumed run continues exactly where it stopped). An evaluation plays each clip's best variant
-(`train.ilc.best_variant`) from the first step in a batch of the clips alone; a clip's env
-steps count the candidates' rollouts of all its variants (the training), not the evaluations.
+Every clip learns its own table at once, one per fingering variant
+(`ILCConfig.thumb_black_costs`): a track is a (clip, variant) pair, and one batch holds every
+track's candidates each round. The run folder holds `ilc_run.json` (the clips in piece order,
+the fingering variants and the scene's key dynamics and solver: what `train.ilc_policy` needs
+to play a table), `eval.csv` (the ladder's format: one row per evaluation and clip, with the
+variant played) and `ilc_state.npz` (the tables, the last rollout of each, the counters and
+the random generator, written after every round, so a resumed run continues exactly where it
+stopped). An evaluation plays each clip's best variant (`train.ilc.best_variant`) from the
+first step in a batch of the clips alone; a clip's env steps count the candidates' rollouts of
+all its variants (the training), not the evaluations.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from train.ilc import (ILCConfig, Rollout, best_variant, choose, correction, mak
 from train.stop_signal import catch_stop_signals
 
 STATE_FILE = "ilc_state.npz"
+RUN_FILE = "ilc_run.json"  # what the run plays: its clips, fingering variants and scene
 EVAL_FILE = "eval.csv"
 EVAL_FIELDS = ("iteration", "env_steps", "agent", "pieces", "wall_s", "eval/f1",
                "eval/precision", "eval/recall", "thumb_black_cost")
@@ -90,6 +93,7 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     key_points = np.asarray(pianist.key_points)
     fingers = len(pianist.tip_site)
     os.makedirs(run.out, exist_ok=True)
+    _describe(run.out, env, names, config)
     search = (np.repeat(np.arange(clips, dtype=np.int32), len(costs) * candidates),
               np.repeat(np.tile(costs, clips), candidates))
     loop = _load(run.out)
@@ -154,6 +158,17 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
             f"{loop.wall_s:.0f} s, stopped by {stopped}; median F1 of the last rollouts "
             f"{np.median(loop.last.f1[chosen]):.3f}; thumb black-key cost per clip "
             f"{', '.join(f'{c:g}' for c in costs[variant])}")
+
+
+def _describe(out: str, env, names: tuple[str, ...], config: ILCConfig) -> None:
+    """Writes `ilc_run.json`: the clips, the fingering variants and the scene settings the
+    run's env has (its other settings are `EnvConfig`'s defaults)."""
+    scene = env.config.scene
+    with open(os.path.join(out, RUN_FILE), "w") as f:
+        json.dump({"pieces": list(names), "thumb_black_costs": list(config.thumb_black_costs),
+                   "key_dynamics": scene.key_dynamics,
+                   "solver_iterations": scene.solver_iterations,
+                   "ls_iterations": scene.ls_iterations}, f, indent=1)
 
 
 def _play(play, batch: tuple[np.ndarray, np.ndarray], tables: np.ndarray) -> Rollout:

@@ -5,6 +5,7 @@ looks and sounds like.
 mjx-piano perform --policy ik --piece etude/c-major-chords --out perf/     # the hands play
 mjx-piano perform --policy keys --piece etude/c-major-chords --out perf/   # invisible fingers
 mjx-piano perform --policy runs/specialists --piece etude/c-major-chords --out perf/
+mjx-piano perform --policy runs/ladder/R1/ik-ilc-fingerings/seed0 --piece NAME@0:100 --out perf/
 ```
 
 Writes into `--out`: `performance.wav` (audio), `performance.mid` (played notes + pedal),
@@ -39,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="'ik' (the hands play: OT fingering + inverse kinematics; the "
                              "default), 'keys' (invisible fingers push the goal keys: the "
                              "task's upper bound; 'scripted' is the same), a training run's "
-                             "checkpoint folder or a pool's folder (its piece's specialist)")
+                             "checkpoint folder, a pool's folder (its piece's specialist) or "
+                             "an ILC run's folder (the IK pianist with the clip's learned "
+                             "table)")
     parser.add_argument("--piece", default=None,
                         help="piece name or music file (default: the bundled etude, or the "
                              "run's first piece)")
@@ -61,6 +64,7 @@ def run_perform(args: argparse.Namespace) -> int:
     from mjx_piano.perform.outputs import write_outputs
     from mjx_piano.perform.render_scene import render_model
     from mjx_piano.perform.rollout import perform
+    from train.ilc_policy import is_ilc_run
 
     start = time.perf_counter()
     state_policy = None
@@ -86,6 +90,16 @@ def run_perform(args: argparse.Namespace) -> int:
             from mjx_piano.ik_pianist import IKPianist
 
             state_policy = IKPianist(env).action
+    elif is_ilc_run(args.policy):
+        from train.ilc_policy import load_ilc_policy
+
+        try:
+            ilc = load_ilc_policy(args.policy, piece_name)
+        except (KeyError, ValueError) as error:
+            print(f"error: {error_text(error)}", file=sys.stderr)
+            return 2
+        env, piece, name, action_fn = ilc.env, ilc.piece, ilc.piece_name, None
+        state_policy = ilc.state_policy
     else:
         from train.library import load_piece_policy
 

@@ -7,6 +7,7 @@ negative control); a stopped and resumed run ends where an uninterrupted one doe
 from __future__ import annotations
 
 import csv
+import json
 import os
 
 import numpy as np
@@ -169,3 +170,64 @@ def test_fingering_variants_learn_side_by_side_and_the_better_one_plays(triads_e
     rows = _rows(tmp_path)
     assert len(rows) == 2  # the start and the end
     assert float(rows[-1]["thumb_black_cost"]) == config.thumb_black_costs[variant]
+    described = json.loads((tmp_path / "ilc_run.json").read_text())  # for `train.ilc_policy`
+    assert described["pieces"] == ["triads"] and described["thumb_black_costs"] == [1.0, 0.0]
+    assert described["key_dynamics"] == "kernel"
+
+
+
+def test_an_ilc_run_plays_its_clips_table_in_its_chosen_fingering(tmp_path, capsys,
+                                                                   monkeypatch):
+    """`train.ilc_policy` (what `perform --policy RUN` plays): the clip's table of its best
+    variant, row by step (the last row past its end), with that variant's thumb cost, in an
+    env of the run's clips and scene; a piece the run does not play is refused, by `perform`
+    too (exit 2). The env and the IK pianist are stand-ins that record what they are given."""
+    import json
+    import types
+
+    import jax.numpy as jnp
+
+    from mjx_piano import env as env_module
+    from mjx_piano import ik_pianist
+    from mjx_piano.cli import main
+    from train.ilc_policy import load_ilc_policy
+
+    class Env:
+        def __init__(self, config, rolls):
+            self.config, self.names = config, [r.name for r in rolls]
+
+    class Pianist:
+        def __init__(self, env):
+            self.env = env
+
+        def plan(self, state, row, cost):
+            return (row, cost), None
+
+    monkeypatch.setattr(env_module, "PianoEnv", Env)
+    monkeypatch.setattr(ik_pianist, "IKPianist", Pianist)
+    names = ["etude/a-major-chords", "etude/a-major-arpeggio-rh"]
+    table = np.arange(4 * 8 * 10 * 3, dtype=np.float32).reshape(4, 8, 10, 3)  # 2 clips x 2
+    step_f1 = np.zeros((4, 8), np.float32)
+    step_f1[1] = step_f1[2] = 1.0  # clip 0 plays variant 1 (thumb cost 0), clip 1 variant 0
+    (tmp_path / "ilc_run.json").write_text(json.dumps(
+        {"pieces": names, "thumb_black_costs": [1.0, 0.0], "key_dynamics": "kernel",
+         "solver_iterations": 2, "ls_iterations": 4}))
+    np.savez(tmp_path / "ilc_state.npz", table=table, last_step_f1=step_f1,
+             counters=np.array([3, 480, 0]))
+    first = load_ilc_policy(str(tmp_path), None)
+    assert (first.piece_name, first.piece, first.thumb_black_cost) == (names[0], 0, 0.0)
+    assert first.env_steps == 480 and first.env.names == names
+    scene = first.env.config.scene
+    assert (scene.key_dynamics, scene.solver_iterations, scene.ls_iterations) == ("kernel", 2, 4)
+    for t, row in ((0, 0), (5, 5), (30, 7)):
+        played, cost = first.state_policy(types.SimpleNamespace(t=jnp.int32(t)))
+        np.testing.assert_array_equal(played, table[1, row])
+        assert float(cost) == 0.0
+    second = load_ilc_policy(str(tmp_path), names[1])
+    assert (second.piece, second.thumb_black_cost) == (1, 1.0)
+    np.testing.assert_array_equal(second.table, table[2])
+    with pytest.raises(ValueError, match="its clips"):
+        load_ilc_policy(str(tmp_path), "etude/a-major-alberti")
+    assert main(["perform", "--policy", str(tmp_path), "--piece", "etude/a-major-alberti",
+                 "--out", str(tmp_path / "perf"), "--no-video"]) == 2
+    assert "does not play 'etude/a-major-alberti'" in capsys.readouterr().err
