@@ -63,8 +63,8 @@ class ILCRun:
 @dataclasses.dataclass
 class Loop:
     """What a checkpoint keeps: the tracks' tables float32 [C * V, T, F, 3] (clip-major), their
-    last rollouts (in the candidates' batch), the round reached, env steps per clip, training seconds, the env steps
-    of the next evaluation and the generator's state (JSON)."""
+    last rollouts (in the candidates' batch), the round reached, env steps per clip, training
+    seconds, the env steps of the next evaluation and the generator's state (JSON)."""
 
     table: np.ndarray
     last: Rollout
@@ -93,13 +93,13 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     key_points = np.asarray(pianist.key_points)
     fingers = len(pianist.tip_site)
     os.makedirs(run.out, exist_ok=True)
-    _describe(run.out, env, names, config)
     search = (np.repeat(np.arange(clips, dtype=np.int32), len(costs) * candidates),
               np.repeat(np.tile(costs, clips), candidates))
     loop = _load(run.out)
     if loop is not None and loop.table.shape[0] != tracks:
         raise ValueError(f"{run.out}/{STATE_FILE} holds {loop.table.shape[0]} tables; this run "
                          f"has {clips} clips x {len(costs)} fingering variants")
+    _describe(run.out, env, names, config)
     if loop is None:
         table = np.zeros((tracks, run.steps, fingers, 3), np.float32)
         last = _first_of_each(_play(play, search, np.repeat(table, candidates, 0)), candidates)
