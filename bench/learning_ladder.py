@@ -234,13 +234,10 @@ def ilc_rolls(rung: Rung) -> list:
 def ilc_env(rung: Rung):
     """The `PianoEnv` of an ILC run of the rung: the full two-hand task (`TASK`), piece i is
     clip i."""
-    from mjx_piano.env import EnvConfig, PianoEnv
-    from mjx_piano.scene.builder import SceneConfig
+    from train.ilc_run import scene_env
 
-    scene = SceneConfig(key_dynamics=TASK["env.key_dynamics"],
-                        solver_iterations=TASK["env.solver_iterations"],
-                        ls_iterations=TASK["env.ls_iterations"])
-    return PianoEnv(EnvConfig(scene=scene), ilc_rolls(rung))
+    return scene_env(ilc_rolls(rung), TASK["env.key_dynamics"], TASK["env.solver_iterations"],
+                     TASK["env.ls_iterations"])
 
 
 def ilc_config(recipe: Recipe, seed: int):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mjx_piano.cli_flags import add_impl, add_key_dynamics, add_out
 from mjx_piano.music.piece_args import add_music_options, piece_names
+from train.ilc_cli import add_ilc_command
 from train.pool_cli import add_pool_command
 from train.config import (ALGOS, ENV_NAMES, PRESETS, SPLITS, SpecialistConfig,
                           apply_overrides, parse_set_items)
@@ -72,6 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_music_options(parser)
     parser.set_defaults(run=run_specialists)
     add_pool_command(commands)
+    add_ilc_command(commands)
 
 
 def add_run_flags(parser: argparse.ArgumentParser, pool: bool = False) -> None:

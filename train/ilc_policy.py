@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from train.ilc import best_variant
-from train.ilc_run import RUN_FILE, STATE_FILE
+from train.ilc_run import RUN_FILE, STATE_FILE, scene_env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,9 +58,7 @@ def load_ilc_policy(folder: str, piece_name: str | None) -> ILCPolicy:
             state does not match its description.
     """
     from mjx_piano.default_piece import load_piece
-    from mjx_piano.env import EnvConfig, PianoEnv
     from mjx_piano.ik_pianist import IKPianist
-    from mjx_piano.scene.builder import SceneConfig
 
     with open(os.path.join(folder, RUN_FILE)) as f:
         described = json.load(f)
@@ -78,10 +76,8 @@ def load_ilc_policy(folder: str, piece_name: str | None) -> ILCPolicy:
     clip = names.index(name)
     variant = int(best_variant(step_f1, len(costs))[clip])
     table = tables[clip * len(costs) + variant]
-    scene = SceneConfig(key_dynamics=described["key_dynamics"],
-                        solver_iterations=described["solver_iterations"],
-                        ls_iterations=described["ls_iterations"])
-    env = PianoEnv(EnvConfig(scene=scene), [load_piece(n) for n in names])
+    env = scene_env([load_piece(n) for n in names], described["key_dynamics"],
+                    described["solver_iterations"], described["ls_iterations"])
     pianist = IKPianist(env)
     rows, cost = jnp.asarray(table), jnp.float32(costs[variant])
 

@@ -82,6 +82,9 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
         env: a `PianoEnv` with both hands over the clips (piece i is clip i).
         names: the clips' names (for `eval.csv`), one per piece of `env`.
         run: the run's settings.
+
+    Raises:
+        ValueError: `run.out` holds an ILC run of other clips, fingerings or scene.
     """
     from tqdm import tqdm
 
@@ -95,6 +98,7 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     os.makedirs(run.out, exist_ok=True)
     search = (np.repeat(np.arange(clips, dtype=np.int32), len(costs) * candidates),
               np.repeat(np.tile(costs, clips), candidates))
+    check_same_run(run.out, run_description(env, names, config))
     loop = _load(run.out)
     if loop is not None and loop.table.shape[0] != tracks:
         raise ValueError(f"{run.out}/{STATE_FILE} holds {loop.table.shape[0]} tables; this run "
@@ -160,15 +164,45 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
             f"{', '.join(f'{c:g}' for c in costs[variant])}")
 
 
-def _describe(out: str, env, names: tuple[str, ...], config: ILCConfig) -> None:
-    """Writes `ilc_run.json`: the clips, the fingering variants and the scene settings the
-    run's env has (its other settings are `EnvConfig`'s defaults)."""
+def scene_env(rolls: list, key_dynamics: str, solver_iterations: int, ls_iterations: int):
+    """The `PianoEnv` of an ILC run: both hands over `rolls` (piece i is roll i), in the scene
+    of these key dynamics and solver settings (the rest `EnvConfig`'s defaults)."""
+    from mjx_piano.env import EnvConfig, PianoEnv
+    from mjx_piano.scene.builder import SceneConfig
+
+    scene = SceneConfig(key_dynamics=key_dynamics, solver_iterations=solver_iterations,
+                        ls_iterations=ls_iterations)
+    return PianoEnv(EnvConfig(scene=scene), rolls)
+
+
+def run_description(env, names: tuple[str, ...], config: ILCConfig) -> dict:
+    """What `ilc_run.json` holds: the clips, the fingering variants and the scene settings
+    of the run's env (its other settings are `EnvConfig`'s defaults)."""
     scene = env.config.scene
+    return {"pieces": list(names), "thumb_black_costs": list(config.thumb_black_costs),
+            "key_dynamics": scene.key_dynamics, "solver_iterations": scene.solver_iterations,
+            "ls_iterations": scene.ls_iterations}
+
+
+def check_same_run(out: str, described: dict) -> None:
+    """Raises ValueError if `out` already holds an ILC run described otherwise (other clips,
+    fingerings or scene): a resume continues the same run only."""
+    path = os.path.join(out, RUN_FILE)
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        found = json.load(f)
+    changed = [k for k in described if found.get(k) != described[k]]
+    if changed:
+        raise ValueError(f"{out} holds an ILC run with other {', '.join(changed)} "
+                         f"({', '.join(f'{k}={found.get(k)}' for k in changed)}); continue it "
+                         "with its own settings or use another --out")
+
+
+def _describe(out: str, env, names: tuple[str, ...], config: ILCConfig) -> None:
+    """Writes `ilc_run.json` (`run_description`)."""
     with open(os.path.join(out, RUN_FILE), "w") as f:
-        json.dump({"pieces": list(names), "thumb_black_costs": list(config.thumb_black_costs),
-                   "key_dynamics": scene.key_dynamics,
-                   "solver_iterations": scene.solver_iterations,
-                   "ls_iterations": scene.ls_iterations}, f, indent=1)
+        json.dump(run_description(env, names, config), f, indent=1)
 
 
 def _play(play, batch: tuple[np.ndarray, np.ndarray], tables: np.ndarray) -> Rollout:
