@@ -1,14 +1,19 @@
-"""F1 of a ladder ILC run's tables across batch slots: how much of a clip's F1 is float rounding.
+"""F1 of a ladder ILC run's tables across batch shapes: how much of a clip's F1 is float rounding.
 
     python3 -m bench.ilc_slots --rung R1 --recipe ik-ilc-fingerings --seed 0 --out runs/ladder
 
-A clip's rollout is chaotic at the contacts: the same table plays a little differently in
-another slot of a batch (XLA's float rounding depends on the batch shape and the slot), and a
-single evaluation's F1 is one sample of that. This plays each clip's final table (its chosen
-fingering variant, as the run's evaluation does) in every slot of batches of the clips
-repeated 1, 2, 6 and 14 times (`--copies`; 23 slots per clip by default, one compile per
-batch shape), and reports per clip the mean, least and most F1, and the median over clips of
-the means. Writes `slots.json` into the run folder and prints a markdown table.
+A clip's rollout is chaotic at the contacts, and XLA's float rounding depends on the batch
+shape: the same table plays the same way in every slot of one batch, but differently in a
+batch of another size (on CPU, 2026-12-03: seed 1's madrigal.3.5/05 table scored 0.706 in a
+batch of 4 and 0.846 in both slots of a batch of 8; limiting XLA to SSE4.2, without FMA,
+changed the numbers but not their dependence on the batch). A single evaluation's F1 is one
+sample of that. This plays each clip's final table (its chosen fingering variant, as the
+run's evaluation does) in every slot of batches of the clips repeated 1, 2, 6, 12 and 14
+times (`--copies`: batches of 4, 8, 24, 48 and 56 for four clips, one compile each; 48 is the
+search's batch of `ik-ilc-fingerings`), and reports per clip its F1 in each batch (the mean
+over its slots there), the largest spread between its slots within one batch, and the mean,
+least and most F1 over the batches, each batch weighted equally; and the median over clips of
+those means. Writes `slots.json` into the run folder and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -51,18 +56,38 @@ def slot_f1(play: Callable, tables: np.ndarray, costs: np.ndarray,
     return [np.asarray(f, np.float64) for f in per_clip]
 
 
-def summary(names: tuple[str, ...], per_clip: list[np.ndarray]) -> dict:
-    """Per clip mean / least / most F1 over the slots and the median over clips of the means."""
-    rows = [{"clip": n, "slots": int(f.size), "mean": float(f.mean()), "min": float(f.min()),
-             "max": float(f.max())} for n, f in zip(names, per_clip)]
-    return {"clips": rows, "median_of_means": float(np.median([r["mean"] for r in rows]))}
+def summary(names: tuple[str, ...], per_clip: list[np.ndarray],
+            copies: tuple[int, ...]) -> dict:
+    """Per clip: F1 in each batch (mean over its slots there, keyed by the batch size), the
+    largest spread between its slots within a batch, and the mean / least / most over the
+    batches (equally weighted); the median over clips of the means.
+
+    Args:
+        names: the clips. per_clip: `slot_f1`'s arrays [sum(copies)]. copies: as given to it.
+    """
+    edges = np.cumsum((0,) + tuple(copies))
+    sizes = [len(names) * k for k in copies]
+    rows = []
+    for name, f1 in zip(names, per_clip):
+        batches = [f1[a:b] for a, b in zip(edges[:-1], edges[1:])]
+        means = np.array([b.mean() for b in batches])
+        rows.append({"clip": name, "by_batch": {str(n): float(m) for n, m in zip(sizes, means)},
+                     "spread_within": float(max(b.max() - b.min() for b in batches)),
+                     "mean": float(means.mean()), "min": float(means.min()),
+                     "max": float(means.max())})
+    return {"clips": rows, "batch_sizes": sizes,
+            "median_of_means": float(np.median([r["mean"] for r in rows]))}
 
 
 def markdown(report: dict) -> str:
     """The summary as a markdown table."""
-    lines = ["| clip | slots | mean F1 | least | most |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['clip']} | {r['slots']} | {r['mean']:.3f} | {r['min']:.3f} | "
-              f"{r['max']:.3f} |" for r in report["clips"]]
+    sizes = [str(n) for n in report["batch_sizes"]]
+    lines = ["| clip | " + " | ".join(f"batch {n}" for n in sizes)
+             + " | mean | least | most | spread within a batch |",
+             "|---|" + "---:|" * (len(sizes) + 4)]
+    lines += [f"| {r['clip']} | " + " | ".join(f"{r['by_batch'][n]:.3f}" for n in sizes)
+              + f" | {r['mean']:.3f} | {r['min']:.3f} | {r['max']:.3f} | "
+              f"{r['spread_within']:.3f} |" for r in report["clips"]]
     return "\n".join(lines + [f"\nmedian over clips of the mean F1: "
                               f"{report['median_of_means']:.3f}"])
 
@@ -75,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                         choices=[r.name for r in RECIPES.values() if r.learner == "ilc"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/ladder", help="the ladder folder")
-    parser.add_argument("--copies", type=int, nargs="+", default=[1, 2, 6, 14])
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 2, 6, 12, 14])
     args = parser.parse_args(argv)
     folder = run_folder(args.out, args.rung, args.recipe, args.seed)
     state_path = os.path.join(folder, STATE_FILE)
@@ -99,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     per_clip = slot_f1(lambda p, c, t: play(jnp.asarray(p), jnp.asarray(c), jnp.asarray(t)).f1,
                        tables[np.arange(clips) * len(costs) + variant], costs[variant],
                        tuple(args.copies))
-    report = summary(rung.pieces, per_clip)
+    report = summary(rung.pieces, per_clip, tuple(args.copies))
     report["copies"], report["thumb_black_cost"] = args.copies, costs[variant].tolist()
     with open(os.path.join(folder, SLOTS_FILE), "w") as f:
         json.dump(report, f, indent=1)

@@ -119,6 +119,10 @@ RECIPES = {r.name: r for r in (
            "kept off black keys or not), both learned in one batch on half the env steps each; "
            "each clip plays the one that scores higher in the search",
            {"thumb_black_costs": (1.0, 0.0)}, learner="ilc"),
+    Recipe("ik-ilc-fingerings-verified", "the ik-ilc-fingerings recipe keeping a round's "
+           "change only if it also wins in a second batch shape (other float rounding; its "
+           "rollouts counted)", {"thumb_black_costs": (1.0, 0.0), "verify": True},
+           learner="ilc"),
 )}
 
 

@@ -24,11 +24,13 @@ per variant in the same batch, and plays the variant whose last search rollout s
 The windows sweep the clip left to right and again; a later window's change cannot alter an
 earlier step, so each sweep fixes the errors in the order the music meets them.
 
-A clip's rollout is chaotic at the contacts: the same table's F1 moves by up to 0.12 with the
-float rounding of the batch slot it plays in (`bench/RESULTS.md`, 2026-12-03), so the search's
-F1 (the candidates' batch) runs ahead of the evaluation's (a batch of the clips) once the
-table fits the search's rounding. Choosing on the mean of jittered rollouts, with the table
-measured afresh each round, was tried there and learned less.
+A clip's rollout is chaotic at the contacts, and XLA's float rounding depends on the batch
+shape (every slot of one batch plays a table the same way; a batch of another size plays it
+differently, by up to 0.14 F1: `bench/RESULTS.md`, 2026-12-03), so the search's F1 (the
+candidates' batch) runs ahead of the evaluation's (a batch of the clips) once the table fits
+the search's rounding. Choosing on the mean of jittered rollouts, with the table measured
+afresh each round, was tried there and learned less. `ILCConfig.verify` keeps a change only
+if it also wins in a second batch shape.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class ILCConfig:
         thumb_black_costs: the fingering variants (m, the IK pianist's thumb cost of a black
             key): each clip learns one table per variant, and plays the variant whose table
             scores higher in the search (one variant: the IK pianist's own fingering).
+        verify: a round's winner replaces its table only if it also beats it in a second
+            batch shape (the tracks alone, one rollout each, its env steps counted): an
+            improvement of one float rounding only is refused (`train.ilc_run`).
     """
 
     window: int = 5
@@ -79,6 +84,7 @@ class ILCConfig:
     bound: tuple[float, float, float] = (0.02, 0.025, 0.025)
     seed: int = 0
     thumb_black_costs: tuple[float, ...] = (THUMB_BLACK_COST,)
+    verify: bool = False
 
     @property
     def candidates(self) -> int:

@@ -11,7 +11,8 @@ variant played) and `ilc_state.npz` (the tables, the last rollout of each, the c
 the random generator, written after every round, so a resumed run continues exactly where it
 stopped). An evaluation plays each clip's best variant (`train.ilc.best_variant`) from the
 first step in a batch of the clips alone; a clip's env steps count the candidates' rollouts of
-all its variants (the training), not the evaluations.
+all its variants and (`ILCConfig.verify`) the verification rollouts (the training), not the
+evaluations.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ class ILCRun:
 class Loop:
     """What a checkpoint keeps: the tracks' tables float32 [C * V, T, F, 3] (clip-major), their
     last rollouts (in the candidates' batch), the round reached, env steps per clip, training
-    seconds, the env steps of the next evaluation and the generator's state (JSON)."""
+    seconds, the env steps of the next evaluation, the generator's state (JSON), and with
+    `ILCConfig.verify` the tables' summed step F1 in the verification batch, float64 [C * V]
+    (zeros without)."""
 
     table: np.ndarray
     last: Rollout
@@ -73,6 +76,7 @@ class Loop:
     wall_s: float
     next_eval: int
     rng_state: str
+    verified: np.ndarray
 
 
 def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
@@ -98,6 +102,7 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     os.makedirs(run.out, exist_ok=True)
     search = (np.repeat(np.arange(clips, dtype=np.int32), len(costs) * candidates),
               np.repeat(np.tile(costs, clips), candidates))
+    alone = (np.repeat(np.arange(clips, dtype=np.int32), len(costs)), np.tile(costs, clips))
     check_same_run(run.out, run_description(env, names, config))
     loop = _load(run.out)
     if loop is not None and loop.table.shape[0] != tracks:
@@ -107,8 +112,10 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     if loop is None:
         table = np.zeros((tracks, run.steps, fingers, 3), np.float32)
         last = _first_of_each(_play(play, search, np.repeat(table, candidates, 0)), candidates)
+        verified = (_play(play, alone, table).step_f1.sum(-1).astype(np.float64)
+                    if config.verify else np.zeros(tracks))
         loop = Loop(table, last, 0, 0, 0.0, 0, json.dumps(
-            np.random.default_rng(config.seed).bit_generator.state))
+            np.random.default_rng(config.seed).bit_generator.state), verified)
         _evaluate(play, run, names, loop)
         loop.next_eval = run.eval_every_steps
         _save(run.out, loop)
@@ -129,6 +136,7 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
             if run.time_limit_s and time.perf_counter() - start_clock >= run.time_limit_s:
                 stopped = "time limit"
                 break
+            before = loop.env_steps
             first = (loop.round // config.rounds) % windows * config.window
             tables = np.stack([proposals(loop.table[c], correction(
                 loop.last.goal[c], loop.last.pressed[c], loop.last.finger_of_key[c],
@@ -137,6 +145,9 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
             tried = _play(play, search, tables.reshape(-1, *tables.shape[2:]))
             score = tried.step_f1.reshape(tracks, candidates, -1).sum(-1)
             chosen = choose(loop.last.step_f1.sum(-1), score)
+            if config.verify and np.any(chosen >= 0):
+                chosen = _verify(play, alone, loop, tables, chosen)
+                loop.env_steps += len(costs) * run.steps
             for c in np.nonzero(chosen >= 0)[0]:
                 i = c * candidates + chosen[c]
                 loop.table[c] = tables[c, chosen[c]]
@@ -146,7 +157,7 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
             loop.env_steps += per_round
             loop.wall_s = start_wall + time.perf_counter() - start_clock
             loop.rng_state = json.dumps(rng.bit_generator.state)
-            bar.update(per_round)
+            bar.update(loop.env_steps - before)
             bar.set_postfix(median_f1=f"{np.median(loop.last.f1):.3f}")
             if loop.env_steps >= loop.next_eval:
                 _evaluate(play, run, names, loop)
@@ -179,9 +190,11 @@ def run_description(env, names: tuple[str, ...], config: ILCConfig) -> dict:
     """What `ilc_run.json` holds: the clips, the fingering variants and the scene settings
     of the run's env (its other settings are `EnvConfig`'s defaults)."""
     scene = env.config.scene
-    return {"pieces": list(names), "thumb_black_costs": list(config.thumb_black_costs),
-            "key_dynamics": scene.key_dynamics, "solver_iterations": scene.solver_iterations,
-            "ls_iterations": scene.ls_iterations}
+    described = {"pieces": list(names), "thumb_black_costs": list(config.thumb_black_costs),
+                 "key_dynamics": scene.key_dynamics,
+                 "solver_iterations": scene.solver_iterations,
+                 "ls_iterations": scene.ls_iterations}
+    return {**described, "verify": True} if config.verify else described
 
 
 def check_same_run(out: str, described: dict) -> None:
@@ -192,11 +205,13 @@ def check_same_run(out: str, described: dict) -> None:
         return
     with open(path) as f:
         found = json.load(f)
-    changed = [k for k in described if found.get(k) != described[k]]
+    unset = {"verify": False}  # a run described before the field
+    changed = [k for k in {**described, **found}
+               if found.get(k, unset.get(k)) != described.get(k, unset.get(k))]
     if changed:
         raise ValueError(f"{out} holds an ILC run with other {', '.join(changed)} "
-                         f"({', '.join(f'{k}={found.get(k)}' for k in changed)}); continue it "
-                         "with its own settings or use another --out")
+                         f"({', '.join(f'{k}={found.get(k, unset.get(k))}' for k in changed)}); "
+                         "continue it with its own settings or use another --out")
 
 
 def _describe(out: str, env, names: tuple[str, ...], config: ILCConfig) -> None:
@@ -211,6 +226,28 @@ def _play(play, batch: tuple[np.ndarray, np.ndarray], tables: np.ndarray) -> Rol
     pieces, costs = batch
     out = jax.device_get(play(jnp.asarray(pieces), jnp.asarray(costs), jnp.asarray(tables)))
     return Rollout(*(np.array(v) for v in out))
+
+
+def _verify(play, alone: tuple[np.ndarray, np.ndarray], loop: Loop, tables: np.ndarray,
+            chosen: np.ndarray) -> np.ndarray:
+    """The round's winners that also beat their track's table in the verification batch (the
+    tracks alone: another batch shape, so other float rounding); updates `loop.verified`.
+
+    Args:
+        alone: (pieces int32 [C * V], costs float32 [C * V]), one slot per track.
+        tables: float32 [C * V, P, T, F, 3], the round's candidates. chosen: int [C * V], each
+            track's winner or -1 (`choose`).
+
+    Returns:
+        int [C * V]: `chosen`, with -1 for the winners the verification refused.
+    """
+    trial = loop.table.copy()
+    won = np.nonzero(chosen >= 0)[0]
+    trial[won] = tables[won, chosen[won]]
+    score = _play(play, alone, trial).step_f1.sum(-1).astype(np.float64)
+    kept = (chosen >= 0) & (score > loop.verified + 1e-6)
+    loop.verified = np.where(kept, score, loop.verified)
+    return np.where(kept, chosen, -1)
 
 
 def _first_of_each(rollout: Rollout, group: int) -> Rollout:
@@ -254,7 +291,8 @@ def _save(out: str, loop: Loop) -> None:
     with open(path + ".tmp", "wb") as f:
         np.savez(f, table=loop.table, **{f"last_{k}": v for k, v in loop.last._asdict().items()},
                  counters=np.array([loop.round, loop.env_steps, loop.next_eval], np.int64),
-                 wall_s=np.float64(loop.wall_s), rng_state=np.array(loop.rng_state))
+                 wall_s=np.float64(loop.wall_s), rng_state=np.array(loop.rng_state),
+                 verified=loop.verified)
     os.replace(path + ".tmp", path)
 
 
@@ -266,8 +304,10 @@ def _load(out: str) -> Loop | None:
     with np.load(path) as saved:
         last = Rollout(**{k: saved[f"last_{k}"] for k in Rollout._fields})
         rounds, env_steps, next_eval = (int(v) for v in saved["counters"])
+        verified = (saved["verified"] if "verified" in saved.files
+                    else np.zeros(saved["table"].shape[0]))  # a run from before `verify`
         loop = Loop(saved["table"], last, rounds, env_steps, float(saved["wall_s"]), next_eval,
-                    str(saved["rng_state"]))
+                    str(saved["rng_state"]), verified)
     _trim_eval(out, loop.env_steps)
     return loop
 

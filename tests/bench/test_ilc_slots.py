@@ -1,5 +1,5 @@
-"""`bench.ilc_slots`: each clip's F1 is gathered from its own slots of every batch, and a
-missing run is refused."""
+"""`bench.ilc_slots`: each clip's F1 is gathered from its own slots of every batch and
+summarized per batch size (each batch weighted equally), and a missing run is refused."""
 
 from __future__ import annotations
 
@@ -23,11 +23,15 @@ def test_each_clip_gets_its_own_slots_of_every_batch():
     assert batches == [3, 6]
     # clip 1 sits in slot 1 of the first batch and slots 1 and 4 of the second
     np.testing.assert_allclose(per_clip[1], [0.501, 0.501, 0.504], atol=1e-6)
-    report = summary(("a", "b", "c"), per_clip)
-    assert report["clips"][2]["slots"] == 3
-    assert report["clips"][2]["min"] == pytest.approx(0.902)
-    assert report["median_of_means"] == pytest.approx(np.mean([0.501, 0.501, 0.504]))
-    assert "| b | 3 | 0.502 |" in markdown(report)
+    report = summary(("a", "b", "c"), per_clip, (1, 2))
+    assert report["batch_sizes"] == [3, 6]
+    b = report["clips"][1]
+    assert b["by_batch"] == {"3": pytest.approx(0.501), "6": pytest.approx(0.5025)}
+    assert b["spread_within"] == pytest.approx(0.003)  # slots 1 and 4 of the batch of 6
+    assert b["mean"] == pytest.approx((0.501 + 0.5025) / 2)  # each batch weighs the same
+    assert (b["min"], b["max"]) == (pytest.approx(0.501), pytest.approx(0.5025))
+    assert report["median_of_means"] == pytest.approx(b["mean"])
+    assert "| b | 0.501 | 0.502 | 0.502 | 0.501 | 0.502 | 0.003 |" in markdown(report)
 
 
 def test_a_run_that_is_not_there_is_refused(tmp_path, capsys):

@@ -97,6 +97,34 @@ def test_each_clip_plays_its_variant_with_the_highest_summed_step_f1():
     np.testing.assert_array_equal(best_variant(step_f1, 1), np.zeros(6))
 
 
+def test_verification_keeps_only_the_winners_that_win_again_in_the_other_batch():
+    """`ILCConfig.verify`: each track's winner is replayed beside the other tracks' tables (one
+    slot per track) and kept only if it beats the track's verified score there."""
+    from train.ilc import Rollout
+    from train.ilc_run import Loop, _verify
+
+    played = []
+
+    def play(pieces, costs, tables):  # a track's step F1: its table's first offsets
+        played.append(np.asarray(tables))
+        step_f1 = np.asarray(tables)[:, :, 0, 0]
+        zeros = np.zeros(len(pieces), np.float32)
+        return Rollout(zeros, zeros, zeros, step_f1, *(np.zeros(1),) * 4)
+
+    incumbent = np.zeros((3, 2, 1, 3), np.float32)  # 3 tracks, T = 2, one fingertip
+    incumbent[:, :, 0, 0] = 0.5  # summed step F1 1.0 each
+    candidates = np.zeros((3, 2, 2, 1, 3), np.float32)  # 2 candidates per track
+    candidates[0, 0, :, 0, 0] = 0.75  # track 0's winner: 1.5, kept
+    candidates[1, 1, :, 0, 0] = 0.25  # track 1's winner: 0.5, refused
+    loop = Loop(incumbent.copy(), None, 0, 0, 0.0, 0, "", np.ones(3))
+    alone = (np.arange(3, dtype=np.int32), np.ones(3, np.float32))
+    kept = _verify(play, alone, loop, candidates, np.array([0, 1, -1]))
+    np.testing.assert_array_equal(kept, [0, -1, -1])
+    np.testing.assert_allclose(loop.verified, [1.5, 1.0, 1.0])
+    np.testing.assert_array_equal(played[0][2], incumbent[2])  # a track without a winner
+    np.testing.assert_array_equal(loop.table, incumbent)  # the caller replaces the tables
+
+
 # ---- on the full two-hand scene (slow: one compile per batch shape, shared) ----
 
 STEPS = 24
@@ -173,6 +201,21 @@ def test_fingering_variants_learn_side_by_side_and_the_better_one_plays(triads_e
     described = json.loads((tmp_path / "ilc_run.json").read_text())  # for `train.ilc_policy`
     assert described["pieces"] == ["triads"] and described["thumb_black_costs"] == [1.0, 0.0]
     assert described["key_dynamics"] == "kernel"
+
+
+@pytest.mark.slow
+def test_a_verified_run_counts_its_verification_rollouts(triads_env, tmp_path):
+    """With `verify`, a round with a winner replays the tracks once more (here one track: the
+    evaluation's batch shape, no new compile) and counts those env steps; the verified score
+    is kept in the checkpoint."""
+    config = ILCConfig(window=4, rounds=1, verify=True)
+    rounds = 4
+    _run(triads_env, tmp_path, rounds, config)
+    state = np.load(tmp_path / "ilc_state.npz")
+    extra = int(state["counters"][1]) - rounds * config.candidates * STEPS
+    assert extra % STEPS == 0 and 1 <= extra // STEPS <= rounds, extra
+    assert state["verified"].shape == (1,) and state["verified"][0] > 0
+    assert json.loads((tmp_path / "ilc_run.json").read_text())["verify"] is True
 
 
 
