@@ -3,9 +3,9 @@
     python3 -m bench.ilc_slots --rung R1 --recipe ik-ilc-fingerings --seed 0 --out runs/ladder
 
 A clip's rollout is chaotic at the contacts, and XLA's float rounding depends on the batch
-shape: the same table plays the same way in every slot of one batch, but differently in a
-batch of another size (on CPU, 2026-12-03: seed 1's madrigal.3.5/05 table scored 0.706 in a
-batch of 4 and 0.846 in both slots of a batch of 8; limiting XLA to SSE4.2, without FMA,
+shape most and on the slot a little (on CPU, 2026-12-03: seed 1's madrigal.3.5/05 table scored
+0.706 in a batch of 4 and 0.846 in both slots of a batch of 8; seed 0's madrigal.3.5/06 table
+differed by up to 0.044 between slots of one batch; limiting XLA to SSE4.2, without FMA,
 changed the numbers but not their dependence on the batch). A single evaluation's F1 is one
 sample of that. This plays each clip's final table (its chosen fingering variant, as the
 run's evaluation does) in every slot of batches of the clips repeated 1, 2, 6, 12 and 14

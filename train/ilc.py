@@ -25,8 +25,8 @@ The windows sweep the clip left to right and again; a later window's change cann
 earlier step, so each sweep fixes the errors in the order the music meets them.
 
 A clip's rollout is chaotic at the contacts, and XLA's float rounding depends on the batch
-shape (every slot of one batch plays a table the same way; a batch of another size plays it
-differently, by up to 0.14 F1: `bench/RESULTS.md`, 2026-12-03), so the search's F1 (the
+shape most and the slot a little (a batch of another size plays a table differently, by up to
+0.14 F1; slots of one batch mostly alike: `bench/RESULTS.md`, 2026-12-03), so the search's F1 (the
 candidates' batch) runs ahead of the evaluation's (a batch of the clips) once the table fits
 the search's rounding. Choosing on the mean of jittered rollouts, with the table measured
 afresh each round, was tried there and learned less. `ILCConfig.verify` keeps a change only

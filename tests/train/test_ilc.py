@@ -132,17 +132,17 @@ STILL = ILCConfig(gains=(0.0, 0.0, 0.0), lateral_gain=0.0, noise=0.0, press_deep
                   lift=0.0)  # every candidate is the table: nothing can be learned
 
 
+CLIP = "etude/eb-major-chords@0:24"  # both hands; Eb, G, Bb: black keys under the thumbs
+
+
 @pytest.fixture(scope="module")
 def triads_env():
-    from mjx_piano.env import EnvConfig, PianoEnv
-    from mjx_piano.scene.builder import SceneConfig
-    from tests.sim.conftest import make_roll
+    """The env `train ilc --pieces CLIP` builds (one object per process: the command-line
+    test below reuses its compiled rollouts)."""
+    from mjx_piano.defaults import KERNEL_KEYS_SOLVER
+    from train.ilc_cli import _env
 
-    right = [[51, 55, 58], [53, 56, 60], [55, 58, 62], [56, 60, 63], [58, 62, 65], [60, 63, 67]]
-    left = [[27, 31, 34], [29, 32, 36], [31, 34, 38], [32, 36, 39], [34, 38, 41], [36, 39, 43]]
-    triads = make_roll("triads", STEPS, {i: right[i // 4] + left[i // 4] for i in range(STEPS)})
-    scene = SceneConfig(key_dynamics="kernel", solver_iterations=2, ls_iterations=4)
-    return PianoEnv(EnvConfig(scene=scene), [triads])
+    return _env((CLIP,), "kernel", KERNEL_KEYS_SOLVER)
 
 
 def _run(env, out, rounds: int, config: ILCConfig):
@@ -151,7 +151,7 @@ def _run(env, out, rounds: int, config: ILCConfig):
     budget = rounds * config.candidates * len(config.thumb_black_costs) * STEPS
     run = ILCRun(out=str(out), steps=STEPS, env_steps=budget, eval_every_steps=budget,
                  config=config)
-    run_ilc(env, ("triads",), run)
+    run_ilc(env, (CLIP,), run)
     with open(os.path.join(out, "eval.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     return [float(r["eval/f1"]) for r in rows], np.load(os.path.join(out, "ilc_state.npz"))
@@ -199,7 +199,7 @@ def test_fingering_variants_learn_side_by_side_and_the_better_one_plays(triads_e
     assert len(rows) == 2  # the start and the end
     assert float(rows[-1]["thumb_black_cost"]) == config.thumb_black_costs[variant]
     described = json.loads((tmp_path / "ilc_run.json").read_text())  # for `train.ilc_policy`
-    assert described["pieces"] == ["triads"] and described["thumb_black_costs"] == [1.0, 0.0]
+    assert described["pieces"] == [CLIP] and described["thumb_black_costs"] == [1.0, 0.0]
     assert described["key_dynamics"] == "kernel"
 
 
@@ -274,3 +274,34 @@ def test_an_ilc_run_plays_its_clips_table_in_its_chosen_fingering(tmp_path, caps
     assert main(["perform", "--policy", str(tmp_path), "--piece", "etude/a-major-alberti",
                  "--out", str(tmp_path / "perf"), "--no-video"]) == 2
     assert "does not play 'etude/a-major-alberti'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_ilc_trains_resumes_continues_and_refuses_other_fingerings(triads_env, tmp_path,
+                                                                        capsys):
+    """`mjx-piano train ilc` end to end on the fixture's clip (its env and compiled rollouts):
+    eval.csv, the summary table, the learning curve and the perform hint; the same command
+    does nothing more once its budget is spent, a larger budget continues, other fingerings
+    on the same folder are refused (exit 2)."""
+    from mjx_piano.cli import main
+
+    out = str(tmp_path / "run")
+    flags = ["train", "ilc", "--pieces", CLIP, "--fingerings", "1.0", "--no-progress",
+             "--out", out]
+    per_round = ILCConfig().candidates * STEPS
+    assert main([*flags, "--env-steps", str(2 * per_round)]) == 0
+    printed = capsys.readouterr().out
+    rows = _rows(out)
+    assert [int(r["env_steps"]) for r in rows] == [0, 2 * per_round]
+    assert f"| {CLIP} | {float(rows[-1]['eval/f1']):.3f} |" in printed
+    assert os.path.getsize(os.path.join(out, "learning_curve.png")) > 10_000
+    assert f"perform --policy {out} --piece '{CLIP}'" in printed
+    assert main([*flags, "--env-steps", str(2 * per_round)]) == 0
+    assert _rows(out) == rows  # the budget is spent: nothing more
+    assert main([*flags, "--env-steps", str(3 * per_round)]) == 0
+    assert [int(r["env_steps"]) for r in _rows(out)] == [0, 2 * per_round, 3 * per_round]
+    capsys.readouterr()
+    assert main(["train", "ilc", "--pieces", CLIP, "--fingerings", "1.0", "0.0",
+                 "--out", out]) == 2
+    assert "other thumb_black_costs" in capsys.readouterr().err
+    assert len(_rows(out)) == 3
