@@ -48,6 +48,9 @@ def add_ilc_command(commands: argparse._SubParsersAction) -> None:
                         metavar="COST", help="fingering variants, the thumbs' cost of a black "
                                              "key (m; default 1.0 0.0: thumbs kept off black "
                                              "keys, or not)")
+    parser.add_argument("--verify", action="store_true",
+                        help="keep a round's change only if it also wins in a second batch "
+                             "shape (other float rounding; its rollouts are counted)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random candidates")
     parser.add_argument("--time-limit", type=float, default=0.0, metavar="S",
                         help="stop after S seconds of this command (resumable; default none)")
@@ -73,7 +76,8 @@ def run_ilc_command(args: argparse.Namespace) -> int:
         if len(set(args.fingerings)) < len(args.fingerings):
             raise ValueError(f"--fingerings repeats a cost: {args.fingerings}")
         solver = KERNEL_KEYS_SOLVER if args.key_dynamics == "kernel" else (SOLVER_ITERATIONS, LS_ITERATIONS)
-        config = ILCConfig(seed=args.seed, thumb_black_costs=tuple(args.fingerings))
+        config = ILCConfig(seed=args.seed, thumb_black_costs=tuple(args.fingerings),
+                           verify=args.verify)
         env = _env(names, args.key_dynamics, solver)
         check_same_run(args.out, run_description(env, names, config))
     except (KeyError, ValueError) as error:
