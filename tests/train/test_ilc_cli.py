@@ -18,3 +18,23 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
     assert main(["train", "ilc", *argv, "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_summary_gives_each_clip_its_last_f1_and_its_first_evaluation_at_the_target(
+        tmp_path):
+    from train.ilc_cli import plot_curve, summary_table
+    from train.ilc_run import EVAL_FIELDS
+
+    rows = [(0, 0, 0, "a", 0.0, 0.70, 0.8, 0.6, 1.0), (0, 0, 1, "b", 0.0, 0.50, 0.6, 0.4, 1.0),
+            (10, 960, 0, "a", 30.0, 0.82, 0.9, 0.7, 0.0),
+            (10, 960, 1, "b", 30.0, 0.60, 0.7, 0.5, 1.0),
+            (20, 1920, 0, "a", 61.0, 0.79, 0.9, 0.7, 0.0),
+            (20, 1920, 1, "b", 61.0, 0.70, 0.8, 0.6, 1.0)]
+    with open(tmp_path / "eval.csv", "w") as f:
+        f.write(",".join(EVAL_FIELDS) + "\n")
+        f.writelines(",".join(str(v) for v in row) + "\n" for row in rows)
+    table = summary_table(str(tmp_path), 0.8).splitlines()
+    assert table[2] == "| a | 0.790 | 0.900 | 0.700 | 0 | 960 | 30 |"
+    assert table[3] == "| b | 0.700 | 0.800 | 0.600 | 1 | not yet | not yet |"
+    assert len(table) == 4
+    assert plot_curve(str(tmp_path)).endswith("learning_curve.png")
