@@ -23,6 +23,7 @@ import sys
 from mjx_piano.cli_flags import add_key_dynamics, add_out
 from mjx_piano.defaults import KERNEL_KEYS_SOLVER, LS_ITERATIONS, SOLVER_ITERATIONS
 from mjx_piano.music.piece_args import add_music_options, error_text, piece_names
+from mjx_piano.paths import run_kind
 
 DEFAULT_PIECES = ("etude/c-major-chords",)
 CURVE_FILE = "learning_curve.png"
@@ -75,7 +76,11 @@ def run_ilc_command(args: argparse.Namespace) -> int:
                              f"{args.env_steps} and {args.eval_every}")
         if len(set(args.fingerings)) < len(args.fingerings):
             raise ValueError(f"--fingerings repeats a cost: {args.fingerings}")
-        solver = KERNEL_KEYS_SOLVER if args.key_dynamics == "kernel" else (SOLVER_ITERATIONS, LS_ITERATIONS)
+        solver = (KERNEL_KEYS_SOLVER if args.key_dynamics == "kernel"
+                  else (SOLVER_ITERATIONS, LS_ITERATIONS))
+        other = run_kind(args.out)
+        if other:
+            raise ValueError(f"--out: {args.out} holds a {other} run; use another folder")
         config = ILCConfig(seed=args.seed, thumb_black_costs=tuple(args.fingerings),
                            verify=args.verify)
         env = _env(names, args.key_dynamics, solver)

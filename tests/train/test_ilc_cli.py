@@ -13,6 +13,13 @@ from mjx_piano.cli import main
     (["--env-steps", "0"], "--env-steps must be >= 1"),
     (["--fingerings", "1.0", "1.0"], "repeats a cost"),
 ])
+def test_a_folder_of_another_kind_of_run_is_refused(tmp_path, capsys):
+    (tmp_path / "manifest.json").write_text("{}")  # a dataset store
+    assert main(["train", "ilc", "--out", str(tmp_path)]) == 2
+    assert "holds a dataset run" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
+
+
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
     assert main(["train", "ilc", *argv, "--out", str(out)]) == 2
