@@ -7,12 +7,6 @@ import pytest
 
 from mjx_piano.cli import main
 
-@pytest.mark.parametrize("argv, message", [
-    (["--pieces", "etude/c-major-chords", "etude/c-major-chords@0:40"], "equally long"),
-    (["--pieces", "etude/no-such-etude"], "unknown clip"),
-    (["--env-steps", "0"], "--env-steps must be >= 1"),
-    (["--fingerings", "1.0", "1.0"], "repeats a cost"),
-])
 def test_a_folder_of_another_kind_of_run_is_refused(tmp_path, capsys):
     (tmp_path / "manifest.json").write_text("{}")  # a dataset store
     assert main(["train", "ilc", "--out", str(tmp_path)]) == 2
@@ -20,6 +14,12 @@ def test_a_folder_of_another_kind_of_run_is_refused(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--pieces", "etude/c-major-chords", "etude/c-major-chords@0:40"], "equally long"),
+    (["--pieces", "etude/no-such-etude"], "unknown clip"),
+    (["--env-steps", "0"], "--env-steps must be >= 1"),
+    (["--fingerings", "1.0", "1.0"], "repeats a cost"),
+])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
     assert main(["train", "ilc", *argv, "--out", str(out)]) == 2
