@@ -48,8 +48,8 @@ _LEARNER_FLAGS = {"envs": "num_envs", "unroll": "unroll_length", "lr": "learning
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Adds the `train` command group (`train specialists`, `train pool`)."""
-    train = subparsers.add_parser("train", help="train policies (PPO specialists)")
+    """Adds the `train` command group (`train specialists`, `train pool`, `train ilc`)."""
+    train = subparsers.add_parser("train", help="train specialists (PPO, SAC, ILC) and pools")
     train.set_defaults(run=lambda args: _print_help(train))
     commands = train.add_subparsers(dest="train_command", metavar="WHAT")
     parser = commands.add_parser(
