@@ -39,9 +39,12 @@ def check_output_folder(path: str, flag: str = "--out") -> None:
 
 
 def run_kind(path: str) -> str | None:
-    """'specialists', 'generalist', 'dataset', or None for a folder that holds none of them."""
+    """'specialists', 'generalist', 'dataset', 'ilc' (`mjx-piano train ilc`), or None for a
+    folder that holds none of them."""
     if os.path.isfile(os.path.join(path, "manifest.json")):
         return "dataset"
+    if os.path.isfile(os.path.join(path, "ilc_run.json")):
+        return "ilc"
     checkpoints = os.path.join(path, "checkpoints")
     steps = sorted((int(n) for n in _listdir(checkpoints) if n.isdigit()), reverse=True)
     for step in steps:

@@ -79,7 +79,7 @@ def run_ilc_command(args: argparse.Namespace) -> int:
         solver = (KERNEL_KEYS_SOLVER if args.key_dynamics == "kernel"
                   else (SOLVER_ITERATIONS, LS_ITERATIONS))
         other = run_kind(args.out)
-        if other:
+        if other not in (None, "ilc"):
             raise ValueError(f"--out: {args.out} holds a {other} run; use another folder")
         config = ILCConfig(seed=args.seed, thumb_black_costs=tuple(args.fingerings),
                            verify=args.verify)

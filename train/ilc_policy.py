@@ -10,7 +10,6 @@ last search rollouts, as the run's evaluations do, in an env of the run's clips 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Callable
 
@@ -18,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from train.ilc import best_variant
 from train.ilc_run import RUN_FILE, STATE_FILE, scene_env
+from train.ilc_specialists import read_played_tables
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,29 +59,21 @@ def load_ilc_policy(folder: str, piece_name: str | None) -> ILCPolicy:
     from mjx_piano.default_piece import load_piece
     from mjx_piano.ik_pianist import IKPianist
 
-    with open(os.path.join(folder, RUN_FILE)) as f:
-        described = json.load(f)
+    played = read_played_tables(folder)
+    described = played.described
     names = described["pieces"]
     name = names[0] if piece_name is None else piece_name
     if name not in names:
         raise ValueError(f"the ILC run {folder} does not play {name!r}; its clips: {names}")
-    costs = np.asarray(described["thumb_black_costs"], np.float32)
-    with np.load(os.path.join(folder, STATE_FILE)) as saved:
-        tables, step_f1 = saved["table"], saved["last_step_f1"]
-        env_steps = int(saved["counters"][1])
-    if tables.shape[0] != len(names) * len(costs):
-        raise ValueError(f"{folder}/{STATE_FILE} holds {tables.shape[0]} tables, not "
-                         f"{len(names)} clips x {len(costs)} fingering variants")
     clip = names.index(name)
-    variant = int(best_variant(step_f1, len(costs))[clip])
-    table = tables[clip * len(costs) + variant]
+    table, cost = played.table[clip], float(played.thumb_black_cost[clip])
     env = scene_env([load_piece(n) for n in names], described["key_dynamics"],
                     described["solver_iterations"], described["ls_iterations"])
     pianist = IKPianist(env)
-    rows, cost = jnp.asarray(table), jnp.float32(costs[variant])
+    rows = jnp.asarray(table)
 
     def state_policy(state) -> jax.Array:
         row = rows[jnp.minimum(state.t, rows.shape[0] - 1)]
-        return pianist.plan(state, row, cost)[0]
+        return pianist.plan(state, row, jnp.float32(cost))[0]
 
-    return ILCPolicy(env, clip, name, state_policy, table, float(costs[variant]), env_steps)
+    return ILCPolicy(env, clip, name, state_policy, table, cost, played.env_steps)

@@ -305,3 +305,27 @@ def test_train_ilc_trains_resumes_continues_and_refuses_other_fingerings(triads_
                  "--out", out]) == 2
     assert "other thumb_black_costs" in capsys.readouterr().err
     assert len(_rows(out)) == 3
+
+
+@pytest.mark.slow
+def test_a_collection_from_an_ilc_run_plays_as_its_evaluation(triads_env, tmp_path):
+    """`dataset collect --run <ILC run>`: the clip's specialist (the IK pianist with its learned
+    table) acts and labels; without noise its trajectories score the run's last evaluation,
+    which the IK pianist alone (the first evaluation) misses by more than the tolerance."""
+    from train.dataset import store
+    from train.dataset.collect import CollectConfig, collect
+
+    out = tmp_path / "run"
+    learned, state = _run(triads_env, out, 12, ILCConfig(window=4, rounds=2))
+    assert learned[-1] >= learned[0] + 0.05, learned  # the table matters
+    result = collect(CollectConfig(run=str(out), out=str(tmp_path / "store"), rollouts=2,
+                                   chunk_envs=2, progress=False))
+    played = store.read_trajectories(str(tmp_path / "store"), 0)
+    np.testing.assert_allclose(played.f1, learned[-1], atol=0.02)
+    np.testing.assert_array_equal(played.length, [STEPS, STEPS])
+    np.testing.assert_array_equal(played.action, played.expert_action)  # no noise
+    assert np.abs(played.action).max() <= 1.0 and played.action.std() > 0.05
+    manifest = store.load_manifest(str(tmp_path / "store"))
+    assert manifest["specialist_run"]["run"]["algo"] == "ilc"
+    assert manifest["collection"]["checkpoint_step"] == int(state["counters"][1])
+    assert result.env_steps == 2 * STEPS

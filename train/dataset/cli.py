@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "collect", help="roll out trained specialists into a store (resumable)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     collect.add_argument("--run", required=True, dest="run_dir", metavar="RUN_DIR",
-                         help="training run folder (checkpoints/)")
+                         help="specialists run folder (checkpoints/), a pool's library, "
+                              "or an ILC run (`train ilc`: each clip an agent)")
     add_out(collect, required=True, help="store folder")
     collect.add_argument("--rollouts", type=int, default=64, help="trajectories per specialist")
     collect.add_argument("--chunk-envs", type=int, default=64,

@@ -1,10 +1,13 @@
-"""Rolls trained specialists (PPO or SAC) out on device and appends their trajectories to a store.
+"""Rolls trained specialists (PPO, SAC or ILC) out on device and appends their trajectories to a
+store.
 
 One chunk = every agent x `chunk_envs` envs playing one episode of their pieces, in one jitted
 `lax.scan` (agents `vmap`ped over envs `vmap`ped). The acting policy is the specialist (its
 deterministic mode action plus Gaussian noise of std `noise` in the policy's [-1, 1] space,
 clipped), or in relabel mode a learner's policy, a specialists run's or the flow generalist's
-(DAgger: the learner explores, the specialist labels every state it visits). The specialist's mode action is always stored as the label.
+(DAgger: the learner explores, the specialist labels every state it visits). The specialist's
+mode action is always stored as the label; an ILC run's specialists (`train.ilc_specialists`)
+label a state with the IK pianist's action under the clip's table.
 
 Chunk c draws everything from `fold_in(PRNGKey(seed), c)`, so a chunk is a pure function of
 the run, the settings and c: a killed collection resumes at the first chunk missing from the
@@ -33,6 +36,7 @@ from train.dataset.card import write_card
 from train.dataset.provenance import open_store
 from train.dataset.learners import load_generalist_actor, run_root
 from train.generalist.rollout import ChunkedActor
+from train.ilc_specialists import ILCExpert, load_ilc_specialists
 from train.parallel import make_mesh, mesh_shape
 from train.ppo import PPO
 from train.restore import Specialists, load_specialists
@@ -139,11 +143,12 @@ def key_states(env: Any, state: Any) -> jax.Array:
     return state.position >= env.config.press_threshold
 
 
-def make_rollout(expert: PPO | SAC, actor: PPO | SAC | ChunkedActor | None, length: int
-                 ) -> Callable[..., Any]:
+def make_rollout(expert: PPO | SAC | ILCExpert, actor: PPO | SAC | ChunkedActor | None,
+                 length: int) -> Callable[..., Any]:
     """The jitted rollout of one chunk for all agents.
 
-    `expert` labels every step with its deterministic action. `actor` acts: None (the
+    `expert` labels every step with its deterministic action (an `ILCExpert` reads the env
+    state, the learners the observation). `actor` acts: None (the
     expert), a learner run's PPO or SAC (its own parameters per agent, acting by
     `mode_action` in [-1, 1]) or the flow generalist (`ChunkedActor`, one set of parameters
     for all agents, sampling action chunks from its observation history).
@@ -157,6 +162,7 @@ def make_rollout(expert: PPO | SAC, actor: PPO | SAC | ChunkedActor | None, leng
         the generalist.
     """
     chunked = isinstance(actor, ChunkedActor)
+    state_labels = isinstance(expert, ILCExpert)
 
     def agent(expert_p, expert_n, actor_p, actor_n, generalist_p, pieces, key, noise, env):
         reset_key, noise_key = jax.random.split(key)
@@ -165,7 +171,8 @@ def make_rollout(expert: PPO | SAC, actor: PPO | SAC | ChunkedActor | None, leng
 
         def policy(carry: Any, state: Any, x: tuple[jax.Array, jax.Array]):
             step_key, i = x
-            label = expert.mode_action(expert_p, expert_n, state.obs)
+            label = (jax.vmap(functools.partial(expert.state_action, expert_p, expert_n))(state)
+                     if state_labels else expert.mode_action(expert_p, expert_n, state.obs))
             if chunked:
                 behave, carry = actor.act(generalist_p, carry, state.obs, state.done, i,
                                           jax.random.fold_in(chunk_key, i // actor.execute))
@@ -267,16 +274,18 @@ def collect(config: CollectConfig) -> CollectResult:
     from train.library import library_entries, load_library
 
     is_library = bool(library_entries(config.run))  # a pool's folder: every entry at once
-    if not is_library:
+    is_ilc = not is_library and run_kind(config.run) == "ilc"
+    if not (is_library or is_ilc):
         check_run_folder(config.run, "specialists", "--run")
     learner_kind = config.relabel_learner and run_kind(run_root(config.relabel_learner))
     if config.relabel_learner and learner_kind != "generalist":
         check_run_folder(config.relabel_learner, "specialists", "--relabel-learner")
     check_output_folder(config.out)
-    specialists = load_library(config.run) if is_library else load_specialists(config.run)
-    trained_envs = learner_config(specialists.config).num_envs
-    if specialists.config.env.impl == "warp" and min(config.chunk_envs,
-                                                     config.rollouts) > trained_envs:
+    specialists = (load_library(config.run) if is_library else
+                   load_ilc_specialists(config.run) if is_ilc else load_specialists(config.run))
+    warp = specialists.config.env.impl == "warp"
+    trained_envs = learner_config(specialists.config).num_envs if warp else 0
+    if warp and min(config.chunk_envs, config.rollouts) > trained_envs:
         raise ValueError(f"the specialists trained on MJX-Warp, whose contact slots hold "
                          f"{trained_envs} envs per agent: collect with chunk_envs <= "
                          f"{trained_envs}")
