@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 # One override parser and one list of env names across train/ (and cli).
-from train.config import ENV_NAMES, SPLITS, apply_overrides
+from train.config import ENV_NAMES, SPLITS, EnvSpec, apply_overrides
 
 # Split names of the evaluation command -> `train.envs.split_pieces` names, plus 'id': the run's
 # own training pieces. 'ood' = 'test_ood': in the piano envs the built repertoire's held-out
@@ -95,6 +95,11 @@ class DataConfig:
             sampled together with `path`'s, each window equally likely.
         env: env to evaluate in ('toy', 'piano', 'piano-keys').
         pieces: training pieces (empty = the env's 'train' split).
+        key_dynamics, solver_iterations, ls_iterations, solver_tolerance, residual_scale: the
+            'piano' env's physics and action space (`train.config.EnvSpec`'s fields of the same
+            names); with source 'dataset' they are the store's, those its specialists acted in
+            (`train.generalist.pipeline.store_physics`), so the policy is evaluated where its
+            labels were made.
     """
 
     source: str = "scripted"
@@ -102,6 +107,15 @@ class DataConfig:
     extra_paths: tuple[str, ...] = ()
     env: str = "toy"
     pieces: tuple[str, ...] = ()
+    key_dynamics: str = EnvSpec.key_dynamics
+    solver_iterations: int = EnvSpec.solver_iterations
+    ls_iterations: int = EnvSpec.ls_iterations
+    solver_tolerance: float = EnvSpec.solver_tolerance
+    residual_scale: float = EnvSpec.residual_scale
+
+
+PHYSICS_FIELDS = ("key_dynamics", "solver_iterations", "ls_iterations", "solver_tolerance",
+                  "residual_scale")  # `DataConfig` fields that are `EnvSpec`'s
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,9 +29,38 @@ from train.generalist.training import (FlowTrainer, GeneralistCheckpointer, Stre
 from train.windows import ACTION_HORIZON, OBS_HISTORY
 
 
+def data_env_spec(data: cfg.DataConfig, **selection: Any) -> EnvSpec:
+    """The `EnvSpec` of `data.env` with the data's physics and action space, over `selection`
+    (EnvSpec's pieces / split / limit / repertoire)."""
+    return EnvSpec(name=data.env, **selection,
+                   **{k: getattr(data, k) for k in cfg.PHYSICS_FIELDS})
+
+
+def store_physics(paths: Sequence[str]) -> dict[str, Any]:
+    """The physics and action space (`cfg.PHYSICS_FIELDS`) of the env the stores' specialists
+    acted in (their manifests' `specialist_run.env`; a field a store does not record: the
+    default).
+
+    Raises:
+        ValueError: the stores disagree.
+    """
+    from train.dataset.store import load_manifest
+
+    found = {}
+    for path in paths:
+        env = load_manifest(path).get("specialist_run", {}).get("env", {})
+        found[path] = {k: env.get(k, getattr(cfg.DataConfig, k)) for k in cfg.PHYSICS_FIELDS}
+    first = found[paths[0]]
+    for path, physics in found.items():
+        if physics != first:
+            raise ValueError(f"the stores were collected in other envs: {paths[0]} {first}, "
+                             f"{path} {physics}; train on stores of one env")
+    return first
+
+
 def training_env(config: cfg.GeneralistConfig) -> LoadedEnv:
     """The env over the training pieces (`data.pieces`, else the env's 'train' split)."""
-    return make_env(EnvSpec(name=config.data.env, pieces=config.data.pieces, split="train"))
+    return make_env(data_env_spec(config.data, pieces=config.data.pieces, split="train"))
 
 
 def split_env(config: cfg.GeneralistConfig, split: str) -> LoadedEnv:
@@ -54,14 +83,14 @@ def split_env_config(config: cfg.GeneralistConfig, split: str) -> EnvSpec:
         raise ValueError(f"unknown split {split!r}; choose from {sorted(cfg.SPLIT_ALIASES)}")
     name = cfg.SPLIT_ALIASES[split]
     if name == "id":
-        env = EnvSpec(name=config.data.env, pieces=config.data.pieces, split="train")
+        env = data_env_spec(config.data, pieces=config.data.pieces, split="train")
     elif name == "pieces":
         if not config.run.eval_pieces:
             raise ValueError("the 'pieces' split evaluates the pieces named with --pieces")
-        env = EnvSpec(name=config.data.env, pieces=config.run.eval_pieces)
+        env = data_env_spec(config.data, pieces=config.run.eval_pieces)
     else:
-        env = EnvSpec(name=config.data.env, split=name, limit=config.run.eval_limit,
-                        repertoire=config.run.eval_repertoire)
+        env = data_env_spec(config.data, split=name, limit=config.run.eval_limit,
+                            repertoire=config.run.eval_repertoire)
     return dataclasses.replace(env, pieces=resolve_pieces(env))
 
 
@@ -151,9 +180,12 @@ def train_run(config: cfg.GeneralistConfig, resume: bool = False,
     source = None
     if config.data.source == "dataset":
         source = build_source(config, None)
-        if not config.data.pieces:  # the dataset's pieces are the training pieces
-            config = dataclasses.replace(config, data=dataclasses.replace(
-                config.data, pieces=tuple(source.pieces)))
+        # The policy is evaluated in the env the stores' specialists acted in (physics and
+        # action space), on the dataset's pieces unless others are named.
+        data = dataclasses.replace(config.data, **store_physics(
+            (config.data.path, *config.data.extra_paths)))
+        config = dataclasses.replace(config, data=dataclasses.replace(
+            data, pieces=config.data.pieces or tuple(source.pieces)))
     loaded = training_env(config)
     model = build_model(config, loaded.env)
     source = source or build_source(config, loaded)
