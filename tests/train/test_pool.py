@@ -50,8 +50,9 @@ def test_slots_are_refilled_as_pieces_finish_and_every_piece_is_written(pool_run
         assert (r["status"] == "solved") == (r["f1"] >= TARGET)
         assert r["status"] == "solved" or r["env_steps"] >= BUDGET
         assert r["seed"] == 10 + r["index"] and r["iterations"] % EVERY == 0
-    # Both outcomes happen, so pieces leave at different rounds: the quickest first.
-    assert {r["status"] for r in results} == {"solved", "budget"}
+    # Pieces leave at different rounds (solved or out of budget: which one a piece near the
+    # target meets moves with the machine's float rounding), the quickest first.
+    assert "solved" in {r["status"] for r in results}
     iterations = [r["iterations"] for r in results]
     assert iterations[0] == min(iterations) < max(iterations)
     # A refilled slot starts its piece when another piece leaves: the pool finished in fewer
@@ -61,6 +62,20 @@ def test_slots_are_refilled_as_pieces_finish_and_every_piece_is_written(pool_run
         table = list(csv.DictReader(f))
     assert [row["piece"] for row in table] == [r["piece"] for r in results]
     assert all(row["status"] in ("solved", "budget") for row in table)
+
+
+def test_pieces_that_miss_the_target_leave_at_their_budget_and_are_written(tmp_path):
+    """An unreachable target: every piece trains its whole budget and is written with status
+    'budget' (the compiled trainer is the module's)."""
+    config = smoke(str(tmp_path), env__pieces="toy-00,toy-01,toy-02", run__eval_every=EVERY,
+                   run__target_f1=1.01, run__seed=10)
+    budget = 2 * EVERY * STEPS_PER_ITERATION
+    slots, stopped_by = run_pool(plan_pool(config, 2, budget))
+    assert stopped_by is None and slots.piece == [-1, -1]
+    assert [r["status"] for r in slots.results] == ["budget"] * 3
+    assert all(r["env_steps"] == budget and os.path.isdir(r["folder"]) for r in slots.results)
+    # The third piece waited for a slot: the pool took two pieces' rounds, not three.
+    assert slots.rounds == 2 * 2
 
 
 def test_a_library_specialist_equals_a_specialists_run_of_its_piece(pool_run, tmp_path):
