@@ -6,7 +6,9 @@ Each clip is one agent; its specialist is the IK pianist with the clip's learned
 fingering variant the clip plays (`train.ilc_policy`). That controller's action is a function
 of the env state (the table row of the state's step, the IK solved from the hands' pose), so a
 collection can explore with noise, or let a learner act (DAgger), and still label every state
-it reaches with what the specialist would do there.
+it reaches with what the specialist would do there. Off the learned path those labels are
+mostly the IK pianist's own: a table helps on the path it was learned on (`train.ilc`,
+`bench/ilc_noise.py`).
 """
 
 from __future__ import annotations
