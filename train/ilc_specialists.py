@@ -1,6 +1,6 @@
 """An ILC run's clips as the specialists of a dataset collection.
 
-    mjx-piano dataset collect --run runs/ilc --out runs/dataset --rollouts 8 --noise 0.05
+    mjx-piano dataset collect --run runs/ilc --out runs/dataset --rollouts 8 --noise 0.003
 
 Each clip is one agent; its specialist is the IK pianist with the clip's learned table, in the
 fingering variant the clip plays (`train.ilc_policy`). That controller's action is a function
