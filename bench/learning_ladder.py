@@ -123,6 +123,11 @@ RECIPES = {r.name: r for r in (
            "change only if it also wins in a second batch shape (other float rounding; its "
            "rollouts counted)", {"thumb_black_costs": (1.0, 0.0), "verify": True},
            learner="ilc"),
+    Recipe("ik-ilc-fingerings-noise", "the ik-ilc-fingerings recipe searching under action "
+           "noise of std 0.01 (policy space): each table, the current one too, plays 4 noisy "
+           "episodes a round and the mean decides (tables that hold around their path)",
+           {"thumb_black_costs": (1.0, 0.0), "train_noise": 0.01, "noise_draws": 4},
+           learner="ilc"),
 )}
 
 

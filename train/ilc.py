@@ -33,7 +33,10 @@ afresh each round, was tried there and learned less. `ILCConfig.verify` keeps a 
 if it also wins in a second batch shape. Off the rollout's path the tables' gain mostly goes:
 with action noise of std 0.003 in the policy's [-1, 1] space per step, a verified R1 run's
 median F1 was 0.695 against the IK pianist's 0.683, with std 0.01 0.669 against 0.682
-(`bench/ilc_noise.py`, 2026-12-03).
+(`bench/ilc_noise.py`, 2026-12-03). `ILCConfig.train_noise` searches under such noise instead:
+each table of a round, the current one included, plays `noise_draws` noisy episodes under the
+draws its track's other tables play, and the mean summed step F1 decides; the correction
+reads the kept table's first noisy episode.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import functools
 from typing import Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from mjx_piano.env import PianoEnv
@@ -73,6 +77,16 @@ class ILCConfig:
         verify: a round's winner replaces its table only if it also beats it in a second
             batch shape (the tracks alone, one rollout each, its env steps counted): an
             improvement of one float rounding only is refused (`train.ilc_run`).
+        train_noise: std of Gaussian action noise per step and action in the policy's
+            [-1, 1] space during the search (as `dataset collect --noise` explores); 0: a
+            deterministic search. With noise, every candidate and the current table play
+            `noise_draws` episodes under the same draws (new draws each round) and are
+            compared on their mean: tables that help around their path, not on one path.
+        noise_draws: episodes per candidate under `train_noise`.
+
+    Raises:
+        ValueError: a negative noise, fewer than one draw, or noise with `verify` (a noisy
+            search is not tied to one float rounding).
     """
 
     window: int = 5
@@ -88,11 +102,36 @@ class ILCConfig:
     seed: int = 0
     thumb_black_costs: tuple[float, ...] = (THUMB_BLACK_COST,)
     verify: bool = False
+    train_noise: float = 0.0
+    noise_draws: int = 4
+
+    def __post_init__(self):
+        if self.train_noise < 0 or self.noise_draws < 1:
+            raise ValueError(f"train_noise must be >= 0 and noise_draws >= 1, got "
+                             f"{self.train_noise} and {self.noise_draws}")
+        if self.train_noise and self.verify:
+            raise ValueError("verify is for a deterministic search; train_noise > 0 has none")
 
     @property
     def candidates(self) -> int:
         """Candidate tables per clip and round."""
         return len(self.gains) + 3
+
+    @property
+    def group(self) -> int:
+        """Tables played per track and round: the candidates, and under noise the current
+        table too (measured afresh under the round's draws)."""
+        return self.candidates + (1 if self.train_noise else 0)
+
+    @property
+    def draws(self) -> int:
+        """Episodes per table played in a round."""
+        return self.noise_draws if self.train_noise else 1
+
+    @property
+    def rollouts_per_round(self) -> int:
+        """Episodes per track and round (without `verify`'s)."""
+        return self.group * self.draws
 
 
 class Rollout(NamedTuple):
@@ -117,16 +156,26 @@ class Rollout(NamedTuple):
 
 
 @functools.lru_cache(maxsize=4)
-def make_player(env: PianoEnv) -> tuple[IKPianist, Callable]:
-    """The IK pianist of `env` (both hands) and its jitted rollout
-    `play(piece int32 [B], thumb_black_cost float32 [B], table float32 [B, T, F, 3]) -> Rollout`
-    from each episode's first step (T = the table's length; one compile per batch shape;
-    cached per env)."""
-    pianist = IKPianist(env)
+def make_player(env: PianoEnv, noisy: bool = False) -> tuple[IKPianist, Callable]:
+    """The IK pianist of `env` (both hands) and its jitted rollout from each episode's first
+    step, `play(piece int32 [B], thumb_black_cost float32 [B], table float32 [B, T, F, 3])
+    -> Rollout` (T = the table's length; one compile per batch shape; cached per env).
 
-    def episode(piece: jax.Array, thumb_black_cost: jax.Array, table: jax.Array) -> Rollout:
+    With `noisy`, `play(piece, thumb_black_cost, table, key uint32 [B, 2], noise float32 [])`
+    adds Gaussian noise of std `noise` in the policy's [-1, 1] space to every action (the
+    actions clipped to their range before and after), a draw per episode key and step."""
+    pianist = IKPianist(env)
+    low = jnp.asarray(env.action_low, jnp.float32)
+    high = jnp.asarray(env.action_high, jnp.float32)
+
+    def episode(piece: jax.Array, thumb_black_cost: jax.Array, table: jax.Array,
+                key: jax.Array | None = None, noise: jax.Array | None = None) -> Rollout:
         def body(state, _):
             action, targets = pianist.plan(state, table[state.t], thumb_black_cost)
+            if noisy:
+                draw = jax.random.normal(jax.random.fold_in(key, state.t), action.shape)
+                action = jnp.clip(jnp.clip(action, low, high)
+                                  + noise * 0.5 * (high - low) * draw, low, high)
             goal = env.bank.goal_keys[state.piece, state.t]
             state = env.step(state, action)
             tips = pianist._points(state.data.xpos, state.data.xmat)
@@ -138,6 +187,8 @@ def make_player(env: PianoEnv) -> tuple[IKPianist, Callable]:
         last = state.last_episode
         return Rollout(last.f1, last.precision, last.recall, *trace)
 
+    if noisy:
+        return pianist, jax.jit(jax.vmap(episode, in_axes=(0, 0, 0, 0, None)))
     return pianist, jax.jit(jax.vmap(episode))
 
 

@@ -52,6 +52,12 @@ def add_ilc_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--verify", action="store_true",
                         help="keep a round's change only if it also wins in a second batch "
                              "shape (other float rounding; its rollouts are counted)")
+    parser.add_argument("--train-noise", type=float, default=0.0, metavar="STD",
+                        help="search under Gaussian action noise of this std (policy's [-1, 1] "
+                             "space, as dataset collect --noise): tables that hold around their "
+                             "path; each table plays --noise-draws episodes (default 0: none)")
+    parser.add_argument("--noise-draws", type=int, default=4, metavar="N",
+                        help="episodes per table and round under --train-noise (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random candidates")
     parser.add_argument("--time-limit", type=float, default=0.0, metavar="S",
                         help="stop after S seconds of this command (resumable; default none)")
@@ -82,14 +88,15 @@ def run_ilc_command(args: argparse.Namespace) -> int:
         if other not in (None, "ilc"):
             raise ValueError(f"--out: {args.out} holds a {other} run; use another folder")
         config = ILCConfig(seed=args.seed, thumb_black_costs=tuple(args.fingerings),
-                           verify=args.verify)
+                           verify=args.verify, train_noise=args.train_noise,
+                           noise_draws=args.noise_draws)
         env = _env(names, args.key_dynamics, solver)
         check_same_run(args.out, run_description(env, names, config))
     except (KeyError, ValueError) as error:
         print(f"train ilc: {error_text(error)}", file=sys.stderr)
         return 2
     steps = int(env.bank.length[0])
-    per_round = config.candidates * len(args.fingerings) * steps
+    per_round = config.rollouts_per_round * len(args.fingerings) * steps
     run = ILCRun(out=args.out, steps=steps, env_steps=args.env_steps,
                  eval_every_steps=args.eval_every or 10 * per_round,
                  time_limit_s=args.time_limit, progress=not args.no_progress, config=config)

@@ -11,8 +11,9 @@ variant played) and `ilc_state.npz` (the tables, the last rollout of each, the c
 the random generator, written after every round, so a resumed run continues exactly where it
 stopped). An evaluation plays each clip's best variant (`train.ilc.best_variant`) from the
 first step in a batch of the clips alone; a clip's env steps count the candidates' rollouts of
-all its variants and (`ILCConfig.verify`) the verification rollouts (the training), not the
-evaluations.
+all its variants (under `ILCConfig.train_noise` the current table's too, each table's every
+noisy episode) and (`ILCConfig.verify`) the verification rollouts (the training), not the
+evaluations, which are always deterministic.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class ILCRun:
 @dataclasses.dataclass
 class Loop:
     """What a checkpoint keeps: the tracks' tables float32 [C * V, T, F, 3] (clip-major), their
-    last rollouts (in the candidates' batch), the round reached, env steps per clip, training
+    last rollouts (in the candidates' batch; under noise the mean scores over the draws and
+    the first draw's trace), the round reached, env steps per clip, training
     seconds, the env steps of the next evaluation, the generator's state (JSON), and with
     `ILCConfig.verify` the tables' summed step F1 in the verification batch, float64 [C * V]
     (zeros without)."""
@@ -93,15 +95,17 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     from tqdm import tqdm
 
     config = run.config
-    clips, candidates = len(names), config.candidates
+    clips, candidates, group = len(names), config.candidates, config.group
     costs = np.asarray(config.thumb_black_costs, np.float32)
     tracks = clips * len(costs)
     pianist, play = make_player(env)
+    search_play = make_player(env, noisy=True)[1] if config.train_noise else play
     key_points = np.asarray(pianist.key_points)
     fingers = len(pianist.tip_site)
     os.makedirs(run.out, exist_ok=True)
-    search = (np.repeat(np.arange(clips, dtype=np.int32), len(costs) * candidates),
-              np.repeat(np.tile(costs, clips), candidates))
+    per_track = config.rollouts_per_round
+    search = (np.repeat(np.arange(clips, dtype=np.int32), len(costs) * per_track),
+              np.repeat(np.tile(costs, clips), per_track))
     alone = (np.repeat(np.arange(clips, dtype=np.int32), len(costs)), np.tile(costs, clips))
     check_same_run(run.out, run_description(env, names, config))
     loop = _load(run.out)
@@ -109,20 +113,22 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
         raise ValueError(f"{run.out}/{STATE_FILE} holds {loop.table.shape[0]} tables; this run "
                          f"has {clips} clips x {len(costs)} fingering variants")
     _describe(run.out, env, names, config)
+    rng = np.random.default_rng()
+    shape = (tracks, group, config.draws)
     if loop is None:
+        rng = np.random.default_rng(config.seed)
         table = np.zeros((tracks, run.steps, fingers, 3), np.float32)
-        last = _first_of_each(_play(play, search, np.repeat(table, candidates, 0)), candidates)
+        first = _search(search_play, search, np.repeat(table, per_track, 0), config, rng)
+        last = _kept(first, shape, np.zeros(tracks, int))
         verified = (_play(play, alone, table).step_f1.sum(-1).astype(np.float64)
                     if config.verify else np.zeros(tracks))
-        loop = Loop(table, last, 0, 0, 0.0, 0, json.dumps(
-            np.random.default_rng(config.seed).bit_generator.state), verified)
+        loop = Loop(table, last, 0, 0, 0.0, 0, json.dumps(rng.bit_generator.state), verified)
         _evaluate(play, run, names, loop)
         loop.next_eval = run.eval_every_steps
         _save(run.out, loop)
-    rng = np.random.default_rng()
     rng.bit_generator.state = json.loads(loop.rng_state)
     windows = -(-run.steps // config.window)
-    per_round = len(costs) * candidates * run.steps  # per clip
+    per_round = len(costs) * per_track * run.steps  # per clip
     start_clock = time.perf_counter()
     start_wall = loop.wall_s
     bar = tqdm(total=run.env_steps, initial=loop.env_steps, disable=not run.progress,
@@ -142,17 +148,25 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
                 loop.last.goal[c], loop.last.pressed[c], loop.last.finger_of_key[c],
                 loop.last.tips[c], key_points, config), first, config, rng)
                 for c in range(tracks)])  # [C * V, P, T, F, 3]
-            tried = _play(play, search, tables.reshape(-1, *tables.shape[2:]))
-            score = tried.step_f1.reshape(tracks, candidates, -1).sum(-1)
-            chosen = choose(loop.last.step_f1.sum(-1), score)
+            if config.train_noise:  # the current table is measured under the same draws
+                tables = np.concatenate([tables, loop.table[:, None]], axis=1)
+            tried = _search(search_play, search,
+                            np.repeat(tables.reshape(-1, *tables.shape[2:]), config.draws, 0),
+                            config, rng)
+            score = tried.step_f1.reshape(*shape, -1).sum(-1).mean(-1)  # [C * V, group]
+            current = (score[:, candidates] if config.train_noise
+                       else loop.last.step_f1.sum(-1))
+            chosen = choose(current, score[:, :candidates])
             if config.verify and np.any(chosen >= 0):
                 chosen = _verify(play, alone, loop, tables, chosen)
                 loop.env_steps += len(costs) * run.steps
-            for c in np.nonzero(chosen >= 0)[0]:
-                i = c * candidates + chosen[c]
-                loop.table[c] = tables[c, chosen[c]]
-                for field, value in zip(loop.last, tried):
-                    field[c] = value[i]
+            kept = chosen >= 0
+            loop.table[kept] = tables[kept, chosen[kept]]
+            measured = kept | bool(config.train_noise)  # noise: every track measured afresh
+            new = _kept(tried, shape, np.where(kept, chosen, candidates if config.train_noise
+                                               else 0))
+            for field, value in zip(loop.last, new):
+                field[measured] = value[measured]
             loop.round += 1
             loop.env_steps += per_round
             loop.wall_s = start_wall + time.perf_counter() - start_clock
@@ -194,6 +208,8 @@ def run_description(env, names: tuple[str, ...], config: ILCConfig) -> dict:
                  "key_dynamics": scene.key_dynamics,
                  "solver_iterations": scene.solver_iterations,
                  "ls_iterations": scene.ls_iterations}
+    if config.train_noise:
+        described.update(train_noise=config.train_noise, noise_draws=config.noise_draws)
     return {**described, "verify": True} if config.verify else described
 
 
@@ -250,9 +266,34 @@ def _verify(play, alone: tuple[np.ndarray, np.ndarray], loop: Loop, tables: np.n
     return np.where(kept, chosen, -1)
 
 
-def _first_of_each(rollout: Rollout, group: int) -> Rollout:
-    """Every `group`-th episode: the first of each clip's block of candidates."""
-    return Rollout(*(np.array(v[::group]) for v in rollout))
+def _search(play, batch: tuple[np.ndarray, np.ndarray], tables: np.ndarray, config: ILCConfig,
+            rng: np.random.Generator) -> Rollout:
+    """One search batch's rollouts: `tables` float32 [C * V * group * draws, T, F, 3], played
+    by `play` (`make_player(env, noisy=True)` under `config.train_noise`: the tables of one
+    track share their `draws` noise draws, which come new from `rng` each call)."""
+    if not config.train_noise:
+        return _play(play, batch, tables)
+    pieces, costs = batch
+    base = jax.random.PRNGKey(int(rng.integers(2 ** 31)))
+    tracks = len(tables) // config.rollouts_per_round
+    draw = np.arange(tracks)[:, None, None] * config.draws + np.arange(config.draws)
+    draw = np.broadcast_to(draw, (tracks, config.group, config.draws)).reshape(-1)
+    keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(draw))
+    out = jax.device_get(play(jnp.asarray(pieces), jnp.asarray(costs), jnp.asarray(tables),
+                              keys, jnp.float32(config.train_noise)))
+    return Rollout(*(np.array(v) for v in out))
+
+
+def _kept(tried: Rollout, shape: tuple[int, int, int], keep: np.ndarray) -> Rollout:
+    """Per track, the rollouts of table `keep[c]` of a search batch of shape (tracks, group,
+    draws) (clip-major): its scores averaged over the draws, the first draw's trace."""
+    tracks, group, draws = shape
+    out = []
+    for name, value in zip(Rollout._fields, tried):
+        value = value.reshape(tracks, group, draws, *value.shape[1:])[np.arange(tracks), keep]
+        out.append(value.mean(1).astype(value.dtype)
+                   if name in ("f1", "precision", "recall", "step_f1") else value[:, 0])
+    return Rollout(*(np.array(v) for v in out))
 
 
 def _evaluate(play, run: ILCRun, names: tuple[str, ...], loop: Loop) -> None:

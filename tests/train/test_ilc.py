@@ -13,7 +13,8 @@ import os
 import numpy as np
 import pytest
 
-from train.ilc import ILCConfig, best_variant, choose, correction, proposals
+from train.ilc import ILCConfig, Rollout, best_variant, choose, correction, proposals
+from train.ilc_run import _kept
 
 KEYS = np.array([[0.0, 0.00, 0.7], [0.0, 0.0235, 0.7], [0.0, 0.047, 0.7]], np.float32)  # [K, 3]
 CONFIG = ILCConfig(lead=0.5, lateral_tolerance=0.004, press_deeper=0.004, lift=0.005)
@@ -97,6 +98,30 @@ def test_each_clip_plays_its_variant_with_the_highest_summed_step_f1():
     np.testing.assert_array_equal(best_variant(step_f1, 1), np.zeros(6))
 
 
+def test_a_noisy_search_plays_the_current_table_too_and_keeps_each_tables_mean_score():
+    config = ILCConfig(gains=(1.0,), train_noise=0.01, noise_draws=3)
+    assert (config.candidates, config.group, config.draws) == (4, 5, 3)
+    assert config.rollouts_per_round == 15 and ILCConfig().rollouts_per_round == 6
+    tracks, steps = 2, 4
+    step_f1 = np.arange(tracks * 5 * 3 * steps, dtype=np.float32).reshape(-1, steps) / 100
+    tried = Rollout(step_f1.mean(-1), step_f1.mean(-1), step_f1.mean(-1), step_f1,
+                    *(np.arange(tracks * 15)[:, None] * np.ones((1, steps), int),) * 3,
+                    np.zeros((tracks * 15, steps, 2, 3), np.float32))
+    kept = _kept(tried, (tracks, 5, 3), np.array([4, 1]))
+    first = np.array([4 * 3, (5 + 1) * 3])  # track 0: its current table; track 1: candidate 1
+    np.testing.assert_allclose(kept.step_f1, (step_f1[first] + step_f1[first + 1]
+                                              + step_f1[first + 2]) / 3, rtol=1e-6)
+    np.testing.assert_allclose(kept.f1, kept.step_f1.mean(-1), rtol=1e-6)
+    np.testing.assert_array_equal(kept.goal[:, 0], first)  # the first draw's trace
+
+
+@pytest.mark.parametrize("fields", [{"train_noise": -0.1}, {"noise_draws": 0},
+                                    {"train_noise": 0.01, "verify": True}])
+def test_a_noisy_search_refuses_what_it_cannot_do(fields):
+    with pytest.raises(ValueError):
+        ILCConfig(**fields)
+
+
 def test_verification_keeps_only_the_winners_that_win_again_in_the_other_batch():
     """`ILCConfig.verify`: each track's winner is replayed beside the other tracks' tables (one
     slot per track) and kept only if it beats the track's verified score there."""
@@ -148,7 +173,7 @@ def triads_env():
 def _run(env, out, rounds: int, config: ILCConfig):
     from train.ilc_run import ILCRun, run_ilc
 
-    budget = rounds * config.candidates * len(config.thumb_black_costs) * STEPS
+    budget = rounds * config.rollouts_per_round * len(config.thumb_black_costs) * STEPS
     run = ILCRun(out=str(out), steps=STEPS, env_steps=budget, eval_every_steps=budget,
                  config=config)
     run_ilc(env, (CLIP,), run)
@@ -217,6 +242,37 @@ def test_a_verified_run_counts_its_verification_rollouts(triads_env, tmp_path):
     assert state["verified"].shape == (1,) and state["verified"][0] > 0
     assert json.loads((tmp_path / "ilc_run.json").read_text())["verify"] is True
 
+
+@pytest.mark.slow
+def test_a_noisy_search_shares_its_draws_across_a_tracks_tables_and_resumes_exactly(
+        triads_env, tmp_path):
+    """Under `train_noise` the tables of one round and track (the candidates and the current
+    table) play the same draws, so equal tables score equally and differences are the tables';
+    the draws differ between a table's episodes; a round costs group x draws rollouts; a
+    stopped and resumed noisy run ends where an uninterrupted one does (the draws come from
+    the checkpointed generator)."""
+    from train.ilc import make_player
+    from train.ilc_run import _search
+
+    config = ILCConfig(window=4, rounds=1, gains=(), train_noise=0.05, noise_draws=2, seed=5)
+    batch = config.rollouts_per_round  # 4 tables x 2 draws: the runs' batch below
+    pianist, play = make_player(triads_env, noisy=True)
+    tables = np.zeros((batch, STEPS, len(pianist.tip_site), 3), np.float32)
+    tried = _search(play, (np.zeros(batch, np.int32), np.ones(batch, np.float32)), tables,
+                    config, np.random.default_rng(0))
+    score = tried.step_f1.sum(-1).reshape(config.group, config.draws)
+    np.testing.assert_array_equal(score, np.broadcast_to(score[0], score.shape))
+    assert score[0, 0] != score[0, 1], score
+
+    straight, straight_state = _run(triads_env, tmp_path / "straight", 3, config)
+    _run(triads_env, tmp_path / "stopped", 2, config)
+    resumed, resumed_state = _run(triads_env, tmp_path / "stopped", 3, config)
+    np.testing.assert_array_equal(resumed_state["table"], straight_state["table"])
+    np.testing.assert_array_equal(resumed_state["last_step_f1"], straight_state["last_step_f1"])
+    assert int(resumed_state["counters"][1]) == 3 * batch * STEPS
+    assert resumed[-1] == straight[-1]
+    described = json.loads((tmp_path / "straight" / "ilc_run.json").read_text())
+    assert (described["train_noise"], described["noise_draws"]) == (0.05, 2)
 
 
 def test_an_ilc_run_plays_its_clips_table_in_its_chosen_fingering(tmp_path, capsys,
