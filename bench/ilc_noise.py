@@ -10,7 +10,7 @@ space, clipped), `--envs` episodes per clip and noise level, in one compiled rol
 same with every table zeroed (the IK pianist alone, the run's first evaluation) as the
 baseline: the tables' gain over the IK pianist at each noise level. Writes `noise.json` into
 the run folder and prints a markdown table (per clip the mean F1 over its episodes; the median
-over clips).
+over clips, and the mean over clips of the table's gain).
 """
 
 from __future__ import annotations
@@ -58,16 +58,18 @@ def noise_f1(run: str, noises: tuple[float, ...], envs: int, seed: int) -> dict:
 
 
 def markdown(report: dict) -> str:
-    """The report as a markdown table: a row per noise level, per clip 'table / IK alone'."""
+    """The report as a markdown table: a row per noise level, per clip 'table / IK alone', the
+    medians over clips and the mean over clips of the table's gain over the IK pianist."""
     names = [p.split("/")[-2] + "/" + p.split("/")[-1] if "/" in p else p
              for p in report["pieces"]]
-    head = ["noise", *names, "median (table / IK alone)"]
+    head = ["noise", *names, "median (table / IK alone)", "mean gain"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, sigma in enumerate(report["noise"]):
         table, alone = report["table"][i], report["ik_alone"][i]
         cells = [f"{a:.3f} / {b:.3f}" for a, b in zip(table, alone)]
         lines.append(f"| {sigma:g} | " + " | ".join(cells)
-                     + f" | {np.median(table):.3f} / {np.median(alone):.3f} |")
+                     + f" | {np.median(table):.3f} / {np.median(alone):.3f}"
+                     + f" | {np.mean(np.subtract(table, alone)):+.3f} |")
     return "\n".join(lines)
 
 
