@@ -128,6 +128,10 @@ RECIPES = {r.name: r for r in (
            "episodes a round and the mean decides (tables that hold around their path)",
            {"thumb_black_costs": (1.0, 0.0), "train_noise": 0.01, "noise_draws": 4},
            learner="ilc"),
+    Recipe("ik-ilc-fingerings-segments", "the ik-ilc-fingerings recipe's segment search: "
+           "each candidate and the current table replay from the env state at their window's "
+           "start for the window and 20 steps more (train/ilc_segments.py), not the whole clip",
+           {"thumb_black_costs": (1.0, 0.0), "horizon": 20}, learner="ilc"),
 )}
 
 

@@ -15,7 +15,11 @@ so the same table plays the same way each time. Learning repeats rollouts of the
    correction at several gains, its lateral and vertical parts alone, and Gaussian noise on the
    window's erring fingers (for errors the correction's direction does not fix).
 3. All candidates of all clips roll out in one batch; per clip, the candidate with the highest
-   whole-episode F1 replaces the table if it beats it (`train.ilc_run` runs the loop).
+   whole-episode F1 replaces the table if it beats it (`train.ilc_run` runs the loop). With
+   `ILCConfig.horizon` (the segment search, `train.ilc_segments`) they replay instead from
+   the env state at their window's start for the window and `horizon` steps more, beside the
+   current table, and those steps decide: on long clips a window's gain is not lost in the
+   chaos of the hundreds of steps after it, and a rollout costs tens of steps, not the clip.
 
 With several fingering variants (`ILCConfig.thumb_black_costs`), each clip learns one table
 per variant in the same batch, and plays the variant whose last search rollout scores higher
@@ -86,10 +90,14 @@ class ILCConfig:
             `noise_draws` episodes under the same draws (new draws each round) and are
             compared on their mean: tables that help around their path, not on one path.
         noise_draws: episodes per candidate under `train_noise`.
+        horizon: 0: every candidate plays the whole clip from its first step. > 0: the
+            segment search (`train.ilc_segments`): the candidates and the current table
+            replay from the env state at the window's start for `segment_steps` steps (the
+            window, its lead step and `horizon` steps after it), and those steps decide.
 
     Raises:
-        ValueError: a negative noise, fewer than one draw, or noise with `verify` (a noisy
-            search is not tied to one float rounding).
+        ValueError: a negative noise or horizon, fewer than one draw, noise with `verify` (a
+            noisy search is not tied to one float rounding), or a horizon with either.
     """
 
     window: int = 5
@@ -107,6 +115,7 @@ class ILCConfig:
     verify: bool = False
     train_noise: float = 0.0
     noise_draws: int = 4
+    horizon: int = 0
 
     def __post_init__(self):
         if self.train_noise < 0 or self.noise_draws < 1:
@@ -114,6 +123,11 @@ class ILCConfig:
                              f"{self.train_noise} and {self.noise_draws}")
         if self.train_noise and self.verify:
             raise ValueError("verify is for a deterministic search; train_noise > 0 has none")
+        if self.horizon < 0:
+            raise ValueError(f"horizon must be >= 0, got {self.horizon}")
+        if self.horizon and (self.train_noise or self.verify):
+            raise ValueError("horizon (replays from the window's start) goes with neither "
+                             "train_noise nor verify")
 
     @property
     def candidates(self) -> int:
@@ -122,9 +136,15 @@ class ILCConfig:
 
     @property
     def group(self) -> int:
-        """Tables played per track and round: the candidates, and under noise the current
-        table too (measured afresh under the round's draws)."""
-        return self.candidates + (1 if self.train_noise else 0)
+        """Tables played per track and round: the candidates, and under noise or a horizon
+        the current table too (measured afresh under the round's draws / from the window's
+        start state)."""
+        return self.candidates + (1 if self.train_noise or self.horizon else 0)
+
+    @property
+    def segment_steps(self) -> int:
+        """Steps of a replay of the segment search: the window, its lead step, the horizon."""
+        return self.window + 1 + self.horizon
 
     @property
     def draws(self) -> int:
@@ -135,6 +155,10 @@ class ILCConfig:
     def rollouts_per_round(self) -> int:
         """Episodes per track and round (without `verify`'s)."""
         return self.group * self.draws
+
+    def rollout_steps(self, clip_steps: int) -> int:
+        """Env steps of one of a round's rollouts on a clip of `clip_steps` steps."""
+        return self.segment_steps if self.horizon else clip_steps
 
 
 class Rollout(NamedTuple):
@@ -158,6 +182,24 @@ class Rollout(NamedTuple):
     tips: np.ndarray
 
 
+def _step(env: PianoEnv, pianist: IKPianist, table: jax.Array, thumb_black_cost: jax.Array,
+          state, draw: jax.Array | None = None):
+    """One control step of the IK pianist with `table` (float32 [T, F, 3]); `draw` float32
+    [A] (noise already scaled to the action range) is added to the action. Returns the next
+    state and the step's trace (step F1 [], goal bool [K], pressed bool [K], finger_of_key
+    int32 [K], tips float32 [F, 3])."""
+    action, targets = pianist.plan(state, table[state.t], thumb_black_cost)
+    if draw is not None:
+        low = jnp.asarray(env.action_low, jnp.float32)
+        high = jnp.asarray(env.action_high, jnp.float32)
+        action = jnp.clip(jnp.clip(action, low, high) + draw, low, high)
+    goal = env.bank.goal_keys[state.piece, state.t]
+    state = env.step(state, action)
+    tips = pianist._points(state.data.xpos, state.data.xmat)
+    step_f1 = binary_scores(state.pressed, goal)[2]
+    return state, (step_f1, goal, state.pressed, targets.finger_of_key, tips)
+
+
 @functools.lru_cache(maxsize=4)
 def make_player(env: PianoEnv, noisy: bool = False) -> tuple[IKPianist, Callable]:
     """The IK pianist of `env` (both hands) and its jitted rollout from each episode's first
@@ -174,16 +216,11 @@ def make_player(env: PianoEnv, noisy: bool = False) -> tuple[IKPianist, Callable
     def episode(piece: jax.Array, thumb_black_cost: jax.Array, table: jax.Array,
                 key: jax.Array | None = None, noise: jax.Array | None = None) -> Rollout:
         def body(state, _):
-            action, targets = pianist.plan(state, table[state.t], thumb_black_cost)
+            draw = None
             if noisy:
-                draw = jax.random.normal(jax.random.fold_in(key, state.t), action.shape)
-                action = jnp.clip(jnp.clip(action, low, high)
-                                  + noise * 0.5 * (high - low) * draw, low, high)
-            goal = env.bank.goal_keys[state.piece, state.t]
-            state = env.step(state, action)
-            tips = pianist._points(state.data.xpos, state.data.xmat)
-            step_f1 = binary_scores(state.pressed, goal)[2]
-            return state, (step_f1, goal, state.pressed, targets.finger_of_key, tips)
+                draw = noise * 0.5 * (high - low) * jax.random.normal(
+                    jax.random.fold_in(key, state.t), low.shape)
+            return _step(env, pianist, table, thumb_black_cost, state, draw)
 
         state, trace = jax.lax.scan(body, env.reset(jax.random.PRNGKey(0), piece), None,
                                     length=table.shape[0])
@@ -193,6 +230,35 @@ def make_player(env: PianoEnv, noisy: bool = False) -> tuple[IKPianist, Callable
     if noisy:
         return pianist, jax.jit(jax.vmap(episode, in_axes=(0, 0, 0, 0, None)))
     return pianist, jax.jit(jax.vmap(episode))
+
+
+@functools.lru_cache(maxsize=4)
+def make_segment_player(env: PianoEnv, steps: int) -> tuple[Callable, Callable]:
+    """Replays of `steps` control steps from saved env states (`ILCConfig.horizon`'s search).
+
+    Returns (start, play): `start(piece int32 [B]) -> EnvState [B]`, each episode's first
+    state (as `make_player`'s rollouts start); `play(state EnvState [B], thumb_black_cost
+    float32 [B], table float32 [B, T, F, 3], advance int32 []) -> (trace, saved)`: the IK
+    pianist with `table` plays `steps` steps from each state (past the clip's end the env
+    starts the clip again); `trace` = (step_f1 [B, steps], goal, pressed bool [B, steps, K],
+    finger_of_key int32 [B, steps, K], tips float32 [B, steps, F, 3]) as `Rollout`'s, `saved`
+    the states `advance` steps in (EnvState [B]). One compile per batch shape; cached per env.
+    """
+    pianist = IKPianist(env)
+
+    def segment(state, thumb_black_cost: jax.Array, table: jax.Array, advance: jax.Array):
+        def body(carry, i):
+            state, saved = carry
+            saved = jax.tree_util.tree_map(lambda a, b: jnp.where(i == advance, a, b), state,
+                                           saved)
+            state, trace = _step(env, pianist, table, thumb_black_cost, state)
+            return (state, saved), trace
+
+        (_, saved), trace = jax.lax.scan(body, (state, state), jnp.arange(steps))
+        return trace, saved
+
+    start = jax.jit(jax.vmap(lambda piece: env.reset(jax.random.PRNGKey(0), piece)))
+    return start, jax.jit(jax.vmap(segment, in_axes=(0, 0, 0, None)))
 
 
 def correction(goal: np.ndarray, pressed: np.ndarray, finger_of_key: np.ndarray,

@@ -58,6 +58,11 @@ def add_ilc_command(commands: argparse._SubParsersAction) -> None:
                              "path; each table plays --noise-draws episodes (default 0: none)")
     parser.add_argument("--noise-draws", type=int, default=4, metavar="N",
                         help="episodes per table and round under --train-noise (default 4)")
+    parser.add_argument("--horizon", type=int, default=0, metavar="N",
+                        help="segment search: each candidate and the current table replay "
+                             "from the env state at their window's start for the window and N "
+                             "steps more, instead of the whole clip (default 0: whole clips; "
+                             "for long clips, e.g. 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random candidates")
     parser.add_argument("--time-limit", type=float, default=0.0, metavar="S",
                         help="stop after S seconds of this command (resumable; default none)")
@@ -89,14 +94,14 @@ def run_ilc_command(args: argparse.Namespace) -> int:
             raise ValueError(f"--out: {args.out} holds a {other} run; use another folder")
         config = ILCConfig(seed=args.seed, thumb_black_costs=tuple(args.fingerings),
                            verify=args.verify, train_noise=args.train_noise,
-                           noise_draws=args.noise_draws)
+                           noise_draws=args.noise_draws, horizon=args.horizon)
         env = _env(names, args.key_dynamics, solver)
         check_same_run(args.out, run_description(env, names, config))
     except (KeyError, ValueError) as error:
         print(f"train ilc: {error_text(error)}", file=sys.stderr)
         return 2
     steps = int(env.bank.length[0])
-    per_round = config.rollouts_per_round * len(args.fingerings) * steps
+    per_round = config.rollouts_per_round * len(args.fingerings) * config.rollout_steps(steps)
     run = ILCRun(out=args.out, steps=steps, env_steps=args.env_steps,
                  eval_every_steps=args.eval_every or 10 * per_round,
                  time_limit_s=args.time_limit, progress=not args.no_progress, config=config)

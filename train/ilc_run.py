@@ -28,8 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from train import ilc_segments as segments
 from train.ilc import (ILCConfig, Rollout, best_variant, choose, correction, make_player,
-                       proposals)
+                       make_segment_player, proposals)
 from train.stop_signal import catch_stop_signals
 
 STATE_FILE = "ilc_state.npz"
@@ -69,7 +70,8 @@ class Loop:
     the first draw's trace), the round reached, env steps per clip, training
     seconds, the env steps of the next evaluation, the generator's state (JSON), and with
     `ILCConfig.verify` the tables' summed step F1 in the verification batch, float64 [C * V]
-    (zeros without)."""
+    (zeros without), and with `ILCConfig.horizon` the tracks' anchor states' leaves
+    (`train.ilc_segments`; None without)."""
 
     table: np.ndarray
     last: Rollout
@@ -79,6 +81,7 @@ class Loop:
     next_eval: int
     rng_state: str
     verified: np.ndarray
+    anchors: list[np.ndarray] | None = None
 
 
 def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
@@ -95,11 +98,16 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     from tqdm import tqdm
 
     config = run.config
-    clips, candidates, group = len(names), config.candidates, config.group
+    clips, group = len(names), config.group
     costs = np.asarray(config.thumb_black_costs, np.float32)
     tracks = clips * len(costs)
     pianist, play = make_player(env)
     search_play = make_player(env, noisy=True)[1] if config.train_noise else play
+    if config.horizon:
+        start_states, segment_play = make_segment_player(env, config.segment_steps)
+        chain_play = make_segment_player(env, config.window + 1)[1]
+        track_pieces = jnp.asarray(np.repeat(np.arange(clips, dtype=np.int32), len(costs)))
+        template = jax.eval_shape(start_states, track_pieces)
     key_points = np.asarray(pianist.key_points)
     fingers = len(pianist.tip_site)
     os.makedirs(run.out, exist_ok=True)
@@ -118,8 +126,11 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
     if loop is None:
         rng = np.random.default_rng(config.seed)
         table = np.zeros((tracks, run.steps, fingers, 3), np.float32)
-        first = _search(search_play, search, np.repeat(table, per_track, 0), config, rng)
-        last = _kept(first, shape, np.zeros(tracks, int))
+        if config.horizon:  # the stitched traces start as the whole clip's
+            last = _play(play, alone, table)
+        else:
+            first = _search(search_play, search, np.repeat(table, per_track, 0), config, rng)
+            last = _kept(first, shape, np.zeros(tracks, int))
         verified = (_play(play, alone, table).step_f1.sum(-1).astype(np.float64)
                     if config.verify else np.zeros(tracks))
         loop = Loop(table, last, 0, 0, 0.0, 0, json.dumps(rng.bit_generator.state), verified)
@@ -128,7 +139,7 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
         _save(run.out, loop)
     rng.bit_generator.state = json.loads(loop.rng_state)
     windows = -(-run.steps // config.window)
-    per_round = len(costs) * per_track * run.steps  # per clip
+    per_round = len(costs) * per_track * config.rollout_steps(run.steps)  # per clip
     start_clock = time.perf_counter()
     start_wall = loop.wall_s
     bar = tqdm(total=run.env_steps, initial=loop.env_steps, disable=not run.progress,
@@ -148,25 +159,15 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
                 loop.last.goal[c], loop.last.pressed[c], loop.last.finger_of_key[c],
                 loop.last.tips[c], key_points, config), first, config, rng)
                 for c in range(tracks)])  # [C * V, P, T, F, 3]
-            if config.train_noise:  # the current table is measured under the same draws
+            if config.train_noise or config.horizon:  # the current table is measured again
                 tables = np.concatenate([tables, loop.table[:, None]], axis=1)
-            tried = _search(search_play, search,
-                            np.repeat(tables.reshape(-1, *tables.shape[2:]), config.draws, 0),
-                            config, rng)
-            score = tried.step_f1.reshape(*shape, -1).sum(-1).mean(-1)  # [C * V, group]
-            current = (score[:, candidates] if config.train_noise
-                       else loop.last.step_f1.sum(-1))
-            chosen = choose(current, score[:, :candidates])
-            if config.verify and np.any(chosen >= 0):
-                chosen = _verify(play, alone, loop, tables, chosen)
-                loop.env_steps += len(costs) * run.steps
-            kept = chosen >= 0
-            loop.table[kept] = tables[kept, chosen[kept]]
-            measured = kept | bool(config.train_noise)  # noise: every track measured afresh
-            new = _kept(tried, shape, np.where(kept, chosen, candidates if config.train_noise
-                                               else 0))
-            for field, value in zip(loop.last, new):
-                field[measured] = value[measured]
+            if config.horizon:
+                _segment_round(loop, (segment_play, chain_play, start_states), template,
+                               track_pieces, alone[1], tables, first // config.window,
+                               windows, run.steps, config)
+            else:
+                _search_round(loop, play, search_play, (search, alone), tables, shape, config,
+                              rng, len(costs) * run.steps)
             loop.round += 1
             loop.env_steps += per_round
             loop.wall_s = start_wall + time.perf_counter() - start_clock
@@ -187,6 +188,65 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
             f"{loop.wall_s:.0f} s, stopped by {stopped}; median F1 of the last rollouts "
             f"{np.median(loop.last.f1[chosen]):.3f}; thumb black-key cost per clip "
             f"{', '.join(f'{c:g}' for c in costs[variant])}")
+
+
+def _search_round(loop: Loop, play, search_play, batches, tables: np.ndarray,
+                  shape: tuple[int, int, int], config: ILCConfig, rng: np.random.Generator,
+                  verify_steps: int) -> None:
+    """One round of the whole-clip search: plays `tables` float32 [C * V, group, T, F, 3]
+    (`shape` = (C * V, group, draws)) and keeps each track's winner in `loop` (with
+    `config.verify` only a winner that wins again, its `verify_steps` env steps per clip
+    counted)."""
+    search, alone = batches
+    candidates = config.candidates
+    tried = _search(search_play, search,
+                    np.repeat(tables.reshape(-1, *tables.shape[2:]), config.draws, 0),
+                    config, rng)
+    score = tried.step_f1.reshape(*shape, -1).sum(-1).mean(-1)  # [C * V, group]
+    current = (score[:, candidates] if config.train_noise
+               else loop.last.step_f1.sum(-1))
+    chosen = choose(current, score[:, :candidates])
+    if config.verify and np.any(chosen >= 0):
+        chosen = _verify(play, alone, loop, tables, chosen)
+        loop.env_steps += verify_steps
+    kept = chosen >= 0
+    loop.table[kept] = tables[kept, chosen[kept]]
+    measured = kept | bool(config.train_noise)  # noise: every track measured afresh
+    new = _kept(tried, shape, np.where(kept, chosen, candidates if config.train_noise
+                                       else 0))
+    for field, value in zip(loop.last, new):
+        field[measured] = value[measured]
+
+
+def _segment_round(loop: Loop, players, template, track_pieces: jax.Array,
+                   costs: np.ndarray, tables: np.ndarray, window_index: int, windows: int,
+                   steps: int, config: ILCConfig) -> None:
+    """One round of the segment search (`train.ilc_segments`) on `loop`: a sweep's first
+    round takes the reset states as anchors, a window's last round moves them on (the
+    `window + 1` steps of that replay counted per track).
+
+    Args:
+        players: (the search's replay, the anchors' replay, the reset states), from
+            `make_segment_player`.
+        track_pieces: int32 [C * V], each track's clip. costs: float32 [C * V], its thumb
+            black-key cost. tables: float32 [C * V, group, T, F, 3], the candidates and the
+            current table. window_index, windows: this round's window, windows per sweep.
+        steps: T. template: the anchors' shapes (`jax.eval_shape` of `start_states`).
+    """
+    segment_play, chain_play, start_states = players
+    if window_index == 0 and loop.round % config.rounds == 0:
+        loop.anchors = segments.anchor_leaves(start_states(track_pieces))
+    anchors = segments.anchor_states(template, loop.anchors)
+    start = segments.window_start(window_index, config)
+    chosen = segments.segment_round(segment_play, anchors, costs, tables, start, steps,
+                                    loop.last, config)
+    kept = chosen >= 0
+    loop.table[kept] = tables[kept, chosen[kept]]
+    step = segments.advance(window_index, windows, config)
+    if (loop.round + 1) % config.rounds == 0 and step:  # the window's last round
+        loop.anchors = segments.anchor_leaves(segments.advance_anchors(
+            chain_play, anchors, costs, loop.table, start, step, steps, loop.last))
+        loop.env_steps += len(config.thumb_black_costs) * (config.window + 1)  # per clip
 
 
 def scene_env(rolls: list, key_dynamics: str, solver_iterations: int, ls_iterations: int):
@@ -210,6 +270,8 @@ def run_description(env, names: tuple[str, ...], config: ILCConfig) -> dict:
                  "ls_iterations": scene.ls_iterations}
     if config.train_noise:
         described.update(train_noise=config.train_noise, noise_draws=config.noise_draws)
+    if config.horizon:
+        described.update(horizon=config.horizon, window=config.window)
     return {**described, "verify": True} if config.verify else described
 
 
@@ -297,13 +359,19 @@ def _kept(tried: Rollout, shape: tuple[int, int, int], keep: np.ndarray) -> Roll
 
 
 def _evaluate(play, run: ILCRun, names: tuple[str, ...], loop: Loop) -> None:
-    """Plays every clip's best variant's table once (a batch of the clips) and appends to
-    `eval.csv`."""
+    """Plays every clip's best variant's table once (a batch of the clips; with
+    `ILCConfig.horizon` a batch of every track, the anchors' batch, and each clip's best
+    variant read from it) and appends to `eval.csv`."""
     costs = np.asarray(run.config.thumb_black_costs, np.float32)
     variant = best_variant(loop.last.step_f1, len(costs))
     chosen = np.arange(len(names)) * len(costs) + variant
-    played = _play(play, (np.arange(len(names), dtype=np.int32), costs[variant]),
-                   loop.table[chosen])
+    if run.config.horizon:
+        every = _play(play, (np.repeat(np.arange(len(names), dtype=np.int32), len(costs)),
+                             np.tile(costs, len(names))), loop.table)
+        played = Rollout(*(value[chosen] for value in every))
+    else:
+        played = _play(play, (np.arange(len(names), dtype=np.int32), costs[variant]),
+                       loop.table[chosen])
     path = os.path.join(run.out, EVAL_FILE)
     new = not os.path.exists(path)
     with open(path, "a", newline="") as f:
@@ -333,7 +401,8 @@ def _save(out: str, loop: Loop) -> None:
         np.savez(f, table=loop.table, **{f"last_{k}": v for k, v in loop.last._asdict().items()},
                  counters=np.array([loop.round, loop.env_steps, loop.next_eval], np.int64),
                  wall_s=np.float64(loop.wall_s), rng_state=np.array(loop.rng_state),
-                 verified=loop.verified)
+                 verified=loop.verified,
+                 **{f"anchor_{i}": leaf for i, leaf in enumerate(loop.anchors or ())})
     os.replace(path + ".tmp", path)
 
 
@@ -347,8 +416,10 @@ def _load(out: str) -> Loop | None:
         rounds, env_steps, next_eval = (int(v) for v in saved["counters"])
         verified = (saved["verified"] if "verified" in saved.files
                     else np.zeros(saved["table"].shape[0]))  # a run from before `verify`
+        anchors = [saved[f"anchor_{i}"] for i in range(len(saved.files))
+                   if f"anchor_{i}" in saved.files] or None
         loop = Loop(saved["table"], last, rounds, env_steps, float(saved["wall_s"]), next_eval,
-                    str(saved["rng_state"]), verified)
+                    str(saved["rng_state"]), verified, anchors)
     _trim_eval(out, loop.env_steps)
     return loop
 

@@ -7,6 +7,7 @@ negative control); a stopped and resumed run ends where an uninterrupted one doe
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 
@@ -116,10 +117,65 @@ def test_a_noisy_search_plays_the_current_table_too_and_keeps_each_tables_mean_s
 
 
 @pytest.mark.parametrize("fields", [{"train_noise": -0.1}, {"noise_draws": 0},
-                                    {"train_noise": 0.01, "verify": True}])
-def test_a_noisy_search_refuses_what_it_cannot_do(fields):
+                                    {"train_noise": 0.01, "verify": True}, {"horizon": -1},
+                                    {"horizon": 5, "verify": True},
+                                    {"horizon": 5, "train_noise": 0.01}])
+def test_a_noisy_or_segment_search_refuses_what_it_cannot_do(fields):
     with pytest.raises(ValueError):
         ILCConfig(**fields)
+
+
+def test_segment_windows_start_at_their_lead_step_and_the_anchor_moves_to_the_next():
+    from train.ilc_segments import advance, window_start
+
+    config = ILCConfig(window=5, horizon=20)
+    assert (config.segment_steps, config.group, config.rollout_steps(550)) == (26, 7, 26)
+    assert ILCConfig().rollout_steps(550) == 550
+    assert [window_start(w, config) for w in range(4)] == [0, 4, 9, 14]
+    assert [advance(w, 4, config) for w in range(4)] == [4, 5, 5, 0]  # then a new sweep
+
+
+def test_a_segment_round_keeps_each_tracks_best_replay_within_the_clip_and_stitches_it():
+    """`train.ilc_segments.segment_round` with a stand-in player: each track's candidate with
+    the highest summed step F1 inside the clip wins if it beats the current table (the last
+    table of the group), and its replay is written into the whole-clip trace at the replayed
+    steps inside the clip."""
+    import jax.numpy as jnp
+
+    from train.ilc_segments import segment_round
+
+    config = ILCConfig(window=2, horizon=1, gains=(1.0,))  # 4 steps a replay, group 5
+    tracks, group, steps, keys, start = 2, config.group, 10, 3, 8  # 2 of 4 steps inside
+    step_f1 = np.zeros((tracks, group, 4), np.float32)
+    step_f1[0, :, :2] = [[0.1, 0.1], [0.6, 0.0], [0.2, 0.2], [0.35, 0.35], [0.25, 0.25]]
+    step_f1[0, 0, 2:] = 9.0  # past the clip's end: does not count
+    step_f1[1, :, :2] = [[0.1, 0.1], [0.2, 0.2], [0.0, 0.0], [0.0, 0.0], [0.5, 0.5]]
+    slot = np.arange(tracks * group)
+    calls = []
+
+    def play(state, costs, tables, step):
+        calls.append((np.asarray(state["t"]), np.asarray(costs), tables.shape, int(step)))
+        goal = np.broadcast_to(slot[:, None, None] % 2 == 0, (len(slot), 4, keys))
+        return ((jnp.asarray(step_f1.reshape(-1, 4)), jnp.asarray(goal), jnp.asarray(~goal),
+                 jnp.asarray(np.broadcast_to(slot[:, None, None], goal.shape).astype(np.int32)),
+                 jnp.zeros((len(slot), 4, 2, 3))), state)
+
+    last = Rollout(np.zeros(tracks, np.float32), np.zeros(tracks), np.zeros(tracks),
+                   np.ones((tracks, steps), np.float32), np.zeros((tracks, steps, keys), bool),
+                   np.zeros((tracks, steps, keys), bool), np.full((tracks, steps, keys), -1),
+                   np.zeros((tracks, steps, 2, 3), np.float32))
+    tables = np.zeros((tracks, group, steps, 2, 3), np.float32)
+    chosen = segment_round(play, {"t": jnp.asarray([8, 8])}, np.array([1.0, 0.0], np.float32),
+                           tables, start, steps, last, config)
+    np.testing.assert_array_equal(chosen, [3, -1])  # track 1: the current table is best
+    t, costs, shape, step = calls[0]
+    np.testing.assert_array_equal(t, [8] * group * 2)
+    np.testing.assert_array_equal(costs, [1.0] * group + [0.0] * group)
+    assert shape == (tracks * group, steps, 2, 3) and step == 0
+    np.testing.assert_array_equal(last.finger_of_key[:, 8:, 0], [[3, 3], [group + 4] * 2])
+    np.testing.assert_array_equal(last.finger_of_key[:, :8], -1)  # before the replays: kept
+    np.testing.assert_allclose(last.step_f1[0, 8:], [0.35, 0.35])
+    np.testing.assert_allclose(last.f1, [(8 + 0.7) / 10, (8 + 1.0) / 10], rtol=1e-6)
 
 
 def test_verification_keeps_only_the_winners_that_win_again_in_the_other_batch():
@@ -173,7 +229,8 @@ def triads_env():
 def _run(env, out, rounds: int, config: ILCConfig):
     from train.ilc_run import ILCRun, run_ilc
 
-    budget = rounds * config.rollouts_per_round * len(config.thumb_black_costs) * STEPS
+    budget = (rounds * config.rollouts_per_round * len(config.thumb_black_costs)
+              * config.rollout_steps(STEPS))
     run = ILCRun(out=str(out), steps=STEPS, env_steps=budget, eval_every_steps=budget,
                  config=config)
     run_ilc(env, (CLIP,), run)
@@ -273,6 +330,54 @@ def test_a_noisy_search_shares_its_draws_across_a_tracks_tables_and_resumes_exac
     assert resumed[-1] == straight[-1]
     described = json.loads((tmp_path / "straight" / "ilc_run.json").read_text())
     assert (described["train_noise"], described["noise_draws"]) == (0.05, 2)
+
+
+@pytest.mark.slow
+def test_a_segment_search_learns_resumes_exactly_and_a_still_one_does_not(triads_env,
+                                                                          tmp_path):
+    """`ILCConfig.horizon`: replays from each window's start state play better than the IK
+    pianist alone within 12 rounds of 7 replays of 9 steps (fewer env steps than 6 whole-clip
+    rounds); the anchors lie on the evaluation's path (the trace up to the last anchor is bit
+    for bit the evaluation batch's whole-clip rollout of the final table); a zero-gain run's
+    table stays zero; a run stopped after a window's first round (its anchors mid-window in
+    the checkpoint) and resumed ends where an uninterrupted one does."""
+    from train.ilc import make_player, make_segment_player
+    from train.ilc_run import _play
+    from train.ilc_segments import anchor_states
+
+    config = ILCConfig(window=4, rounds=2, horizon=4)
+    per_round = config.group * config.segment_steps
+    assert (config.segment_steps, per_round) == (9, 63)
+    learned, state = _run(triads_env, tmp_path / "learn", 12, config)
+    anchor_moves = 5 * (config.window + 1)  # after each window of the sweep but its last
+    assert int(state["counters"][1]) == 12 * per_round + anchor_moves
+    assert 12 * per_round + anchor_moves < 6 * config.candidates * STEPS
+    assert learned[-1] >= learned[0] + 0.05, learned
+    played = _play(make_player(triads_env)[1], (np.zeros(1, np.int32), np.ones(1, np.float32)),
+                   state["table"])  # the evaluation's batch
+    last_anchor = 5 * config.window - 1  # the sweep's last window starts there
+    for name in ("step_f1", "pressed", "tips"):
+        np.testing.assert_array_equal(getattr(played, name)[:, :last_anchor],
+                                      state[f"last_{name}"][:, :last_anchor], err_msg=name)
+    assert learned[-1] == pytest.approx(float(played.f1[0]))
+    still, still_state = _run(triads_env, tmp_path / "still", 4,
+                              dataclasses.replace(STILL, window=4, rounds=2, horizon=4))
+    assert still[-1] == pytest.approx(still[0]) and not np.any(still_state["table"])
+    start, _ = make_segment_player(triads_env, config.segment_steps)
+    anchors = anchor_states(start(np.zeros(1, np.int32)),
+                            [still_state[f"anchor_{i}"] for i in range(len(
+                                [k for k in still_state.files if k.startswith("anchor_")]))])
+    assert int(anchors.t[0]) == 2 * config.window - 1  # after 2 windows: the third's start
+
+    _run(triads_env, tmp_path / "stopped", 5, config)
+    resumed, resumed_state = _run(triads_env, tmp_path / "stopped", 12, config)
+    for name in state.files:  # tables, stitched traces, anchors, generator
+        if name not in ("wall_s", "counters"):
+            np.testing.assert_array_equal(resumed_state[name], state[name], err_msg=name)
+    np.testing.assert_array_equal(resumed_state["counters"][:2], state["counters"][:2])
+    assert resumed[-1] == learned[-1]
+    described = json.loads((tmp_path / "learn" / "ilc_run.json").read_text())
+    assert (described["horizon"], described["window"]) == (4, 4)
 
 
 def test_an_ilc_run_plays_its_clips_table_in_its_chosen_fingering(tmp_path, capsys,

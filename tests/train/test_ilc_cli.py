@@ -21,6 +21,8 @@ def test_a_folder_of_another_kind_of_run_is_refused(tmp_path, capsys):
     (["--fingerings", "1.0", "1.0"], "repeats a cost"),
     (["--train-noise", "-0.01"], "train_noise must be >= 0"),
     (["--train-noise", "0.01", "--verify"], "verify is for a deterministic search"),
+    (["--horizon", "-1"], "horizon must be >= 0"),
+    (["--horizon", "20", "--verify"], "goes with neither train_noise nor verify"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
