@@ -10,10 +10,12 @@ to play a table), `eval.csv` (the ladder's format: one row per evaluation and cl
 variant played) and `ilc_state.npz` (the tables, the last rollout of each, the counters and
 the random generator, written after every round, so a resumed run continues exactly where it
 stopped). An evaluation plays each clip's best variant (`train.ilc.best_variant`) from the
-first step in a batch of the clips alone; a clip's env steps count the candidates' rollouts of
+first step in a batch of the clips alone (under `ILCConfig.horizon` a batch of every track,
+where the segment search's anchors lie); a clip's env steps count the candidates' rollouts of
 all its variants (under `ILCConfig.train_noise` the current table's too, each table's every
-noisy episode) and (`ILCConfig.verify`) the verification rollouts (the training), not the
-evaluations, which are always deterministic.
+noisy episode; under `ILCConfig.horizon` the replays of the candidates and the current table,
+and the anchors' moves, `train.ilc_segments`) and (`ILCConfig.verify`) the verification
+rollouts (the training), not the evaluations, which are always deterministic.
 """
 
 from __future__ import annotations
