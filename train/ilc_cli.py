@@ -29,6 +29,9 @@ DEFAULT_PIECES = ("etude/c-major-chords",)
 CURVE_FILE = "learning_curve.png"
 
 
+DEFAULT_HORIZON = 20  # steps after a window in the segment search's replays (bench/RESULTS.md)
+
+
 def add_ilc_command(commands: argparse._SubParsersAction) -> None:
     """Adds `train ilc`."""
     parser = commands.add_parser(
@@ -58,11 +61,11 @@ def add_ilc_command(commands: argparse._SubParsersAction) -> None:
                              "path; each table plays --noise-draws episodes (default 0: none)")
     parser.add_argument("--noise-draws", type=int, default=4, metavar="N",
                         help="episodes per table and round under --train-noise (default 4)")
-    parser.add_argument("--horizon", type=int, default=0, metavar="N",
-                        help="segment search: each candidate and the current table replay "
+    parser.add_argument("--horizon", type=int, metavar="N",
+                        help="the segment search: each candidate and the current table replay "
                              "from the env state at their window's start for the window and N "
-                             "steps more, instead of the whole clip (default 0: whole clips; "
-                             "for long clips, e.g. 20)")
+                             "steps more (default 20; 0 with --verify or --train-noise); 0: "
+                             "every candidate plays the whole clip from its first step")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random candidates")
     parser.add_argument("--time-limit", type=float, default=0.0, metavar="S",
                         help="stop after S seconds of this command (resumable; default none)")
@@ -94,7 +97,7 @@ def run_ilc_command(args: argparse.Namespace) -> int:
             raise ValueError(f"--out: {args.out} holds a {other} run; use another folder")
         config = ILCConfig(seed=args.seed, thumb_black_costs=tuple(args.fingerings),
                            verify=args.verify, train_noise=args.train_noise,
-                           noise_draws=args.noise_draws, horizon=args.horizon)
+                           noise_draws=args.noise_draws, horizon=_horizon(args))
         env = _env(names, args.key_dynamics, solver)
         check_same_run(args.out, run_description(env, names, config))
     except (KeyError, ValueError) as error:
@@ -112,6 +115,14 @@ def run_ilc_command(args: argparse.Namespace) -> int:
     print(f"play a clip: mjx-piano perform --policy {args.out} --piece {names[0]!r} "
           f"--out {os.path.join(args.out, 'perform')}")
     return 143 if "SIGTERM" in line else 130 if "SIGINT" in line else 0
+
+
+def _horizon(args: argparse.Namespace) -> int:
+    """`--horizon`, or its default: 20 (the segment search), 0 with `--verify` or
+    `--train-noise` (searches of whole clips)."""
+    if args.horizon is not None:
+        return args.horizon
+    return 0 if args.verify or args.train_noise else DEFAULT_HORIZON
 
 
 def _clip_names(args: argparse.Namespace) -> tuple[str, ...]:

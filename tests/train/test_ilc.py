@@ -447,8 +447,8 @@ def test_train_ilc_trains_resumes_continues_and_refuses_other_fingerings(triads_
     from mjx_piano.cli import main
 
     out = str(tmp_path / "run")
-    flags = ["train", "ilc", "--pieces", CLIP, "--fingerings", "1.0", "--no-progress",
-             "--out", out]
+    flags = ["train", "ilc", "--pieces", CLIP, "--fingerings", "1.0", "--horizon", "0",
+             "--no-progress", "--out", out]
     per_round = ILCConfig().candidates * STEPS
     assert main([*flags, "--env-steps", str(2 * per_round)]) == 0
     printed = capsys.readouterr().out
@@ -462,8 +462,8 @@ def test_train_ilc_trains_resumes_continues_and_refuses_other_fingerings(triads_
     assert main([*flags, "--env-steps", str(3 * per_round)]) == 0
     assert [int(r["env_steps"]) for r in _rows(out)] == [0, 2 * per_round, 3 * per_round]
     capsys.readouterr()
-    assert main(["train", "ilc", "--pieces", CLIP, "--fingerings", "1.0", "0.0",
-                 "--out", out]) == 2
+    assert main(["train", "ilc", "--pieces", CLIP, "--fingerings", "1.0", "0.0", "--horizon",
+                 "0", "--out", out]) == 2
     assert "other thumb_black_costs" in capsys.readouterr().err
     assert len(_rows(out)) == 3
 

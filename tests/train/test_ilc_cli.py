@@ -14,6 +14,18 @@ def test_a_folder_of_another_kind_of_run_is_refused(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
 
 
+@pytest.mark.parametrize("given, horizon", [
+    ({}, 20), ({"verify": True}, 0), ({"train_noise": 0.01}, 0), ({"horizon": 0}, 0),
+    ({"horizon": 7}, 7)])
+def test_the_segment_search_is_the_default_but_for_whole_clip_searches(given, horizon):
+    import argparse
+
+    from train.ilc_cli import _horizon
+
+    args = argparse.Namespace(**{"horizon": None, "verify": False, "train_noise": 0.0, **given})
+    assert _horizon(args) == horizon
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--pieces", "etude/c-major-chords", "etude/c-major-chords@0:40"], "equally long"),
     (["--pieces", "etude/no-such-etude"], "unknown clip"),
