@@ -29,7 +29,7 @@ import numpy as np
 
 from bench.learning_ladder import RECIPES, ilc_config, ilc_env, make_rung, run_folder
 from train.ilc import best_variant, make_player
-from train.ilc_run import STATE_FILE
+from train.ilc_store import STATE_FILE, played_arrays
 
 SLOTS_FILE = "slots.json"
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     rung = make_rung(args.rung)
     costs = np.asarray(ilc_config(RECIPES[args.recipe], args.seed).thumb_black_costs, np.float32)
     with np.load(state_path) as saved:
-        tables, step_f1 = saved["table"], saved["last_step_f1"]
+        tables, step_f1 = played_arrays(saved)
     clips = len(rung.pieces)
     if tables.shape[0] != clips * len(costs):
         print(f"bench.ilc_slots: {state_path} holds {tables.shape[0]} tables, not {clips} clips "

@@ -81,7 +81,8 @@ def run_ilc_command(args: argparse.Namespace) -> int:
     """Runs `train ilc`; exit 2 on bad input (nothing written), else 0 (143 / 130 when a
     signal stopped it)."""
     from train.ilc import ILCConfig
-    from train.ilc_run import ILCRun, check_same_run, run_description, run_ilc
+    from train.ilc_run import ILCRun, run_ilc
+    from train.ilc_store import check_same_run, run_description
 
     try:
         names = _clip_names(args)
@@ -157,7 +158,7 @@ def _env(names: tuple[str, ...], key_dynamics: str, solver: tuple[int, int]):
 
 
 def _rows(out: str) -> list[dict]:
-    from train.ilc_run import EVAL_FILE
+    from train.ilc_store import EVAL_FILE
 
     with open(os.path.join(out, EVAL_FILE), newline="") as f:
         return list(csv.DictReader(f))

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from train.ilc_run import RUN_FILE, STATE_FILE, scene_env
+from train.ilc_run import scene_env
+from train.ilc_store import RUN_FILE, STATE_FILE
 from train.ilc_specialists import read_played_tables
 
 

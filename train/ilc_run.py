@@ -4,14 +4,11 @@
 
 Every clip learns its own table at once, one per fingering variant
 (`ILCConfig.thumb_black_costs`): a track is a (clip, variant) pair, and one batch holds every
-track's candidates each round. The run folder holds `ilc_run.json` (the clips in piece order,
-the fingering variants and the scene's key dynamics and solver: what `train.ilc_policy` needs
-to play a table), `eval.csv` (the ladder's format: one row per evaluation and clip, with the
-variant played) and `ilc_state.npz` (the tables, the last rollout of each, the counters and
-the random generator, written after every round, so a resumed run continues exactly where it
-stopped). An evaluation plays each clip's best variant (`train.ilc.best_variant`) from the
-first step in a batch of the clips alone (under `ILCConfig.horizon` a batch of every track,
-where the segment search's anchors lie); a clip's env steps count the candidates' rollouts of
+track's candidates each round. The run folder (`train.ilc_store`) holds the run's
+description, its evaluations and its checkpoint, written after every round, so a resumed run
+continues exactly where it stopped. An evaluation plays each clip's best variant (`train.ilc.best_variant`) from the
+first step in a batch of the clips alone (under `ILCConfig.horizon` its best sweep-end
+table, in a batch of every track, where the segment search's anchors lie); a clip's env steps count the candidates' rollouts of
 all its variants (under `ILCConfig.train_noise` the current table's too, each table's every
 noisy episode; under `ILCConfig.horizon` the replays of the candidates and the current table,
 and the anchors' moves, `train.ilc_segments`) and (`ILCConfig.verify`) the verification
@@ -33,13 +30,9 @@ import numpy as np
 from train import ilc_segments as segments
 from train.ilc import (ILCConfig, Rollout, best_variant, choose, correction, make_player,
                        make_segment_player, proposals)
+from train.ilc_store import (EVAL_FIELDS, EVAL_FILE, STATE_FILE, Loop, check_same_run, describe,
+                             last_evaluated, load, run_description, save)
 from train.stop_signal import catch_stop_signals
-
-STATE_FILE = "ilc_state.npz"
-RUN_FILE = "ilc_run.json"  # what the run plays: its clips, fingering variants and scene
-EVAL_FILE = "eval.csv"
-EVAL_FIELDS = ("iteration", "env_steps", "agent", "pieces", "wall_s", "eval/f1",
-               "eval/precision", "eval/recall", "thumb_black_cost")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,26 +57,6 @@ class ILCRun:
     progress: bool = False
     config: ILCConfig = ILCConfig()
 
-
-@dataclasses.dataclass
-class Loop:
-    """What a checkpoint keeps: the tracks' tables float32 [C * V, T, F, 3] (clip-major), their
-    last rollouts (in the candidates' batch; under noise the mean scores over the draws and
-    the first draw's trace), the round reached, env steps per clip, training
-    seconds, the env steps of the next evaluation, the generator's state (JSON), and with
-    `ILCConfig.verify` the tables' summed step F1 in the verification batch, float64 [C * V]
-    (zeros without), and with `ILCConfig.horizon` the tracks' anchor states' leaves
-    (`train.ilc_segments`; None without)."""
-
-    table: np.ndarray
-    last: Rollout
-    round: int
-    env_steps: int
-    wall_s: float
-    next_eval: int
-    rng_state: str
-    verified: np.ndarray
-    anchors: list[np.ndarray] | None = None
 
 
 def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
@@ -118,11 +91,11 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
               np.repeat(np.tile(costs, clips), per_track))
     alone = (np.repeat(np.arange(clips, dtype=np.int32), len(costs)), np.tile(costs, clips))
     check_same_run(run.out, run_description(env, names, config))
-    loop = _load(run.out)
+    loop = load(run.out)
     if loop is not None and loop.table.shape[0] != tracks:
         raise ValueError(f"{run.out}/{STATE_FILE} holds {loop.table.shape[0]} tables; this run "
                          f"has {clips} clips x {len(costs)} fingering variants")
-    _describe(run.out, env, names, config)
+    describe(run.out, env, names, config)
     rng = np.random.default_rng()
     shape = (tracks, group, config.draws)
     if loop is None:
@@ -136,9 +109,11 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
         verified = (_play(play, alone, table).step_f1.sum(-1).astype(np.float64)
                     if config.verify else np.zeros(tracks))
         loop = Loop(table, last, 0, 0, 0.0, 0, json.dumps(rng.bit_generator.state), verified)
+        if config.horizon:  # the IK pianist's is the first best
+            loop.best_table, loop.best_last = table.copy(), Rollout(*map(np.copy, last))
         _evaluate(play, run, names, loop)
         loop.next_eval = run.eval_every_steps
-        _save(run.out, loop)
+        save(run.out, loop)
     rng.bit_generator.state = json.loads(loop.rng_state)
     windows = -(-run.steps // config.window)
     per_round = len(costs) * per_track * config.rollout_steps(run.steps)  # per clip
@@ -179,16 +154,16 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
             if loop.env_steps >= loop.next_eval:
                 _evaluate(play, run, names, loop)
                 loop.next_eval += run.eval_every_steps
-            _save(run.out, loop)
+            save(run.out, loop)
     bar.close()
-    if _last_evaluated(run.out) < loop.env_steps:  # the last round is always evaluated
+    if last_evaluated(run.out) < loop.env_steps:  # the last round is always evaluated
         _evaluate(play, run, names, loop)
-        _save(run.out, loop)
-    variant = best_variant(loop.last.step_f1, len(costs))
+        save(run.out, loop)
+    variant = best_variant(loop.played()[1].step_f1, len(costs))
     chosen = np.arange(clips) * len(costs) + variant
     return (f"ILC {run.out}: {loop.env_steps:,} env steps per clip, {loop.round} rounds, "
             f"{loop.wall_s:.0f} s, stopped by {stopped}; median F1 of the last rollouts "
-            f"{np.median(loop.last.f1[chosen]):.3f}; thumb black-key cost per clip "
+            f"{np.median(loop.played()[1].f1[chosen]):.3f}; thumb black-key cost per clip "
             f"{', '.join(f'{c:g}' for c in costs[variant])}")
 
 
@@ -224,8 +199,9 @@ def _segment_round(loop: Loop, players, template, track_pieces: jax.Array,
                    costs: np.ndarray, tables: np.ndarray, window_index: int, windows: int,
                    steps: int, config: ILCConfig) -> None:
     """One round of the segment search (`train.ilc_segments`) on `loop`: a sweep's first
-    round takes the reset states as anchors, a window's last round moves them on (the
-    `window + 1` steps of that replay counted per track).
+    round takes the reset states as anchors, a window's last round moves them on, the last
+    window's plays to the clip's end and keeps each track's best sweep end (the `window + 1`
+    steps of that replay counted per track).
 
     Args:
         players: (the search's replay, the anchors' replay, the reset states), from
@@ -245,11 +221,16 @@ def _segment_round(loop: Loop, players, template, track_pieces: jax.Array,
     kept = chosen >= 0
     loop.table[kept] = tables[kept, chosen[kept]]
     step = segments.advance(window_index, windows, config)
-    if (loop.round + 1) % config.rounds == 0 and step:  # the window's last round
+    if (loop.round + 1) % config.rounds:
+        return
+    if step:  # the window's last round
         loop.anchors = segments.anchor_leaves(segments.advance_anchors(
             chain_play, anchors, costs, loop.table, start, step, steps, loop.last))
-        loop.env_steps += len(config.thumb_black_costs) * (config.window + 1)  # per clip
-
+    else:  # the sweep's end: its last window played to the clip's end, the best kept
+        segments.advance_anchors(chain_play, anchors, costs, loop.table, start, steps - start,
+                                 steps, loop.last)
+        segments.keep_best(loop.table, loop.last, loop.best_table, loop.best_last)
+    loop.env_steps += len(config.thumb_black_costs) * (config.window + 1)  # per clip
 
 def scene_env(rolls: list, key_dynamics: str, solver_iterations: int, ls_iterations: int):
     """The `PianoEnv` of an ILC run: both hands over `rolls` (piece i is roll i), in the scene
@@ -262,42 +243,7 @@ def scene_env(rolls: list, key_dynamics: str, solver_iterations: int, ls_iterati
     return PianoEnv(EnvConfig(scene=scene), rolls)
 
 
-def run_description(env, names: tuple[str, ...], config: ILCConfig) -> dict:
-    """What `ilc_run.json` holds: the clips, the fingering variants and the scene settings
-    of the run's env (its other settings are `EnvConfig`'s defaults)."""
-    scene = env.config.scene
-    described = {"pieces": list(names), "thumb_black_costs": list(config.thumb_black_costs),
-                 "key_dynamics": scene.key_dynamics,
-                 "solver_iterations": scene.solver_iterations,
-                 "ls_iterations": scene.ls_iterations}
-    if config.train_noise:
-        described.update(train_noise=config.train_noise, noise_draws=config.noise_draws)
-    if config.horizon:
-        described.update(horizon=config.horizon, window=config.window)
-    return {**described, "verify": True} if config.verify else described
 
-
-def check_same_run(out: str, described: dict) -> None:
-    """Raises ValueError if `out` already holds an ILC run described otherwise (other clips,
-    fingerings or scene): a resume continues the same run only."""
-    path = os.path.join(out, RUN_FILE)
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        found = json.load(f)
-    unset = {"verify": False}  # a run described before the field
-    changed = [k for k in {**described, **found}
-               if found.get(k, unset.get(k)) != described.get(k, unset.get(k))]
-    if changed:
-        raise ValueError(f"{out} holds an ILC run with other {', '.join(changed)} "
-                         f"({', '.join(f'{k}={found.get(k, unset.get(k))}' for k in changed)}); "
-                         "continue it with its own settings or use another --out")
-
-
-def _describe(out: str, env, names: tuple[str, ...], config: ILCConfig) -> None:
-    """Writes `ilc_run.json` (`run_description`)."""
-    with open(os.path.join(out, RUN_FILE), "w") as f:
-        json.dump(run_description(env, names, config), f, indent=1)
 
 
 def _play(play, batch: tuple[np.ndarray, np.ndarray], tables: np.ndarray) -> Rollout:
@@ -362,18 +308,20 @@ def _kept(tried: Rollout, shape: tuple[int, int, int], keep: np.ndarray) -> Roll
 
 def _evaluate(play, run: ILCRun, names: tuple[str, ...], loop: Loop) -> None:
     """Plays every clip's best variant's table once (a batch of the clips; with
-    `ILCConfig.horizon` a batch of every track, the anchors' batch, and each clip's best
-    variant read from it) and appends to `eval.csv`."""
+    `ILCConfig.horizon` the best sweep-end tables, `Loop.played`, in a batch of every track,
+    the anchors' batch, and each clip's best variant read from it) and appends to
+    `eval.csv`."""
     costs = np.asarray(run.config.thumb_black_costs, np.float32)
-    variant = best_variant(loop.last.step_f1, len(costs))
+    tables, last = loop.played()
+    variant = best_variant(last.step_f1, len(costs))
     chosen = np.arange(len(names)) * len(costs) + variant
     if run.config.horizon:
         every = _play(play, (np.repeat(np.arange(len(names), dtype=np.int32), len(costs)),
-                             np.tile(costs, len(names))), loop.table)
+                             np.tile(costs, len(names))), tables)
         played = Rollout(*(value[chosen] for value in every))
     else:
         played = _play(play, (np.arange(len(names), dtype=np.int32), costs[variant]),
-                       loop.table[chosen])
+                       tables[chosen])
     path = os.path.join(run.out, EVAL_FILE)
     new = not os.path.exists(path)
     with open(path, "a", newline="") as f:
@@ -386,56 +334,4 @@ def _evaluate(play, run: ILCRun, names: tuple[str, ...], loop: Loop) -> None:
                              float(played.recall[c]), float(costs[variant[c]])))
 
 
-def _last_evaluated(out: str) -> int:
-    """Env steps of the last row of `eval.csv` (-1 without one)."""
-    path = os.path.join(out, EVAL_FILE)
-    if not os.path.exists(path):
-        return -1
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return int(rows[-1]["env_steps"]) if rows else -1
 
-
-def _save(out: str, loop: Loop) -> None:
-    """Writes the checkpoint atomically (a temporary file, then a rename)."""
-    path = os.path.join(out, STATE_FILE)
-    with open(path + ".tmp", "wb") as f:
-        np.savez(f, table=loop.table, **{f"last_{k}": v for k, v in loop.last._asdict().items()},
-                 counters=np.array([loop.round, loop.env_steps, loop.next_eval], np.int64),
-                 wall_s=np.float64(loop.wall_s), rng_state=np.array(loop.rng_state),
-                 verified=loop.verified,
-                 **{f"anchor_{i}": leaf for i, leaf in enumerate(loop.anchors or ())})
-    os.replace(path + ".tmp", path)
-
-
-def _load(out: str) -> Loop | None:
-    """The checkpoint in `out` (None if none); drops `eval.csv` rows written after it."""
-    path = os.path.join(out, STATE_FILE)
-    if not os.path.exists(path):
-        return None
-    with np.load(path) as saved:
-        last = Rollout(**{k: saved[f"last_{k}"] for k in Rollout._fields})
-        rounds, env_steps, next_eval = (int(v) for v in saved["counters"])
-        verified = (saved["verified"] if "verified" in saved.files
-                    else np.zeros(saved["table"].shape[0]))  # a run from before `verify`
-        anchors = [saved[f"anchor_{i}"] for i in range(len(saved.files))
-                   if f"anchor_{i}" in saved.files] or None
-        loop = Loop(saved["table"], last, rounds, env_steps, float(saved["wall_s"]), next_eval,
-                    str(saved["rng_state"]), verified, anchors)
-    _trim_eval(out, loop.env_steps)
-    return loop
-
-
-def _trim_eval(out: str, env_steps: int) -> None:
-    """Keeps the `eval.csv` rows at or before `env_steps`."""
-    path = os.path.join(out, EVAL_FILE)
-    if not os.path.exists(path):
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    kept = [r for r in rows if int(r["env_steps"]) <= env_steps]
-    if len(kept) < len(rows):
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, EVAL_FIELDS)
-            writer.writeheader()
-            writer.writerows(kept)

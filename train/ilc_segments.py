@@ -10,8 +10,11 @@ summed step F1 decides. After a window's last round the tracks' current tables p
 the anchors to the next window's start (`advance_anchors`), in a batch of the tracks, one slot
 each: the evaluation's batch, so the anchors lie on the evaluation's own path (a chain of such
 replays is bit for bit the whole-clip rollout of that batch: tested). A sweep's first window
-starts from the reset state. The tracks' whole-clip traces, which the correction reads, are
-stitched from the kept replays and those steps. A round costs `segment_steps` env steps per
+starts from the reset state and its last window's end is played the same way, so at a
+sweep's end each track's whole-clip rollout in the evaluation's batch is known exactly, at no
+more cost; a track keeps its best sweep end (`keep_best`: the tables the run evaluates and
+plays) and a sweep that ends lower goes back to it. The tracks' whole-clip traces, which the
+correction reads, are stitched from the kept replays and those steps. A round costs `segment_steps` env steps per
 rollout instead of the clip's length (26 instead of 550 on a whole repertoire clip with window
 5 and horizon 20), and moving the anchors `window + 1` more per track and window.
 
@@ -105,6 +108,30 @@ def advance_anchors(play, anchors, costs: np.ndarray, table: np.ndarray, start: 
     _stitch(last, [np.asarray(v) for v in jax.device_get(trace)], start,
             min(step, steps - start))
     return saved
+
+
+def keep_best(table: np.ndarray, last: Rollout, best_table: np.ndarray,
+              best_last: Rollout) -> np.ndarray:
+    """At a sweep's end, each track whose whole-clip rollout beats its best sweep end (summed
+    step F1) becomes its best; every other track goes back to its best table and rollout, so
+    the next sweep starts from there. Updates the arrays in place.
+
+    Args:
+        table: float32 [C * V, T, F, 3], the current tables. last: their whole-clip rollouts
+            (the anchors' chain: the evaluation's batch, exact).
+        best_table, best_last: the best sweep ends' tables and rollouts, shaped alike.
+
+    Returns:
+        bool [C * V]: the tracks whose best moved.
+    """
+    better = (last.step_f1.sum(-1, dtype=np.float64)
+              > best_last.step_f1.sum(-1, dtype=np.float64) + 1e-6)
+    best_table[better] = table[better]
+    table[~better] = best_table[~better]
+    for now, best in zip(last, best_last):
+        best[better] = now[better]
+        now[~better] = best[~better]
+    return better
 
 
 def _stitch(last: Rollout, trace: list[np.ndarray], start: int, count: int) -> None:

@@ -26,7 +26,7 @@ from train import envs
 from train.config import EnvSpec, RunConfig, SpecialistConfig
 from train.generalist.rollout import to_physical
 from train.ilc import best_variant
-from train.ilc_run import RUN_FILE, STATE_FILE
+from train.ilc_store import RUN_FILE, STATE_FILE, played_arrays
 from train.restore import Specialists
 
 ALGO = "ilc"  # `run.algo` of the configuration an ILC run's specialists report
@@ -104,7 +104,8 @@ class PlayedTables:
 
 def read_played_tables(folder: str) -> PlayedTables:
     """Each clip's table of the fingering variant it plays (the higher summed step F1 in the
-    run's last search rollouts, as its evaluations choose).
+    run's last search rollouts, or a segment search's best sweep-end ones, as its evaluations
+    choose: `train.ilc_store.played_arrays`).
 
     Raises:
         FileNotFoundError: `folder` holds no ILC run.
@@ -118,7 +119,7 @@ def read_played_tables(folder: str) -> PlayedTables:
         described = json.load(f)
     costs = np.asarray(described["thumb_black_costs"], np.float32)
     with np.load(paths[1]) as saved:
-        tables, step_f1 = saved["table"], saved["last_step_f1"]
+        tables, step_f1 = played_arrays(saved)
         env_steps = int(saved["counters"][1])
     clips = len(described["pieces"])
     if tables.shape[0] != clips * len(costs):

@@ -182,7 +182,8 @@ def test_verification_keeps_only_the_winners_that_win_again_in_the_other_batch()
     """`ILCConfig.verify`: each track's winner is replayed beside the other tracks' tables (one
     slot per track) and kept only if it beats the track's verified score there."""
     from train.ilc import Rollout
-    from train.ilc_run import Loop, _verify
+    from train.ilc_run import _verify
+    from train.ilc_store import Loop
 
     played = []
 
@@ -337,8 +338,9 @@ def test_a_segment_search_learns_resumes_exactly_and_a_still_one_does_not(triads
                                                                           tmp_path):
     """`ILCConfig.horizon`: replays from each window's start state play better than the IK
     pianist alone within 12 rounds of 7 replays of 9 steps (fewer env steps than 6 whole-clip
-    rounds); the anchors lie on the evaluation's path (the trace up to the last anchor is bit
-    for bit the evaluation batch's whole-clip rollout of the final table); a zero-gain run's
+    rounds); the anchors lie on the evaluation's path (at the sweep's end the trace is bit for
+    bit the evaluation batch's whole-clip rollout of the final table, kept as the best); a
+    zero-gain run's
     table stays zero; a run stopped after a window's first round (its anchors mid-window in
     the checkpoint) and resumed ends where an uninterrupted one does."""
     from train.ilc import make_player, make_segment_player
@@ -349,16 +351,16 @@ def test_a_segment_search_learns_resumes_exactly_and_a_still_one_does_not(triads
     per_round = config.group * config.segment_steps
     assert (config.segment_steps, per_round) == (9, 63)
     learned, state = _run(triads_env, tmp_path / "learn", 12, config)
-    anchor_moves = 5 * (config.window + 1)  # after each window of the sweep but its last
-    assert int(state["counters"][1]) == 12 * per_round + anchor_moves
+    anchor_moves = 6 * (config.window + 1)  # after each window; the last to the clip's end
+    assert int(state["counters"][1]) == 12 * per_round + anchor_moves  # one sweep
     assert 12 * per_round + anchor_moves < 6 * config.candidates * STEPS
     assert learned[-1] >= learned[0] + 0.05, learned
     played = _play(make_player(triads_env)[1], (np.zeros(1, np.int32), np.ones(1, np.float32)),
                    state["table"])  # the evaluation's batch
-    last_anchor = 5 * config.window - 1  # the sweep's last window starts there
-    for name in ("step_f1", "pressed", "tips"):
-        np.testing.assert_array_equal(getattr(played, name)[:, :last_anchor],
-                                      state[f"last_{name}"][:, :last_anchor], err_msg=name)
+    np.testing.assert_array_equal(state["best_table"], state["table"])  # the sweep's end won
+    for name in ("step_f1", "pressed", "tips"):  # the chain is the whole-clip rollout
+        np.testing.assert_array_equal(getattr(played, name), state[f"last_{name}"], name)
+        np.testing.assert_array_equal(getattr(played, name), state[f"best_{name}"], name)
     assert learned[-1] == pytest.approx(float(played.f1[0]))
     still, still_state = _run(triads_env, tmp_path / "still", 4,
                               dataclasses.replace(STILL, window=4, rounds=2, horizon=4))
@@ -378,6 +380,43 @@ def test_a_segment_search_learns_resumes_exactly_and_a_still_one_does_not(triads
     assert resumed[-1] == learned[-1]
     described = json.loads((tmp_path / "learn" / "ilc_run.json").read_text())
     assert (described["horizon"], described["window"]) == (4, 4)
+
+
+def test_a_sweep_end_keeps_each_tracks_best_and_a_worse_one_goes_back_to_it(tmp_path):
+    """`train.ilc_segments.keep_best`: the track whose sweep ended higher moves its best (table
+    and rollout) there, the one that ended lower (or level) goes back to its best; a saved run
+    plays its best tables (`train.ilc_store.played_arrays`)."""
+    from train.ilc import Rollout
+    from train.ilc_segments import keep_best
+    from train.ilc_store import played_arrays
+
+    def rollout(step_f1):
+        step_f1 = np.asarray(step_f1, np.float32)
+        tracks, steps = step_f1.shape
+        return Rollout(step_f1.mean(-1), step_f1.mean(-1), step_f1.mean(-1), step_f1,
+                       np.zeros((tracks, steps, 2), bool), step_f1[..., None] > 0.5,
+                       np.zeros((tracks, steps, 2), np.int32),
+                       np.broadcast_to(step_f1[..., None, None], (tracks, steps, 1, 3)).copy())
+
+    table = np.stack([np.full((3, 1, 3), 1.0), np.full((3, 1, 3), 2.0)]).astype(np.float32)
+    best_table = np.zeros_like(table)
+    last = rollout([[1.0, 1.0, 0.5], [0.0, 0.5, 1.0]])  # sums 2.5 and 1.5
+    best_last = rollout([[1.0, 1.0, 0.0], [1.0, 0.5, 0.0]])  # sums 2.0 and 1.5
+    moved = keep_best(table, last, best_table, best_last)
+    np.testing.assert_array_equal(moved, [True, False])
+    np.testing.assert_array_equal(best_table[0], np.ones((3, 1, 3)))
+    np.testing.assert_array_equal(table[1], np.zeros((3, 1, 3)))  # went back to its best
+    for now, best in zip(last, best_last):
+        np.testing.assert_array_equal(now, best)
+    np.testing.assert_allclose(best_last.step_f1, [[1.0, 1.0, 0.5], [1.0, 0.5, 0.0]])
+    np.testing.assert_allclose(last.tips[1, :, 0, 0], [1.0, 0.5, 0.0])
+
+    np.savez(tmp_path / "state.npz", table=table + 5, last_step_f1=last.step_f1,
+             best_table=best_table, best_step_f1=best_last.step_f1)
+    with np.load(tmp_path / "state.npz") as saved:
+        played, step_f1 = played_arrays(saved)
+    np.testing.assert_array_equal(played, best_table)
+    np.testing.assert_array_equal(step_f1, best_last.step_f1)
 
 
 def test_an_ilc_run_plays_its_clips_table_in_its_chosen_fingering(tmp_path, capsys,

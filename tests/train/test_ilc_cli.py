@@ -46,7 +46,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
 def test_the_summary_gives_each_clip_its_last_f1_and_its_first_evaluation_at_the_target(
         tmp_path):
     from train.ilc_cli import plot_curve, summary_table
-    from train.ilc_run import EVAL_FIELDS
+    from train.ilc_store import EVAL_FIELDS
 
     rows = [(0, 0, 0, "a", 0.0, 0.70, 0.8, 0.6, 1.0), (0, 0, 1, "b", 0.0, 0.50, 0.6, 0.4, 1.0),
             (10, 960, 0, "a", 30.0, 0.82, 0.9, 0.7, 0.0),
