@@ -245,10 +245,18 @@ def _rows(out):
         return list(csv.DictReader(f))
 
 
+@pytest.fixture(scope="module")
+def learned_run(triads_env, tmp_path_factory):
+    """A whole-clip run of 12 rounds (two sweeps of 6 windows): its folder, its evaluations'
+    F1 and its checkpoint (shared by the learning test and the collection test)."""
+    out = tmp_path_factory.mktemp("ilc") / "learn"
+    return (out, *_run(triads_env, out, 12, ILCConfig(window=4, rounds=2)))
+
+
 @pytest.mark.slow
-def test_ilc_plays_better_than_the_ik_pianist_and_a_still_run_does_not(triads_env, tmp_path):
-    config = ILCConfig(window=4, rounds=2)
-    learned, _ = _run(triads_env, tmp_path / "learn", 12, config)  # two sweeps of 6 windows
+def test_ilc_plays_better_than_the_ik_pianist_and_a_still_run_does_not(triads_env, learned_run,
+                                                                      tmp_path):
+    _, learned, _ = learned_run
     still, state = _run(triads_env, tmp_path / "still", 12, STILL)
     assert learned[0] == pytest.approx(still[0])  # both start at the IK pianist alone
     assert still[-1] == pytest.approx(still[0]) and not np.any(state["table"])
@@ -508,15 +516,14 @@ def test_train_ilc_trains_resumes_continues_and_refuses_other_fingerings(triads_
 
 
 @pytest.mark.slow
-def test_a_collection_from_an_ilc_run_plays_as_its_evaluation(triads_env, tmp_path):
+def test_a_collection_from_an_ilc_run_plays_as_its_evaluation(learned_run, tmp_path):
     """`dataset collect --run <ILC run>`: the clip's specialist (the IK pianist with its learned
     table) acts and labels; without noise its trajectories score the run's last evaluation,
     which the IK pianist alone (the first evaluation) misses by more than the tolerance."""
     from train.dataset import store
     from train.dataset.collect import CollectConfig, collect
 
-    out = tmp_path / "run"
-    learned, state = _run(triads_env, out, 12, ILCConfig(window=4, rounds=2))
+    out, learned, state = learned_run
     assert learned[-1] >= learned[0] + 0.05, learned  # the table matters
     result = collect(CollectConfig(run=str(out), out=str(tmp_path / "store"), rollouts=2,
                                    chunk_envs=2, progress=False))
