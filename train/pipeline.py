@@ -14,15 +14,22 @@ it visits (`dataset collect --relabel-learner`, into `dataset_dagger<r>/`), then
 new generalist (`generalist_dagger<r>/`, the same steps) on the first store and every
 relabelled one. The report gives each round's generalist by split.
 
+On the piano env the specialists are, by default, the learning ladder's best recipe
+(`--specialists ilc`, `train.pipeline_ilc`): one `train ilc` run (the segment search on the IK
+pianist) over all clips, cut to `--clip-steps` when their lengths differ; `--specialists rl`
+keeps the RL pool (`train pool`, PPO or SAC by `--preset`), the only kind on the toy env.
+
 `--budget-hours H` gives the pool `--pool-share` of H (default 0.8) as its wall-clock budget
-(across resumes); the dataset and the generalist follow with the specialists written by then,
-their time set by --rollouts and --steps. `stages.json` keeps each stage's wall seconds, and
-the report lists them.
+(an RL pool's across resumes, an ILC pool's per command); the dataset and the generalist
+follow with the specialists written by then, their time set by --rollouts and --steps.
+`stages.json` keeps each stage's wall seconds, and the report lists them.
 
 Examples:
     mjx-piano pipeline --env toy --pieces toy-00 toy-01 toy-02 toy-03 --out runs/pipe
-    mjx-piano pipeline --env piano --split train --limit 256 --slots 64 --preset gpu \\
-        --max-env-steps 2000000 --size small --steps 20000 --out runs/pipeline
+    mjx-piano pipeline --env piano --split train --limit 64 --clip-steps 100 \\
+        --max-env-steps 100000 --size small --steps 20000 --eval-limit 64 --out runs/pipeline
+    mjx-piano pipeline --env piano --specialists rl --split train --limit 256 --slots 64 \\
+        --preset gpu --max-env-steps 2000000 --size small --steps 20000 --out runs/pipeline
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ import time
 from typing import Any, Sequence
 
 from mjx_piano.cli_flags import add_key_dynamics, add_out
+from mjx_piano.paths import run_kind
+from train import pipeline_ilc
 
 STAGES = ("pool", "dataset", "generalist")  # then dataset_dagger<r>, generalist_dagger<r>
 
@@ -53,13 +62,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, help="with --split: its first K pieces")
     parser.add_argument("--repertoire", metavar="NAME", help="a repertoire built from files")
     add_key_dynamics(parser, default=None)
-    parser.add_argument("--preset", default="cpu-smoke", help="specialists' preset "
-                                                              "(default cpu-smoke)")
-    parser.add_argument("--slots", type=int, default=4, help="pool slots (default 4)")
+    parser.add_argument("--specialists", choices=("rl", "ilc"),
+                        help="how the pool trains: 'rl' (`train pool`: PPO or SAC per piece, "
+                             "the default on --env toy) or 'ilc' (`train ilc`: the learning "
+                             "ladder's best recipe on the IK pianist, all clips in one run; the "
+                             "default on --env piano)")
+    parser.add_argument("--clip-steps", type=int, metavar="L",
+                        help="--specialists ilc: cut every clip to its first L control steps "
+                             "(one run needs equal lengths; shorter clips are left out)")
+    parser.add_argument("--preset", help="rl pool: specialists' preset (default cpu-smoke)")
+    parser.add_argument("--slots", type=int, help="rl pool: slots (default 4)")
     parser.add_argument("--target-f1", type=float, default=0.8)
     parser.add_argument("--max-env-steps", type=int, default=20_480,
                         help="a piece's env-step budget (default 20,480)")
-    parser.add_argument("--eval-every", type=int, default=10, help="pool round, iterations")
+    parser.add_argument("--eval-every", type=int,
+                        help="rl pool: iterations per pool round (default 10)")
     parser.add_argument("--budget-hours", type=float, metavar="H",
                         help="wall-clock budget; the pool gets --pool-share of it")
     parser.add_argument("--pool-share", type=float, default=0.8,
@@ -68,6 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", default="tiny", help="transformer size (default tiny)")
     parser.add_argument("--steps", type=int, default=300, help="transformer steps")
     parser.add_argument("--batch", type=int, default=128, help="transformer batch")
+    parser.add_argument("--eval-limit", type=int, metavar="K",
+                        help="the generalists' evaluation: the first K pieces of the held-out "
+                             "split (default: all of it; on the piano env hundreds of clips)")
     parser.add_argument("--dagger-rounds", type=int, default=1,
                         help="DAgger rounds after the first generalist (default 1)")
     add_out(parser, required=True)
@@ -121,13 +141,25 @@ def stage_commands(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         return ["generalist", "train", "--source", "dataset", "--data", *stores, "--env",
                 args.env, "--size", args.size, "--steps", str(args.steps), "--batch",
                 str(args.batch), "--lr", "3e-3", "--log-every", "50", "--out", out, *quiet,
+                *(["--eval-limit", str(args.eval_limit)] if args.eval_limit else []),
                 "--set", "optim.warmup_steps=20", "--set", f"optim.decay_steps={args.steps}"]
 
+    if specialists_kind(args) == "ilc":
+        clips, left_out = pipeline_ilc.clip_names(args)
+        if left_out:
+            print(f"--clip-steps {args.clip_steps}: {len(left_out)} shorter clip(s) left out: "
+                  f"{', '.join(left_out[:5])}{' ...' if len(left_out) > 5 else ''}")
+        pool = pipeline_ilc.pool_command(args, clips, where["pool"], quiet, physics)
+    else:
+        if args.clip_steps is not None:
+            raise ValueError("--clip-steps is for --specialists ilc")
+        pool = ["train", "pool", "--env", args.env, *which, *physics, "--preset",
+                args.preset or "cpu-smoke", "--slots", str(args.slots or 4), "--target-f1",
+                str(args.target_f1), "--max-env-steps", str(args.max_env_steps),
+                "--eval-every", str(args.eval_every or 10), *budget, "--out", where["pool"],
+                *quiet]
     commands = [
-        ("pool", ["train", "pool", "--env", args.env, *which, *physics, "--preset", args.preset,
-                  "--slots", str(args.slots), "--target-f1", str(args.target_f1),
-                  "--max-env-steps", str(args.max_env_steps), "--eval-every",
-                  str(args.eval_every), *budget, "--out", where["pool"], *quiet]),
+        ("pool", pool),
         ("dataset", collect(where["dataset"], [])),
         ("generalist", generalist([where["dataset"]], where["generalist"]))]
     stores, learner = [where["dataset"]], where["generalist"]
@@ -138,6 +170,12 @@ def stage_commands(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         learner = where[f"generalist_dagger{r}"]
         commands.append((f"generalist_dagger{r}", generalist(list(stores), learner)))
     return commands
+
+
+def specialists_kind(args: argparse.Namespace) -> str:
+    """`--specialists`, or its default: 'ilc' on the piano env (the ladder's best recipe,
+    `bench/RESULTS.md`), 'rl' on the toy env (no IK pianist there)."""
+    return args.specialists or ("ilc" if args.env == "piano" else "rl")
 
 
 def run_pipeline(out: str, commands: Sequence[tuple[str, list[str]]]) -> int:
@@ -157,7 +195,9 @@ def run_pipeline(out: str, commands: Sequence[tuple[str, list[str]]]) -> int:
         _add_stage_seconds(out, stage, time.perf_counter() - tic)
         if code:
             return code
-    paths = write_report(out, [name for name, _ in commands])
+    pool = dict(commands).get("pool", [])
+    target = float(pool[pool.index("--target-f1") + 1]) if "--target-f1" in pool else 0.8
+    paths = write_report(out, [name for name, _ in commands], target)
     print(f"report: {', '.join(paths)}")
     return 0
 
@@ -182,11 +222,18 @@ def _stage_seconds(out: str) -> dict[str, float]:
         return json.load(f)
 
 
-def write_report(out: str, stages: Sequence[str] = STAGES) -> list[str]:
+def write_report(out: str, stages: Sequence[str] = STAGES, target_f1: float = 0.8) -> list[str]:
     """`report.md` and `report.png` in `out` from the stages' outputs (`stages`: their names,
-    as `stage_names` gives them); returns their paths."""
-    with open(os.path.join(out, "pool", "pieces.csv")) as f:
-        specialists = list(csv.DictReader(f))
+    as `stage_names` gives them; `target_f1`: an ILC pool's clips at or above it count as
+    solved, an RL pool says itself); returns their paths."""
+    pool = os.path.join(out, "pool")
+    if run_kind(pool) == "ilc":
+        specialists = pipeline_ilc.specialist_rows(pool, target_f1)
+        curves = "`pool/learning_curve.png` and `pool/eval.csv` (the ILC run's clips)"
+    else:
+        with open(os.path.join(pool, "pieces.csv")) as f:
+            specialists = list(csv.DictReader(f))
+        curves = "`pool/library/<index>/` (each specialist's run) and `pool/pieces.csv`"
     generalists = [name for name in stages if name.startswith("generalist")]
     evaluations = {}
     for name in generalists:
@@ -217,8 +264,7 @@ def write_report(out: str, stages: Sequence[str] = STAGES) -> list[str]:
         lines.append(f"| {split} | {len(result['pieces'])} | "
                      + " | ".join(f"{score:.3f}" for score in scores)
                      + f" | {'-' if theirs is None else f'{theirs:.3f}'} |")
-    lines += ["", "Learning curves: `generalist*/loss.png` (the transformers), "
-              "`pool/library/<index>/` (each specialist's run) and `pool/pieces.csv`.", ""]
+    lines += ["", f"Learning curves: `generalist*/loss.png` (the transformers), {curves}.", ""]
     report = os.path.join(out, "report.md")
     with open(report, "w") as f:
         f.write("\n".join(lines))

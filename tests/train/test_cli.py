@@ -181,11 +181,14 @@ def test_other_pieces_of_the_same_shapes_reuse_the_compiled_trainer(tmp_path):
              for name, pieces in (("a", "toy-00,toy-01"), ("b", "toy-02,toy-03"))]
     trainers = [build_trainer(plan) for plan in plans]
     assert trainers[0] is trainers[1]
-    states = [trainers[0].iteration(initial_state(plan, trainers[0], None))[0] for plan in plans]
+    states, compiled = [], []  # programs in the trainer's cache after each run's iteration
+    for plan in plans:  # (another test of this process may have compiled the first already)
+        states.append(trainers[0].iteration(initial_state(plan, trainers[0], None))[0])
+        compiled.append(trainers[0]._iteration._cache_size())
     banks = [np.asarray(state.bank.goal_keys) for state in states]
     assert banks[0].shape == banks[1].shape and not np.array_equal(*banks)
     np.testing.assert_array_equal(banks[1], np.asarray(plans[1].loaded.bank.goal_keys)[[2, 3]][:, None])
-    assert trainers[0]._iteration._cache_size() == 1
+    assert compiled[1] == compiled[0] >= 1
 
 
 def test_the_piano_env_is_one_object_whatever_its_pieces():
