@@ -15,7 +15,6 @@ against seconds). `mjx-piano perform --policy OUT --piece NAME` plays a clip's t
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import os
 import sys
@@ -157,17 +156,12 @@ def _env(names: tuple[str, ...], key_dynamics: str, solver: tuple[int, int]):
     return scene_env([load_piece(name) for name in names], key_dynamics, *solver)
 
 
-def _rows(out: str) -> list[dict]:
-    from train.ilc_store import EVAL_FILE
-
-    with open(os.path.join(out, EVAL_FILE), newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def summary_table(out: str, target_f1: float) -> str:
     """A markdown table of the run's last evaluation: per clip F1, precision, recall, the
     fingering played, and the env steps and seconds of its first evaluation at `target_f1`."""
-    rows = _rows(out)
+    from train.ilc_store import eval_rows
+
+    rows = eval_rows(out)
     last = max(int(r["env_steps"]) for r in rows)
     lines = [f"| clip | F1 | precision | recall | thumb black-key cost | env steps to F1 "
              f"{target_f1:g} | seconds to F1 {target_f1:g} |", "|---|---|---|---|---|---|---|"]
@@ -191,7 +185,9 @@ def plot_curve(out: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _rows(out)
+    from train.ilc_store import eval_rows
+
+    rows = eval_rows(out)
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for name in dict.fromkeys(r["pieces"] for r in rows):
         mine = [r for r in rows if r["pieces"] == name]

@@ -95,13 +95,18 @@ def describe(out: str, env, names: tuple[str, ...], config: ILCConfig) -> None:
         json.dump(run_description(env, names, config), f, indent=1)
 
 
-def last_evaluated(out: str) -> int:
-    """Env steps of the last row of `eval.csv` (-1 without one)."""
+def eval_rows(out: str) -> list[dict[str, str]]:
+    """The rows of the run's `eval.csv` (one per clip and evaluation; [] without the file)."""
     path = os.path.join(out, EVAL_FILE)
     if not os.path.exists(path):
-        return -1
+        return []
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        return list(csv.DictReader(f))
+
+
+def last_evaluated(out: str) -> int:
+    """Env steps of the last row of `eval.csv` (-1 without one)."""
+    rows = eval_rows(out)
     return int(rows[-1]["env_steps"]) if rows else -1
 
 

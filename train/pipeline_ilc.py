@@ -11,8 +11,6 @@ evaluation gives the report's specialist F1 per clip.
 from __future__ import annotations
 
 import argparse
-import csv
-import os
 
 # Flags of the RL pool that an ILC pool has no use for: refused when given.
 RL_ONLY_FLAGS = {"preset": "--preset", "slots": "--slots", "eval_every": "--eval-every"}
@@ -81,10 +79,9 @@ def specialist_rows(pool: str, target_f1: float) -> list[dict[str, str]]:
     """The report's specialist rows from an ILC pool: each clip's F1 at the run's last
     evaluation, 'solved' when it reached `target_f1` ('trained' otherwise), as the RL pool's
     `pieces.csv` gives them ({'piece', 'f1', 'status'})."""
-    from train.ilc_store import EVAL_FILE
+    from train.ilc_store import eval_rows
 
-    with open(os.path.join(pool, EVAL_FILE), newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = eval_rows(pool)
     last = max(int(r["env_steps"]) for r in rows)
     return [{"piece": r["pieces"], "f1": r["eval/f1"],
              "status": "solved" if float(r["eval/f1"]) >= target_f1 else "trained"}
