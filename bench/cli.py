@@ -27,7 +27,7 @@ import platform
 import sys
 import tempfile
 
-from bench import bank_scaling, gpu_suite, learning_ladder, learning_throughput
+from bench import bank_scaling, gpu_suite, ilc_parity, learning_ladder, learning_throughput
 from bench.lever_table import LEVER_NAMES
 from mjx_piano.cli_flags import add_impl, add_key_dynamics, add_out
 from mjx_piano.paths import output_folder_problem
@@ -74,10 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     suites = parser.add_subparsers(dest="suite", metavar="SUITE",
                                    help="`gpu`: the GPU figures in one budgeted run; `bank`: "
                                         "compile time and memory against the bank size; "
-                                        "`learning`: the learning ladder")
+                                        "`learning`: the learning ladder; `ilc-parity`: do replays "
+                                        "of one table agree on this device")
     gpu_suite.register(suites)
     learning_ladder.register(suites)
     bank_scaling.register(suites)
+    ilc_parity.register(suites)
 
 
 def _label(row: dict) -> str:

@@ -1,7 +1,8 @@
 """Stages what the offline GPU machine lacks into two carry folders of at most 64 MiB each.
 
-    python3 -m bench.device_stage          # download (once, cached), split, write, measure
-    python3 -m bench.device_stage --check  # only measure .device_a/.device_b + project files
+    python3 -m bench.device_stage             # download (once, cached), split, write, measure
+    python3 -m bench.device_stage --check     # only measure .device_a/.device_b + project files
+    python3 -m bench.device_stage --one-call  # .device_a alone: the wheels and the repertoire
 
 The device (python 3.12, JAX with CUDA; no mujoco, mujoco-mjx, warp-lang, ott-jax, brax or
 music21, no package index) takes at most 64 MiB per command, the project's own files
@@ -15,6 +16,10 @@ there). The split follows the suite's two calls (`bench/RESULTS.md`, "GPU runboo
 - `.device_b/`: the tail of warp's archive and the repertoire. Call 2 sources
   `.device_b/install.sh`: warp is joined and unpacked into /tmp/site, $MJX_PIANO_CACHE points
   at the carried repertoire.
+
+`--one-call` leaves warp-lang out (its rows of `bench gpu` are then skipped): `.device_a/`
+holds the wheels and the repertoire, and `source .device_a/install.sh` readies a device in one
+call (`bench/device_run.sh`, the runbook in `bench/RESULTS.md`).
 
 Each folder plus the files that travel with every call (`git ls-files --cached --others
 --exclude-standard`) must stay under `CARRY_LIMIT - MARGIN`; the script refuses otherwise
@@ -62,6 +67,15 @@ if [ ! -f /tmp/site/.ready_b ]; then
 fi
 export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 \\
   WARP_CACHE_PATH=/tmp/warp_cache MJX_PIANO_CACHE=$PWD/.device_b/cache
+"""
+INSTALL_ONE = """# Sourced on the device: installs the wheels (no warp-lang), points at the repertoire.
+mkdir -p /tmp/site
+if [ ! -f /tmp/site/.ready_a ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \\
+    --target /tmp/site .device_a/*.whl && touch /tmp/site/.ready_a
+fi
+export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 \\
+  MJX_PIANO_CACHE=$PWD/.device_a/cache
 """
 
 
@@ -132,8 +146,9 @@ def folder_bytes(path: str) -> int:
                for f in files)
 
 
-def check(root: str, limit: int = CARRY_LIMIT - MARGIN) -> list[str]:
-    """Measures the staged folders with the project's files.
+def check(root: str, limit: int = CARRY_LIMIT - MARGIN,
+          folders: tuple[str, ...] = FOLDERS) -> list[str]:
+    """Measures the staged `folders` with the project's files.
 
     Returns:
         One line per folder; lines of folders over `limit` (or missing) start with 'OVER' /
@@ -141,7 +156,7 @@ def check(root: str, limit: int = CARRY_LIMIT - MARGIN) -> list[str]:
     """
     project = project_bytes(root)
     lines = []
-    for name in FOLDERS:
+    for name in folders:
         path = os.path.join(root, name)
         if not os.path.isdir(path):
             lines.append(f"MISSING {name}: run python3 -m bench.device_stage")
@@ -182,12 +197,15 @@ def _warp_archive(cache: str) -> str:
     return archive
 
 
-def stage(root: str) -> SplitPlan:
-    """Downloads (cached in `.device_cache/`), splits and writes the two folders.
+def _wheels(root: str) -> list[str]:
+    """The wheels of `PACKAGES`, downloaded once into `.device_cache/whl`."""
+    wheels_dir = os.path.join(root, CACHE, "whl")
+    os.makedirs(wheels_dir, exist_ok=True)
+    _download(wheels_dir, *PACKAGES)
+    return sorted(glob.glob(os.path.join(wheels_dir, "*.whl")))
 
-    Raises:
-        StageError: the repertoire is not built, or the folders cannot fit.
-    """
+
+def _repertoire() -> str:
     from mjx_piano.music.repertoire import default_repertoire_path
 
     repertoire = default_repertoire_path()
@@ -195,12 +213,44 @@ def stage(root: str) -> SplitPlan:
         raise StageError(f"no built repertoire at {repertoire}: run "
                          "`python3 -m mjx_piano repertoire build` first (music21 cannot run on "
                          "the device, so its clips travel built)")
-    cache = os.path.join(root, CACHE)
-    wheels_dir = os.path.join(cache, "whl")
-    os.makedirs(wheels_dir, exist_ok=True)
-    _download(wheels_dir, *PACKAGES)
-    wheels = sorted(glob.glob(os.path.join(wheels_dir, "*.whl")))
-    archive = _warp_archive(cache)
+    return repertoire
+
+
+def stage_one_call(root: str, limit: int = CARRY_LIMIT - MARGIN) -> int:
+    """Writes `.device_a` alone: the wheels, the repertoire and `INSTALL_ONE` (no warp-lang);
+    removes `.device_b`. Returns the folder's bytes.
+
+    Raises:
+        StageError: the repertoire is not built, or the folder and the project exceed `limit`.
+    """
+    repertoire = _repertoire()
+    wheels = _wheels(root)
+    size = (sum(map(os.path.getsize, wheels)) + os.path.getsize(repertoire)
+            + len(INSTALL_ONE))
+    if size + project_bytes(root) > limit:
+        raise StageError(f"the wheels and the repertoire ({size / 2**20:.1f} MiB) with the "
+                         f"project's files exceed {limit / 2**20:.1f} MiB")
+    folder = os.path.join(root, FOLDERS[0])
+    for path in (folder, os.path.join(root, FOLDERS[1])):
+        shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(os.path.join(folder, "cache"))
+    for wheel in wheels:
+        shutil.copy(wheel, folder)
+    shutil.copy(repertoire, os.path.join(folder, "cache", "repertoire.npz"))
+    with open(os.path.join(folder, "install.sh"), "w") as f:
+        f.write(INSTALL_ONE)
+    return folder_bytes(folder)
+
+
+def stage(root: str) -> SplitPlan:
+    """Downloads (cached in `.device_cache/`), splits and writes the two folders.
+
+    Raises:
+        StageError: the repertoire is not built, or the folders cannot fit.
+    """
+    repertoire = _repertoire()
+    wheels = _wheels(root)
+    archive = _warp_archive(os.path.join(root, CACHE))
     plan = plan_split(sum(map(os.path.getsize, wheels)), os.path.getsize(archive),
                       os.path.getsize(repertoire), project_bytes(root))
     folder_a, folder_b = (os.path.join(root, name) for name in FOLDERS)
@@ -225,16 +275,19 @@ def main(argv: list[str] | None = None) -> int:
     """Stages (or with --check only measures) the two folders; prints their sizes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only measure the staged folders")
+    parser.add_argument("--one-call", action="store_true",
+                        help="stage .device_a alone (the wheels and the repertoire, no "
+                             "warp-lang) for a device readied in one call")
     args = parser.parse_args(argv)
     root = subprocess.run(["git", "rev-parse", "--show-toplevel"], check=True,
                           capture_output=True, text=True).stdout.strip()
     if not args.check:
         try:
-            stage(root)
+            stage_one_call(root) if args.one_call else stage(root)
         except StageError as error:
             print(f"device_stage: {error}", file=sys.stderr)
             return 2
-    lines = check(root)
+    lines = check(root, folders=FOLDERS[:1] if args.one_call else FOLDERS)
     print("\n".join(lines))
     return 1 if any(not line.startswith("ok") for line in lines) else 0
 

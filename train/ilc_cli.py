@@ -28,6 +28,7 @@ DEFAULT_PIECES = ("etude/c-major-chords",)
 CURVE_FILE = "learning_curve.png"
 
 
+DEFAULT_FINGERINGS = (1.0, 0.0)  # the thumbs' cost of a black key (m) per fingering variant
 DEFAULT_HORIZON = 20  # steps after a window in the segment search's replays (bench/RESULTS.md)
 
 
@@ -47,7 +48,7 @@ def add_ilc_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-every", type=int, default=0, metavar="N",
                         help="env steps per clip between evaluations (default: every 10 "
                              "rounds)")
-    parser.add_argument("--fingerings", type=float, nargs="+", default=[1.0, 0.0],
+    parser.add_argument("--fingerings", type=float, nargs="+", default=list(DEFAULT_FINGERINGS),
                         metavar="COST", help="fingering variants, the thumbs' cost of a black "
                                              "key (m; default 1.0 0.0: thumbs kept off black "
                                              "keys, or not)")
@@ -79,10 +80,12 @@ def add_ilc_command(commands: argparse._SubParsersAction) -> None:
 def run_ilc_command(args: argparse.Namespace) -> int:
     """Runs `train ilc`; exit 2 on bad input (nothing written), else 0 (143 / 130 when a
     signal stopped it)."""
+    from train.determinism import deterministic_gpu
     from train.ilc import ILCConfig
     from train.ilc_run import ILCRun, run_ilc
     from train.ilc_store import check_same_run, run_description
 
+    deterministic_gpu()  # before anything computes: the search compares replays
     try:
         names = _clip_names(args)
         if args.env_steps < 1 or args.eval_every < 0:

@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 
-from bench.device_stage import (CARRY_LIMIT, INSTALL_A, INSTALL_B, MARGIN, StageError, check,
-                                plan_split, project_bytes)
+from bench import device_stage
+from bench.device_stage import (CARRY_LIMIT, INSTALL_A, INSTALL_B, INSTALL_ONE, MARGIN,
+                                StageError, check, plan_split, project_bytes, stage_one_call)
 
 MB = 10**6
 # What `python3 -m bench.device_stage` measured on 2026-11-30: the wheels, warp-lang 1.18.0
@@ -66,6 +67,30 @@ def test_staged_folders_here_fit_when_there_are_any():
 
 
 def test_install_scripts_are_valid_shell():
-    for script in (INSTALL_A, INSTALL_B):
+    for script in (INSTALL_A, INSTALL_B, INSTALL_ONE):
         subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     assert "MJX_PIANO_CACHE=$PWD/.device_b/cache" in INSTALL_B
+    assert "MJX_PIANO_CACHE=$PWD/.device_a/cache" in INSTALL_ONE and "warp.part" not in INSTALL_ONE
+    run = os.path.join(ROOT, "bench", "device_run.sh")  # the one call's script
+    subprocess.run(["bash", "-n", run], check=True)
+    assert "source .device_a/install.sh" in open(run).read()
+
+
+def test_one_call_stages_the_wheels_and_the_repertoire_and_refuses_what_cannot_fit(
+        tmp_path, monkeypatch):
+    _git_repo(tmp_path)
+    _sized(tmp_path / "w" / "a.whl", 2 * 2**20)
+    _sized(tmp_path / "w" / "repertoire.npz", 2**20)
+    _sized(tmp_path / ".device_b" / "warp.part2", 10)  # a two-call staging's leftover
+    monkeypatch.setattr(device_stage, "_wheels", lambda root: [str(tmp_path / "w" / "a.whl")])
+    monkeypatch.setattr(device_stage, "_repertoire", lambda: str(tmp_path / "w" / "repertoire.npz"))
+    with pytest.raises(StageError, match="exceed 2.0 MiB"):
+        stage_one_call(str(tmp_path), limit=2 * 2**20)
+    assert not (tmp_path / ".device_a").exists()  # nothing written
+    size = stage_one_call(str(tmp_path))
+    assert size == 3 * 2**20 + len(INSTALL_ONE)
+    assert sorted(os.listdir(tmp_path / ".device_a")) == ["a.whl", "cache", "install.sh"]
+    assert os.listdir(tmp_path / ".device_a" / "cache") == ["repertoire.npz"]
+    assert not (tmp_path / ".device_b").exists()
+    (line,) = check(str(tmp_path), folders=(".device_a",))
+    assert line.startswith("ok .device_a: 3.0 MiB")

@@ -390,6 +390,24 @@ def test_a_segment_search_learns_resumes_exactly_and_a_still_one_does_not(triads
     assert (described["horizon"], described["window"]) == (4, 4)
 
 
+def test_on_the_cpu_every_replay_the_segment_search_trusts_agrees_bit_for_bit(triads_env):
+    """`bench ilc-parity` on the segment test's env and shapes (its compiled rollouts): the
+    evaluation's rollout twice, the anchors' chain against it and the slots of a round's batch
+    against each other agree bit for bit; the round's batch against the chain is only
+    compared (another batch shape: on the CPU its fingertips part by float rounding)."""
+    from bench.ilc_parity import parity
+
+    rows = parity(triads_env, ILCConfig(window=4, rounds=2, horizon=4), 2)
+    assert [(r.check, r.window) for r in rows] == [
+        ("repeat", -1), ("chain", -1), ("slots", 0), ("batch", 0), ("slots", 19),
+        ("batch", 19)]  # windows 0 and 5 of 6, each from its lead step
+    for row in rows:
+        if row.check != "batch":
+            assert row.equal and row.first_step == -1 and row.max_tip_m == 0.0, row
+        else:
+            assert row.equal or row.first_step >= row.window, row
+
+
 def test_a_sweep_end_keeps_each_tracks_best_and_a_worse_one_goes_back_to_it(tmp_path):
     """`train.ilc_segments.keep_best`: the track whose sweep ended higher moves its best (table
     and rollout) there, the one that ended lower (or level) goes back to its best; a saved run
