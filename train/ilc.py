@@ -13,7 +13,8 @@ so the same table plays the same way each time. Learning repeats rollouts of the
    servos lag about a step).
 2. `proposals` turns it into candidate tables for one window of steps (`window`): the
    correction at several gains, its lateral and vertical parts alone, and Gaussian noise on the
-   window's erring fingers (for errors the correction's direction does not fix).
+   window's erring fingers (for errors the correction's direction does not fix; one draw, or
+   `random_candidates` draws for a wider round).
 3. All candidates of all clips roll out in one batch; per clip, the candidate with the highest
    whole-episode F1 replaces the table if it beats it (`train.ilc_run` runs the loop). With
    `ILCConfig.horizon` (the segment search, `train.ilc_segments`) they replay instead from
@@ -70,7 +71,9 @@ class ILCConfig:
         rounds: rounds (batches of candidates) per window.
         gains: multiples of the full correction tried each round.
         lateral_gain: multiple of the lateral part tried alone.
-        noise: m, std of the random candidate's offsets (on the window's erring fingers).
+        noise: m, std of the random candidates' offsets (on the window's erring fingers).
+        random_candidates: random candidates per track and round (their own draws each): a
+            wider round for a device whose round time hardly grows with the batch (a GPU).
         lead: share of a step's correction also applied to the step before.
         lateral_tolerance: m, a missed key's finger closer than this along the keyboard is
             sent deeper instead of sideways.
@@ -105,6 +108,7 @@ class ILCConfig:
     gains: tuple[float, ...] = (0.3, 0.6, 1.0)
     lateral_gain: float = 0.6
     noise: float = 0.004
+    random_candidates: int = 1
     lead: float = 0.5
     lateral_tolerance: float = 0.004
     press_deeper: float = 0.004
@@ -123,6 +127,8 @@ class ILCConfig:
                              f"{self.train_noise} and {self.noise_draws}")
         if self.train_noise and self.verify:
             raise ValueError("verify is for a deterministic search; train_noise > 0 has none")
+        if self.random_candidates < 1:
+            raise ValueError(f"random_candidates must be >= 1, got {self.random_candidates}")
         if self.horizon < 0:
             raise ValueError(f"horizon must be >= 0, got {self.horizon}")
         if self.horizon and (self.train_noise or self.verify):
@@ -132,7 +138,7 @@ class ILCConfig:
     @property
     def candidates(self) -> int:
         """Candidate tables per clip and round."""
-        return len(self.gains) + 3
+        return len(self.gains) + 2 + self.random_candidates
 
     @property
     def group(self) -> int:
@@ -308,7 +314,7 @@ def proposals(table: np.ndarray, step_correction: np.ndarray, start: int, config
     Args:
         table: float32 [T, F, 3], the clip's table now. step_correction: float32 [T, F, 3]
             (`correction`). start: the window's first step. config: the gains. rng: the
-            random candidate's generator.
+            random candidates' generator.
 
     Returns:
         float32 [config.candidates, T, F, 3].
@@ -319,9 +325,10 @@ def proposals(table: np.ndarray, step_correction: np.ndarray, start: int, config
     lateral = change * np.array([0, 1, 0], np.float32)
     vertical = change * np.array([0, 0, 1], np.float32)
     erring = np.any(change != 0, axis=-1, keepdims=True)
-    noise = erring * rng.normal(0.0, config.noise, table.shape).astype(np.float32)
     out = [table + gain * change for gain in config.gains]
-    out += [table + config.lateral_gain * lateral, table + vertical, table + noise]
+    out += [table + config.lateral_gain * lateral, table + vertical]
+    out += [table + erring * rng.normal(0.0, config.noise, table.shape).astype(np.float32)
+            for _ in range(config.random_candidates)]
     return clip_table(np.stack(out), config)
 
 

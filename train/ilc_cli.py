@@ -66,6 +66,9 @@ def add_ilc_command(commands: argparse._SubParsersAction) -> None:
                              "from the env state at their window's start for the window and N "
                              "steps more (default 20; 0 with --verify or --train-noise); 0: "
                              "every candidate plays the whole clip from its first step")
+    parser.add_argument("--random-candidates", type=int, default=1, metavar="K",
+                        help="random candidates per track and round (default 1); a wider "
+                             "round costs a GPU little more time (bench/RESULTS.md)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random candidates")
     parser.add_argument("--time-limit", type=float, default=0.0, metavar="S",
                         help="stop after S seconds of this command (resumable; default none)")
@@ -100,7 +103,8 @@ def run_ilc_command(args: argparse.Namespace) -> int:
             raise ValueError(f"--out: {args.out} holds a {other} run; use another folder")
         config = ILCConfig(seed=args.seed, thumb_black_costs=tuple(args.fingerings),
                            verify=args.verify, train_noise=args.train_noise,
-                           noise_draws=args.noise_draws, horizon=_horizon(args))
+                           noise_draws=args.noise_draws, horizon=_horizon(args),
+                           random_candidates=args.random_candidates)
         env = _env(names, args.key_dynamics, solver)
         check_same_run(args.out, run_description(env, names, config))
     except (KeyError, ValueError) as error:

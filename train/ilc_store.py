@@ -69,6 +69,8 @@ def run_description(env, names: tuple[str, ...], config: ILCConfig) -> dict:
         described.update(train_noise=config.train_noise, noise_draws=config.noise_draws)
     if config.horizon:
         described.update(horizon=config.horizon, window=config.window)
+    if config.random_candidates != 1:
+        described.update(random_candidates=config.random_candidates)
     return {**described, "verify": True} if config.verify else described
 
 
@@ -80,7 +82,7 @@ def check_same_run(out: str, described: dict) -> None:
         return
     with open(path) as f:
         found = json.load(f)
-    unset = {"verify": False}  # a run described before the field
+    unset = {"verify": False, "random_candidates": 1}  # runs described before the fields
     changed = [k for k in {**described, **found}
                if found.get(k, unset.get(k)) != described.get(k, unset.get(k))]
     if changed:

@@ -48,6 +48,10 @@ def test_bad_input_exits_2(tmp_path, capsys, monkeypatch):
                  "etude/c-major-scale-rh", "--out", out]) == 2
     assert "equally long" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit) as stop:  # `add_out` checks the folder as it parses
+        main(["bench", "ilc-parity", "--out", str(tmp_path / "afile")])
+    assert stop.value.code == 2 and "is a file" in capsys.readouterr().err
 
 
 def test_the_search_asks_for_deterministic_gpu_ops_unless_the_user_set_the_flag(monkeypatch):

@@ -71,6 +71,38 @@ def test_keys_played_right_ask_for_no_change():
     assert not np.any(correction(goal, pressed, finger_of_key, tips, KEYS, CONFIG))
 
 
+def test_a_wider_round_adds_random_candidates_with_their_own_draws():
+    """`ILCConfig.random_candidates`: K draws of noise after the correction's candidates; the
+    first draw is the one a round of one random candidate makes (same generator), and K < 1
+    is refused."""
+    rng = np.random.default_rng(0)
+    table = np.zeros((20, 3, 3), np.float32)
+    step_correction = rng.normal(0, 0.05, (20, 3, 3)).astype(np.float32)
+    one = proposals(table, step_correction, 10, CONFIG, np.random.default_rng(1))
+    wide_config = dataclasses.replace(CONFIG, random_candidates=4)
+    wide = proposals(table, step_correction, 10, wide_config, np.random.default_rng(1))
+    assert (wide_config.candidates, wide_config.group) == (9, 9)
+    assert wide.shape == (9, 20, 3, 3) and one.shape == (6, 20, 3, 3)
+    np.testing.assert_array_equal(wide[:6], one)
+    noise = wide[5:].reshape(4, -1)
+    assert len({row.tobytes() for row in noise}) == 4  # four draws
+    assert not np.any(wide[5:, :9]) and not np.any(wide[5:, 15:])  # the window alone
+    with pytest.raises(ValueError, match="random_candidates"):
+        ILCConfig(random_candidates=0)
+
+
+def test_a_run_keeps_its_width_on_resume(tmp_path):
+    import json as json_module
+
+    from train.ilc_store import RUN_FILE, check_same_run
+
+    described = {"pieces": ["a"], "thumb_black_costs": [1.0]}
+    (tmp_path / RUN_FILE).write_text(json_module.dumps(described))  # before the field
+    check_same_run(str(tmp_path), described)  # one random candidate: the old width
+    with pytest.raises(ValueError, match="random_candidates"):
+        check_same_run(str(tmp_path), {**described, "random_candidates": 24})
+
+
 def test_candidates_change_only_their_window_and_stay_in_bounds():
     rng = np.random.default_rng(0)
     table = rng.normal(0, 0.01, (20, 3, 3)).astype(np.float32)
