@@ -132,6 +132,11 @@ RECIPES = {r.name: r for r in (
            "each candidate and the current table replay from the env state at their window's "
            "start for the window and 20 steps more (train/ilc_segments.py), not the whole clip",
            {"thumb_black_costs": (1.0, 0.0), "horizon": 20}, learner="ilc"),
+    Recipe("ik-ilc-fingerings-segments-wide", "the ik-ilc-fingerings-segments recipe with 24 "
+           "random candidates per track and round in place of one: wider rounds, which a GPU "
+           "plays in about the time of a narrow one (ILCConfig.random_candidates)",
+           {"thumb_black_costs": (1.0, 0.0), "horizon": 20, "random_candidates": 24},
+           learner="ilc"),
 )}
 
 

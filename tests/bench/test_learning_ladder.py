@@ -140,6 +140,16 @@ def test_ik_ilc_refuses_clips_of_different_lengths_before_anything_runs(tmp_path
     assert RECIPES["ik-ilc"].learner == "ilc" and RECIPES["ppo"].learner == "rl"
 
 
+def test_the_wide_segment_recipe_is_the_segment_search_with_24_random_candidates():
+    from bench.learning_ladder import ilc_config
+
+    narrow = ilc_config(RECIPES["ik-ilc-fingerings-segments"], 3)
+    wide = ilc_config(RECIPES["ik-ilc-fingerings-segments-wide"], 3)
+    assert (narrow.random_candidates, narrow.group) == (1, 7)
+    assert (wide.random_candidates, wide.group, wide.seed) == (24, 30, 3)
+    assert (wide.horizon, wide.thumb_black_costs) == (narrow.horizon, narrow.thumb_black_costs)
+
+
 def test_a_toy_ladder_runs_reports_and_resumes(tmp_path, monkeypatch, capsys):
     # The ladder's own code end to end, on the toy env (the piano runs are measured in the
     # background and reported in bench/RESULTS.md).
