@@ -110,6 +110,7 @@ def parity(env, config: ILCConfig, windows_checked: int) -> list[Agreement]:
     chain = [np.zeros_like(v) for v in whole[0]]
     anchors = start_states(pieces)
     group = config.group
+    replays = []  # (start, steps inside the clip, traces [tracks, group, steps, ...])
     for index in range(windows):
         start = segments.window_start(index, config)
         if index in checked:
@@ -120,18 +121,20 @@ def parity(env, config: ILCConfig, windows_checked: int) -> list[Agreement]:
             inside = min(config.segment_steps, steps - start)
             slots = [np.asarray(v).reshape(len(pieces), group, *v.shape[1:])[:, :, :inside]
                      for v in trace]
-            rows.append(compare("slots", start, start,
-                                [np.repeat(v[:, :1], group - 1, 1).reshape(-1, *v.shape[2:])
-                                 for v in slots],
-                                [v[:, 1:].reshape(-1, *v.shape[2:]) for v in slots]))
-            rows.append(compare("batch", start, start, [v[:, 0] for v in slots],
-                                [v[:, start:start + inside] for v in whole[0]]))
+            replays.append((start, inside, slots))
         step = segments.advance(index, windows, config) or steps - start
         trace, anchors = chain_play(anchors, track_costs, table, jnp.int32(step))
         played = min(step, steps - start)
         for out, value in zip(chain, jax.device_get(trace)):
             out[:, start:start + played] = np.asarray(value)[:, :played]
-    rows.insert(1, compare("chain", -1, 0, chain, whole[0]))
+    rows.append(compare("chain", -1, 0, chain, whole[0]))
+    for start, inside, slots in replays:
+        rows.append(compare("slots", start, start,
+                            [np.repeat(v[:, :1], group - 1, 1).reshape(-1, *v.shape[2:])
+                             for v in slots],
+                            [v[:, 1:].reshape(-1, *v.shape[2:]) for v in slots]))
+        rows.append(compare("batch", start, start, [v[:, 0] for v in slots],
+                            [v[:, start:start + inside] for v in chain]))
     return rows
 
 
