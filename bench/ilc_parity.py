@@ -1,7 +1,7 @@
 """Does the segment search's premise hold on this device? Replays that must agree, compared.
 
     python3 -m mjx_piano bench ilc-parity --pieces bach/bwv112.5/00 --out runs/parity
-    python3 -m mjx_piano bench ilc-parity --nondeterministic --out runs/parity-nd
+    python3 -m mjx_piano bench ilc-parity --nondeterministic --default-matmul --out runs/nd
 
 The segment search (`train/ilc_segments.py`) compares a round's candidates on replays of
 `segment_steps` steps from each track's anchor, in a batch of `group` slots per track, and
@@ -9,8 +9,10 @@ moves the anchors along the evaluation's path (a chain of `window + 1`-step repl
 evaluation's batch). It learns only if a table plays alike wherever it is played: on the CPU
 the chain is bit for bit the evaluation's rollout (`tests/train/test_ilc.py`). On a GPU, XLA's
 scatters and reductions may sum in another order from one call, program or batch shape to the
-next, and the contacts make such a difference grow along a clip; `train ilc` asks XLA for its
-deterministic ops (`train/determinism.py`), as this command does unless `--nondeterministic`.
+next, JAX's default float32 products there are TensorFloat32 (~1e-3 relative), and the
+contacts make such a difference grow along a clip; `train ilc` asks XLA for its deterministic
+ops and JAX for full float32 products (`train/determinism.py`), as this command does unless
+`--nondeterministic` / `--default-matmul`.
 It plays the IK pianist (a zero table) on the clips in every fingering variant and compares:
 
 - `repeat`: the evaluation's whole-clip rollout (a batch of the tracks), played twice;
@@ -19,8 +21,8 @@ It plays the IK pianist (a zero table) on the clips in every fingering variant a
   anchor in each of a round's `group` slots, every slot against the first;
 - `batch`: those replays' first slot against the chain's steps.
 
-Each row: whether the two agree bit for bit, the first step that differs, the largest
-fingertip difference (m), the largest difference of a track's summed step F1, and the share
+Each row: whether the two agree bit for bit, the first step that differs and the largest
+fingertip difference there (m), the largest fingertip difference (m), the largest difference of a track's summed step F1, and the share
 of (track, step, key) pressed states that differ. Written to `OUT/parity.json` and printed.
 """
 
@@ -50,6 +52,8 @@ class Agreement:
         check: one of `CHECKS`. window: the window's first step (-1: the whole clip).
         equal: every compared array is bit for bit the same.
         first_step: the first step (of the clip) where any array differs; -1 if none.
+        first_tip_m: largest fingertip position difference at that step (m): the seed's
+            size (float32 rounding ~1e-7 m; TensorFloat32 products ~1e-4 m).
         max_tip_m: largest fingertip position difference (m).
         max_f1_gap: largest difference of a track's summed step F1 over the compared steps.
         pressed_share: share of (track, step, key) pressed states that differ.
@@ -59,6 +63,7 @@ class Agreement:
     window: int
     equal: bool
     first_step: int
+    first_tip_m: float
     max_tip_m: float
     max_f1_gap: float
     pressed_share: float
@@ -72,9 +77,10 @@ def compare(check: str, window: int, start: int, a, b) -> Agreement:
     differs = [np.any(np.asarray(x) != np.asarray(y), axis=tuple(range(2, np.ndim(x))))
                if np.ndim(x) > 2 else np.asarray(x) != np.asarray(y) for x, y in zip(a, b)]
     steps = np.nonzero(np.any(np.stack([d.any(0) for d in differs]), axis=0))[0]
+    tip_gap = np.abs(np.asarray(tips[0]) - np.asarray(tips[1]))
     return Agreement(
         check, window, not steps.size, int(start + steps[0]) if steps.size else -1,
-        float(np.abs(np.asarray(tips[0]) - np.asarray(tips[1])).max()),
+        float(tip_gap[:, steps[0]].max()) if steps.size else 0.0, float(tip_gap.max()),
         float(np.abs(step_f1[0].sum(-1, dtype=np.float64)
                      - step_f1[1].sum(-1, dtype=np.float64)).max()),
         float(np.mean(np.asarray(pressed[0]) != np.asarray(pressed[1]))))
@@ -140,12 +146,13 @@ def parity(env, config: ILCConfig, windows_checked: int) -> list[Agreement]:
 
 def table(rows: list[Agreement]) -> str:
     """The rows as a markdown table."""
-    lines = ["| check | window | bit for bit | first step | max tip diff (m) | max F1 sum gap "
-             "| pressed differ |", "|---|---|---|---|---|---|---|"]
+    lines = ["| check | window | bit for bit | first step | tip diff there (m) | max tip diff (m) "
+             "| max F1 sum gap | pressed differ |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.check} | {'clip' if r.window < 0 else r.window} | "
                      f"{'yes' if r.equal else 'no'} | {r.first_step if r.first_step >= 0 else '-'}"
-                     f" | {r.max_tip_m:.2e} | {r.max_f1_gap:.3f} | {r.pressed_share:.2%} |")
+                     f" | {r.first_tip_m:.2e} | {r.max_tip_m:.2e} | {r.max_f1_gap:.3f} | "
+                     f"{r.pressed_share:.2%} |")
     return "\n".join(lines)
 
 
@@ -165,6 +172,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--nondeterministic", action="store_true",
                         help="leave XLA's GPU ops as they are (default: the deterministic ones "
                              "`train ilc` asks for, train/determinism.py)")
+    parser.add_argument("--default-matmul", action="store_true",
+                        help="leave JAX's default float32 matrix products (TensorFloat32 on "
+                             "recent NVIDIA GPUs; default: full float32, as `train ilc`)")
     add_out(parser, default="runs/ilc_parity", help="folder for parity.json")
     add_music_options(parser)
     parser.set_defaults(run=main)
@@ -174,11 +184,13 @@ def main(args: argparse.Namespace) -> int:
     """Runs the checks on `--pieces` with `train ilc`'s defaults; exit 2 on bad input."""
     from mjx_piano.defaults import KERNEL_KEYS_SOLVER
     from mjx_piano.music.piece_args import error_text
-    from train.determinism import deterministic_gpu
+    from train.determinism import deterministic_gpu, float32_matmuls
     from train.ilc_cli import DEFAULT_FINGERINGS, DEFAULT_HORIZON, _clip_names, _env
 
     if not args.nondeterministic:
         deterministic_gpu()  # as `train ilc` does, before anything computes
+    if not args.default_matmul:
+        float32_matmuls()
     try:
         if args.windows < 1:
             raise ValueError(f"--windows must be >= 1, got {args.windows}")
@@ -190,9 +202,11 @@ def main(args: argparse.Namespace) -> int:
     rows = parity(_env(names, "kernel", KERNEL_KEYS_SOLVER), config, args.windows)
     os.makedirs(args.out, exist_ok=True)
     report = {"device": str(jax.devices()[0]), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+              "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"),
               "pieces": list(names), "rows": [dataclasses.asdict(r) for r in rows]}
     with open(os.path.join(args.out, "parity.json"), "w") as f:
         json.dump(report, f, indent=1)
-    print(f"{report['device']}, XLA_FLAGS={report['xla_flags']!r}, {', '.join(names)}")
+    print(f"{report['device']}, XLA_FLAGS={report['xla_flags']!r}, matmul precision "
+          f"{report['matmul_precision']}, {', '.join(names)}")
     print(table(rows))
     return 0

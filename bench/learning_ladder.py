@@ -350,9 +350,10 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _refuse(str(error))
     if any(RECIPES[r].learner == "ilc" for r in args.recipe) and not args.report_only:
-        from train.determinism import deterministic_gpu
+        from train.determinism import deterministic_gpu, float32_matmuls
 
         deterministic_gpu()  # before anything computes: the ILC search compares replays
+        float32_matmuls()
     runs, ilc_runs = [], []
     for recipe in [] if args.report_only else args.recipe:
         for seed in args.seed:

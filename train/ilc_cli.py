@@ -83,12 +83,13 @@ def add_ilc_command(commands: argparse._SubParsersAction) -> None:
 def run_ilc_command(args: argparse.Namespace) -> int:
     """Runs `train ilc`; exit 2 on bad input (nothing written), else 0 (143 / 130 when a
     signal stopped it)."""
-    from train.determinism import deterministic_gpu
+    from train.determinism import deterministic_gpu, float32_matmuls
     from train.ilc import ILCConfig
     from train.ilc_run import ILCRun, run_ilc
     from train.ilc_store import check_same_run, run_description
 
     deterministic_gpu()  # before anything computes: the search compares replays
+    float32_matmuls()
     try:
         names = _clip_names(args)
         if args.env_steps < 1 or args.eval_every < 0:

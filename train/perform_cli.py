@@ -91,8 +91,10 @@ def run_perform(args: argparse.Namespace) -> int:
 
             state_policy = IKPianist(env).action
     elif is_ilc_run(args.policy):
+        from train.determinism import float32_matmuls
         from train.ilc_policy import load_ilc_policy
 
+        float32_matmuls()  # the products `train ilc` learned the table with
         try:
             ilc = load_ilc_policy(args.policy, piece_name)
         except (KeyError, ValueError) as error:

@@ -71,9 +71,11 @@ def test_install_scripts_are_valid_shell():
         subprocess.run(["bash", "-n"], input=script, text=True, check=True)
     assert "MJX_PIANO_CACHE=$PWD/.device_b/cache" in INSTALL_B
     assert "MJX_PIANO_CACHE=$PWD/.device_a/cache" in INSTALL_ONE and "warp.part" not in INSTALL_ONE
-    run = os.path.join(ROOT, "bench", "device_run.sh")  # the one call's script
+    run = os.path.join(ROOT, "bench", "device_run.sh")  # the device calls' script
     subprocess.run(["bash", "-n", run], check=True)
     assert "source .device_a/install.sh" in open(run).read()
+    wrong = subprocess.run(["bash", run, "neither"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "r2|parity" in wrong.stderr  # before installing anything
 
 
 def test_one_call_stages_the_wheels_and_the_repertoire_and_refuses_what_cannot_fit(

@@ -22,8 +22,8 @@ def _trace(tracks: int = 2, steps: int = 6, keys: int = 3, fingers: int = 2):
 def test_equal_plays_agree_and_a_parted_one_is_found_at_its_first_step():
     a = _trace()
     same = compare("repeat", -1, 0, a, [v.copy() for v in a])
-    assert (same.equal, same.first_step, same.max_tip_m, same.max_f1_gap,
-            same.pressed_share) == (True, -1, 0.0, 0.0, 0.0)
+    assert (same.equal, same.first_step, same.first_tip_m, same.max_tip_m, same.max_f1_gap,
+            same.pressed_share) == (True, -1, 0.0, 0.0, 0.0, 0.0)
     b = [v.copy() for v in a]
     b[4][1, 3, 0, 2] += 1e-4  # a fingertip parts at the replay's step 3
     b[0][1, 4] += 0.5
@@ -31,6 +31,10 @@ def test_equal_plays_agree_and_a_parted_one_is_found_at_its_first_step():
     parted = compare("batch", 20, 19, a, b)
     assert not parted.equal and parted.first_step == 19 + 3
     assert parted.max_tip_m == pytest.approx(1e-4, rel=1e-2)
+    assert parted.first_tip_m == pytest.approx(1e-4, rel=1e-2)  # the seed, at step 3
+    b[4][0, 5, 1, 0] += 0.25  # grows later: the largest, not the first
+    grown = compare("batch", 20, 19, a, b)
+    assert grown.first_tip_m == parted.first_tip_m and grown.max_tip_m == pytest.approx(0.25)
     assert parted.max_f1_gap == pytest.approx(0.5, rel=1e-5)
     assert parted.pressed_share == pytest.approx(1 / (2 * 6 * 3))
     lines = table([same, parted]).splitlines()
@@ -65,3 +69,18 @@ def test_the_search_asks_for_deterministic_gpu_ops_unless_the_user_set_the_flag(
     assert deterministic_gpu() == f"--{DETERMINISM_FLAG}=false"  # the user's wins
     monkeypatch.delenv("XLA_FLAGS")
     assert deterministic_gpu() == f"--{DETERMINISM_FLAG}=true"
+
+
+def test_the_search_asks_for_float32_products_unless_the_precision_is_set():
+    import jax
+
+    from train.determinism import float32_matmuls
+
+    suite = jax.config.jax_default_matmul_precision  # tests/conftest.py's
+    try:
+        jax.config.update("jax_default_matmul_precision", None)  # JAX's default: TF32 on GPUs
+        assert float32_matmuls() == "highest" == jax.config.jax_default_matmul_precision
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32")
+        assert float32_matmuls() == "tensorfloat32"  # the user's wins
+    finally:
+        jax.config.update("jax_default_matmul_precision", suite)

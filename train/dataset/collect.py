@@ -35,6 +35,7 @@ from train.dataset import store
 from train.dataset.card import write_card
 from train.dataset.provenance import open_store
 from train.dataset.learners import load_generalist_actor, run_root
+from train.determinism import float32_matmuls
 from train.generalist.rollout import ChunkedActor
 from train.ilc_specialists import ILCExpert, load_ilc_specialists
 from train.parallel import make_mesh, mesh_shape
@@ -281,6 +282,8 @@ def collect(config: CollectConfig) -> CollectResult:
     if config.relabel_learner and learner_kind != "generalist":
         check_run_folder(config.relabel_learner, "specialists", "--relabel-learner")
     check_output_folder(config.out)
+    if is_ilc:
+        float32_matmuls()  # the products `train ilc` learned the tables with
     specialists = (load_library(config.run) if is_library else
                    load_ilc_specialists(config.run) if is_ilc else load_specialists(config.run))
     warp = specialists.config.env.impl == "warp"
