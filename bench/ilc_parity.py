@@ -7,7 +7,8 @@ The segment search (`train/ilc_segments.py`) compares a round's candidates on re
 `segment_steps` steps from each track's anchor, in a batch of `group` slots per track, and
 moves the anchors along the evaluation's path (a chain of `window + 1`-step replays in the
 evaluation's batch). It learns only if a table plays alike wherever it is played: on the CPU
-the chain is bit for bit the evaluation's rollout (`tests/train/test_ilc.py`). On a GPU, XLA's
+the chain is bit for bit the evaluation's rollout (`tests/train/test_ilc.py`), and the slots
+part only from float32 rounding (`bench/RESULTS.md`, "GPU"). On a GPU, XLA's
 scatters and reductions may sum in another order from one call, program or batch shape to the
 next, JAX's default float32 products there are TensorFloat32 (~1e-3 relative), and the
 contacts make such a difference grow along a clip; `train ilc` asks XLA for its deterministic

@@ -12,11 +12,11 @@ H200 (`bench/RESULTS.md`, "GPU") it did not, in two ways:
   atomics land. `--xla_gpu_exclude_nondeterministic_ops` makes XLA pick deterministic
   implementations (scatters, GEMMs; slower: a round took 1.8 s instead of 1.0) and with it the
   evaluations repeated bit for bit (2026-12-04, second session). `deterministic_gpu()`.
-- From one slot of a batch to the next, and from the round's batch to the evaluation's
-  (2026-12-04, with the flag): replays of the same table from the same state parted at their
-  first step and, through the contacts, by up to 8.5 cm and 2.2 summed F1 within 26 steps.
-  JAX computes float32 matrix products in TensorFloat32 on recent NVIDIA GPUs by default
-  (10-bit mantissa, ~1e-3 relative), where the CPU rounds at ~1e-7, and MJX's dots ask for the
+- From one slot of a batch to the next (2026-12-04, with the flag, R2's first window):
+  replays of the same table from the same state parted by up to 8.5 cm and 2.2 summed step F1
+  within 26 steps. On the CPU they part too, from a 1e-8 m rounding seed, but less (4.1 cm,
+  0.13), and the search learns there. JAX computes float32 matrix products in TensorFloat32 on
+  recent NVIDIA GPUs by default (10-bit mantissa, ~1e-3 relative), and MJX's dots ask for the
   default. `float32_matmuls()` asks for full float32 (`jax_default_matmul_precision`
   "highest"); on the CPU it changes no bit (the IK pianist's rollout, 2026-12-04).
 
