@@ -9,7 +9,8 @@ however wide the device is. Here a round is a sweep:
 1. the current tables play the whole clip in the evaluation's batch as the anchors' chain
    (`segments.advance_anchors`, window by window: bit for bit the evaluation's rollout), which
    keeps the state at every window's start; that rollout is the round's sweep end
-   (`segments.keep_best`: a track that plays worse than its best goes back to it);
+   (`segments.keep_best`: a track that plays worse than its best goes back to it, and then
+   the chain is played again from its best table);
 2. every window's candidates (`proposals`, from that rollout's `correction`) and the current
    table replay from their window's anchor at once, tracks x windows x group replays of
    `segment_steps` steps, and each window picks its winner as the segment search does
@@ -44,9 +45,11 @@ def env_steps_per_round(steps: int, config: ILCConfig) -> int:
 
 
 def chain(players, track_pieces: jax.Array, costs: np.ndarray, loop: Loop, steps: int,
-          config: ILCConfig) -> list:
+          config: ILCConfig) -> tuple[list, int]:
     """Step 1: the current tables over the whole clip, window by window, in a batch of the
-    tracks; `loop.last` becomes their whole-clip rollout, then `keep_best` runs.
+    tracks; `loop.last` becomes their whole-clip rollout, then `keep_best` runs. When it takes
+    a track back to its best, the chain is played again, so that every anchor lies on the path
+    of the table the round's candidates start from.
 
     Args:
         players: (the search's replay, the anchors' replay, the reset states), from
@@ -55,8 +58,23 @@ def chain(players, track_pieces: jax.Array, costs: np.ndarray, loop: Loop, steps
         steps: T, the clip's length.
 
     Returns:
-        the anchors: per window, EnvState [C * V] at its start (`segments.window_start`).
+        the anchors (per window, EnvState [C * V] at its start, `segments.window_start`), and
+        the env steps per clip of a second chain (0 if none).
     """
+    anchors = _play_chain(players, track_pieces, costs, loop, steps, config)
+    moved = np.any(loop.table != loop.best_table, axis=tuple(range(1, loop.table.ndim)))
+    better = segments.keep_best(loop.table, loop.last, loop.best_table, loop.best_last)
+    if not np.any(moved & ~better):  # no table went back
+        return anchors, 0
+    windows = -(-steps // config.window)
+    return (_play_chain(players, track_pieces, costs, loop, steps, config),
+            len(config.thumb_black_costs) * windows * (config.window + 1))
+
+
+def _play_chain(players, track_pieces: jax.Array, costs: np.ndarray, loop: Loop, steps: int,
+                config: ILCConfig) -> list:
+    """`loop.table` played over the clip as the anchors' chain into `loop.last`; returns the
+    states at the windows' starts."""
     _, chain_play, start_states = players
     windows = -(-steps // config.window)
     anchors, out = start_states(track_pieces), []
@@ -66,7 +84,6 @@ def chain(players, track_pieces: jax.Array, costs: np.ndarray, loop: Loop, steps
         played = segments.advance(index, windows, config) or steps - start
         anchors = segments.advance_anchors(chain_play, anchors, costs, loop.table, start,
                                            played, steps, loop.last)
-    segments.keep_best(loop.table, loop.last, loop.best_table, loop.best_last)
     return out
 
 
@@ -133,7 +150,7 @@ def apply_winners(loop: Loop, tables: np.ndarray, score: np.ndarray,
 
 def parallel_round(players, track_pieces: jax.Array, costs: np.ndarray, loop: Loop,
                    key_points: np.ndarray, steps: int, config: ILCConfig,
-                   rng: np.random.Generator) -> np.ndarray:
+                   rng: np.random.Generator) -> int:
     """One round (the module docstring's three steps) on `loop`, in place.
 
     Args:
@@ -142,9 +159,10 @@ def parallel_round(players, track_pieces: jax.Array, costs: np.ndarray, loop: Lo
         steps: T. rng: the random candidates' generator.
 
     Returns:
-        int [C * V, W]: each window's winner or -1.
+        the env steps per clip of a second chain (`chain`), beyond `env_steps_per_round`.
     """
-    anchors = chain(players, track_pieces, costs, loop, steps, config)
+    anchors, extra_steps = chain(players, track_pieces, costs, loop, steps, config)
     tables = candidate_tables(loop, key_points, steps, config, rng)
     score = replay_scores(players[0], anchors, costs, tables, steps, config)
-    return apply_winners(loop, tables, score, config)
+    apply_winners(loop, tables, score, config)
+    return extra_steps

@@ -134,8 +134,9 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
                 break
             before = loop.env_steps
             if config.parallel_windows:  # a sweep per round (train/ilc_parallel.py)
-                parallel_round((segment_play, chain_play, start_states), track_pieces,
-                               alone[1], loop, key_points, run.steps, config, rng)
+                loop.env_steps += parallel_round(
+                    (segment_play, chain_play, start_states), track_pieces, alone[1], loop,
+                    key_points, run.steps, config, rng)
             else:
                 first = (loop.round // config.rounds) % windows * config.window
                 tables = np.stack([proposals(loop.table[c], correction(

@@ -447,7 +447,8 @@ def test_a_parallel_window_search_learns_resumes_exactly_and_a_still_one_does_no
                 dict(np.load(os.path.join(out, "ilc_state.npz"))))
 
     learned, state = run(tmp_path / "learn", 3)
-    assert int(state["counters"][1]) == 3 * per_round
+    rechained = int(state["counters"][1]) - 3 * per_round  # chains after a table went back
+    assert rechained >= 0 and rechained % (6 * 5) == 0, rechained
     assert learned[-1] >= learned[0] + 0.05, learned
     played = _play(make_player(triads_env)[1], (np.zeros(1, np.int32), np.ones(1, np.float32)),
                    state["best_table"])  # the evaluation's batch
