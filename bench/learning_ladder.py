@@ -137,11 +137,6 @@ RECIPES = {r.name: r for r in (
            "plays in about the time of a narrow one (ILCConfig.random_candidates)",
            {"thumb_black_costs": (1.0, 0.0), "horizon": 20, "random_candidates": 24},
            learner="ilc"),
-    Recipe("ik-ilc-fingerings-parallel", "the ik-ilc-fingerings-segments recipe searching "
-           "every window of the clip in one round, each from the path the tables played at "
-           "the round's start, the winners summed: a sweep per round (train/ilc_parallel.py)",
-           {"thumb_black_costs": (1.0, 0.0), "horizon": 20, "parallel_windows": True},
-           learner="ilc"),
 )}
 
 

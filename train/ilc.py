@@ -97,15 +97,10 @@ class ILCConfig:
             segment search (`train.ilc_segments`): the candidates and the current table
             replay from the env state at the window's start for `segment_steps` steps (the
             window, its lead step and `horizon` steps after it), and those steps decide.
-        parallel_windows: with a horizon, a round searches every window of the clip at once,
-            each from its anchor on the path the tables played at the round's start, and
-            sums the winners (`train.ilc_parallel`; `rounds` then has no use): a sweep per
-            round, for a device whose round time hardly grows with the batch (a GPU).
 
     Raises:
         ValueError: a negative noise or horizon, fewer than one draw, noise with `verify` (a
-            noisy search is not tied to one float rounding), a horizon with either, or
-            `parallel_windows` without a horizon.
+            noisy search is not tied to one float rounding), or a horizon with either.
     """
 
     window: int = 5
@@ -125,7 +120,6 @@ class ILCConfig:
     train_noise: float = 0.0
     noise_draws: int = 4
     horizon: int = 0
-    parallel_windows: bool = False
 
     def __post_init__(self):
         if self.train_noise < 0 or self.noise_draws < 1:
@@ -140,9 +134,6 @@ class ILCConfig:
         if self.horizon and (self.train_noise or self.verify):
             raise ValueError("horizon (replays from the window's start) goes with neither "
                              "train_noise nor verify")
-        if self.parallel_windows and not self.horizon:
-            raise ValueError("parallel_windows replays from the windows' starts: it needs a "
-                             "horizon > 0")
 
     @property
     def candidates(self) -> int:

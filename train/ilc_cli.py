@@ -69,10 +69,6 @@ def add_ilc_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--random-candidates", type=int, default=1, metavar="K",
                         help="random candidates per track and round (default 1); a wider "
                              "round costs a GPU little more time (bench/RESULTS.md)")
-    parser.add_argument("--parallel-windows", action="store_true",
-                        help="with the segment search: every window of the clip in one round, "
-                             "each from the path the tables played at the round's start "
-                             "(a sweep per round, for a GPU; train/ilc_parallel.py)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random candidates")
     parser.add_argument("--time-limit", type=float, default=0.0, metavar="S",
                         help="stop after S seconds of this command (resumable; default none)")
@@ -109,8 +105,7 @@ def run_ilc_command(args: argparse.Namespace) -> int:
         config = ILCConfig(seed=args.seed, thumb_black_costs=tuple(args.fingerings),
                            verify=args.verify, train_noise=args.train_noise,
                            noise_draws=args.noise_draws, horizon=_horizon(args),
-                           random_candidates=args.random_candidates,
-                           parallel_windows=args.parallel_windows)
+                           random_candidates=args.random_candidates)
         env = _env(names, args.key_dynamics, solver)
         check_same_run(args.out, run_description(env, names, config))
     except (KeyError, ValueError) as error:

@@ -30,7 +30,6 @@ import numpy as np
 from train import ilc_segments as segments
 from train.ilc import (ILCConfig, Rollout, best_variant, choose, correction, make_player,
                        make_segment_player, proposals)
-from train.ilc_parallel import env_steps_per_round, parallel_round
 from train.ilc_store import (EVAL_FIELDS, EVAL_FILE, STATE_FILE, Loop, check_same_run, describe,
                              last_evaluated, load, run_description, save)
 from train.stop_signal import catch_stop_signals
@@ -117,8 +116,7 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
         save(run.out, loop)
     rng.bit_generator.state = json.loads(loop.rng_state)
     windows = -(-run.steps // config.window)
-    per_round = (env_steps_per_round(run.steps, config) if config.parallel_windows  # per clip
-                 else len(costs) * per_track * config.rollout_steps(run.steps))
+    per_round = len(costs) * per_track * config.rollout_steps(run.steps)  # per clip
     start_clock = time.perf_counter()
     start_wall = loop.wall_s
     bar = tqdm(total=run.env_steps, initial=loop.env_steps, disable=not run.progress,
@@ -133,25 +131,20 @@ def run_ilc(env, names: tuple[str, ...], run: ILCRun) -> str:
                 stopped = "time limit"
                 break
             before = loop.env_steps
-            if config.parallel_windows:  # a sweep per round (train/ilc_parallel.py)
-                loop.env_steps += parallel_round(
-                    (segment_play, chain_play, start_states), track_pieces, alone[1], loop,
-                    key_points, run.steps, config, rng)
+            first = (loop.round // config.rounds) % windows * config.window
+            tables = np.stack([proposals(loop.table[c], correction(
+                loop.last.goal[c], loop.last.pressed[c], loop.last.finger_of_key[c],
+                loop.last.tips[c], key_points, config), first, config, rng)
+                for c in range(tracks)])  # [C * V, P, T, F, 3]
+            if config.train_noise or config.horizon:  # the current table is measured again
+                tables = np.concatenate([tables, loop.table[:, None]], axis=1)
+            if config.horizon:
+                _segment_round(loop, (segment_play, chain_play, start_states), template,
+                               track_pieces, alone[1], tables, first // config.window,
+                               windows, run.steps, config)
             else:
-                first = (loop.round // config.rounds) % windows * config.window
-                tables = np.stack([proposals(loop.table[c], correction(
-                    loop.last.goal[c], loop.last.pressed[c], loop.last.finger_of_key[c],
-                    loop.last.tips[c], key_points, config), first, config, rng)
-                    for c in range(tracks)])  # [C * V, P, T, F, 3]
-                if config.train_noise or config.horizon:  # the current table, measured again
-                    tables = np.concatenate([tables, loop.table[:, None]], axis=1)
-                if config.horizon:
-                    _segment_round(loop, (segment_play, chain_play, start_states), template,
-                                   track_pieces, alone[1], tables, first // config.window,
-                                   windows, run.steps, config)
-                else:
-                    _search_round(loop, play, search_play, (search, alone), tables, shape,
-                                  config, rng, len(costs) * run.steps)
+                _search_round(loop, play, search_play, (search, alone), tables, shape, config,
+                              rng, len(costs) * run.steps)
             loop.round += 1
             loop.env_steps += per_round
             loop.wall_s = start_wall + time.perf_counter() - start_clock

@@ -71,8 +71,6 @@ def run_description(env, names: tuple[str, ...], config: ILCConfig) -> dict:
         described.update(horizon=config.horizon, window=config.window)
     if config.random_candidates != 1:
         described.update(random_candidates=config.random_candidates)
-    if config.parallel_windows:
-        described.update(parallel_windows=True)
     return {**described, "verify": True} if config.verify else described
 
 
@@ -84,8 +82,7 @@ def check_same_run(out: str, described: dict) -> None:
         return
     with open(path) as f:
         found = json.load(f)
-    unset = {"verify": False, "random_candidates": 1,  # runs described before the fields
-             "parallel_windows": False}
+    unset = {"verify": False, "random_candidates": 1}  # runs described before the fields
     changed = [k for k in {**described, **found}
                if found.get(k, unset.get(k)) != described.get(k, unset.get(k))]
     if changed:

@@ -3,8 +3,6 @@ that resumes."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import csv
 import json
 
@@ -150,14 +148,6 @@ def test_the_wide_segment_recipe_is_the_segment_search_with_24_random_candidates
     assert (narrow.random_candidates, narrow.group) == (1, 7)
     assert (wide.random_candidates, wide.group, wide.seed) == (24, 30, 3)
     assert (wide.horizon, wide.thumb_black_costs) == (narrow.horizon, narrow.thumb_black_costs)
-
-
-def test_the_parallel_recipe_is_the_segment_search_over_every_window_at_once():
-    from bench.learning_ladder import ilc_config
-
-    narrow = ilc_config(RECIPES["ik-ilc-fingerings-segments"], 0)
-    parallel = ilc_config(RECIPES["ik-ilc-fingerings-parallel"], 0)
-    assert parallel == dataclasses.replace(narrow, parallel_windows=True)
 
 
 def test_a_toy_ladder_runs_reports_and_resumes(tmp_path, monkeypatch, capsys):

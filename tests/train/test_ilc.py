@@ -151,8 +151,7 @@ def test_a_noisy_search_plays_the_current_table_too_and_keeps_each_tables_mean_s
 @pytest.mark.parametrize("fields", [{"train_noise": -0.1}, {"noise_draws": 0},
                                     {"train_noise": 0.01, "verify": True}, {"horizon": -1},
                                     {"horizon": 5, "verify": True},
-                                    {"horizon": 5, "train_noise": 0.01},
-                                    {"parallel_windows": True}])
+                                    {"horizon": 5, "train_noise": 0.01}])
 def test_a_noisy_or_segment_search_refuses_what_it_cannot_do(fields):
     with pytest.raises(ValueError):
         ILCConfig(**fields)
@@ -423,51 +422,6 @@ def test_a_segment_search_learns_resumes_exactly_and_a_still_one_does_not(triads
     assert (described["horizon"], described["window"]) == (4, 4)
 
 
-@pytest.mark.slow
-def test_a_parallel_window_search_learns_resumes_exactly_and_a_still_one_does_not(triads_env,
-                                                                                 tmp_path):
-    """`ILCConfig.parallel_windows`: every window's replays in one batch per round, from
-    anchors on the round's starting path, play better than the IK pianist within 3 rounds (3
-    sweeps); each round's chain is the evaluation's rollout of the tables it started from (bit
-    for bit); a zero-gain run's table stays zero; a run stopped after one round and resumed
-    ends where an uninterrupted one does; the width is kept in `ilc_run.json`."""
-    from train.ilc import make_player
-    from train.ilc_parallel import env_steps_per_round
-    from train.ilc_run import ILCRun, _play, run_ilc
-
-    config = ILCConfig(window=4, rounds=2, horizon=4, parallel_windows=True)
-    per_round = env_steps_per_round(STEPS, config)
-    assert per_round == 6 * (7 * 9 + 5)  # 6 windows: 7 replays of 9 steps, 5 chain steps
-
-    def run(out, rounds, config=config):
-        run_ilc(triads_env, (CLIP,), ILCRun(out=str(out), steps=STEPS,
-                                            env_steps=rounds * per_round,
-                                            eval_every_steps=per_round, config=config))
-        return ([float(r["eval/f1"]) for r in _rows(out)],
-                dict(np.load(os.path.join(out, "ilc_state.npz"))))
-
-    learned, state = run(tmp_path / "learn", 3)
-    rechained = int(state["counters"][1]) - 3 * per_round  # chains after a table went back
-    assert rechained >= 0 and rechained % (6 * 5) == 0, rechained
-    assert learned[-1] >= learned[0] + 0.05, learned
-    played = _play(make_player(triads_env)[1], (np.zeros(1, np.int32), np.ones(1, np.float32)),
-                   state["best_table"])  # the evaluation's batch
-    for name in ("step_f1", "pressed", "tips"):  # the last chain's rollout, kept as the best
-        np.testing.assert_array_equal(getattr(played, name), state[f"best_{name}"], name)
-    assert not any(k.startswith("anchor_") for k in state)  # each round starts from reset
-    still, still_state = run(tmp_path / "still", 2, dataclasses.replace(
-        STILL, window=4, rounds=2, horizon=4, parallel_windows=True))
-    assert still[-1] == pytest.approx(still[0]) and not np.any(still_state["table"])
-    run(tmp_path / "stopped", 1)
-    resumed, resumed_state = run(tmp_path / "stopped", 3)
-    for name in state:
-        if name not in ("wall_s", "counters"):
-            np.testing.assert_array_equal(resumed_state[name], state[name], err_msg=name)
-    assert resumed == learned
-    described = json.loads((tmp_path / "learn" / "ilc_run.json").read_text())
-    assert described["parallel_windows"] is True
-
-
 def test_on_the_cpu_every_replay_the_segment_search_trusts_agrees_bit_for_bit(triads_env):
     """`bench ilc-parity` on the segment test's env and shapes (its compiled rollouts): the
     evaluation's rollout twice, the anchors' chain against it and the slots of a round's batch
@@ -521,28 +475,6 @@ def test_a_sweep_end_keeps_each_tracks_best_and_a_worse_one_goes_back_to_it(tmp_
         played, step_f1 = played_arrays(saved)
     np.testing.assert_array_equal(played, best_table)
     np.testing.assert_array_equal(step_f1, best_last.step_f1)
-
-
-def test_parallel_windows_sum_their_winners_changes_and_keep_the_table_in_bounds():
-    """`train.ilc_parallel.apply_winners`: each window's winner (the current table, last,
-    measured again) adds its difference from the current table; neighbouring windows' changes
-    of their shared step add up, within `bound`; a window no candidate beats changes nothing."""
-    from train.ilc_parallel import apply_winners
-    from train.ilc_store import Loop
-
-    config = ILCConfig(window=2, bound=(0.02, 0.025, 0.025))
-    table = np.zeros((2, 4, 1, 3), np.float32)  # 2 tracks, 4 steps, 1 finger
-    tables = np.zeros((2, 2, 3, 4, 1, 3), np.float32)  # [tracks, windows, group, T, F, 3]
-    tables[0, 0, 1, 0:2, 0, 1] = 0.01  # track 0, window 0 (steps 0-1), candidate 1
-    tables[0, 1, 0, 1:4, 0, 1] = 0.02  # window 1 (lead step 1, steps 2-3), candidate 0
-    tables[1, 0, 0, 0:2, 0, 2] = -0.01  # track 1: a candidate that does not win
-    score = np.array([[[1.0, 3.0, 2.0], [4.0, 1.0, 2.0]],
-                      [[1.0, 1.0, 2.0], [2.0, 2.0, 2.0]]])  # [tracks, windows, group]
-    loop = Loop(table, None, 0, 0, 0.0, 0, "", np.zeros(2))
-    chosen = apply_winners(loop, tables, score, config)
-    np.testing.assert_array_equal(chosen, [[1, 0], [-1, -1]])
-    np.testing.assert_allclose(loop.table[0, :, 0, 1], [0.01, 0.025, 0.02, 0.02])  # 0.03 held
-    assert not loop.table[0, :, :, (0, 2)].any() and not loop.table[1].any()
 
 
 def test_an_ilc_run_plays_its_clips_table_in_its_chosen_fingering(tmp_path, capsys,
