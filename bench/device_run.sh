@@ -10,10 +10,11 @@
 #  r2: R2 with the best recipe (`train ilc`: both fingerings, the segment search) under the
 #      deterministic XLA ops and the full float32 products it asks for (train/determinism.py).
 #      A sweep over the 550-step clips is 220 rounds (81,400 env steps per clip) and the
-#      evaluation plays the best sweep end, so `--eval-every 40700` evaluates at rounds 110
-#      and 220: just after the first sweep's end. On 2026-12-04 (H200, deterministic ops,
-#      TF32 products) the first round came ~110 s after the start and a round took ~1.8 s;
-#      `--time-limit 440` (counted from the first round) leaves room for 240.
+#      evaluation plays the best sweep end, so `--eval-every 81400` evaluates once more, at
+#      round 220: just after the first sweep's end (an evaluation before it would replay the
+#      zero tables). On 2026-12-04 (H200, deterministic ops, TF32 products) the first round
+#      came ~110 s after the start and a round took ~1.8 s with its share of evaluations;
+#      `--time-limit 440` (counted from the first round) leaves room for 2 s a round.
 #  parity: `bench ilc-parity` on the same clips (R2's programs, read back from the compile
 #      cache): do the replays the search trusts agree, and how large is their first gap?
 set -u
@@ -32,7 +33,7 @@ case "$stage" in
 mujoco.__version__)"
       echo "== train ilc R2 $(date +%T)"
       timeout "${ILC_S:-575}" python3 -m mjx_piano train ilc --pieces "${R2[@]}" \
-        --env-steps 8000000 --eval-every 40700 --time-limit "${ILC_LIMIT:-440}" \
+        --env-steps 8000000 --eval-every 81400 --time-limit "${ILC_LIMIT:-440}" \
         --no-progress --out /tmp/r2
       cp /tmp/r2/eval.csv "$OUT/r2_eval.csv"
       cp /tmp/r2/learning_curve.png "$OUT/r2_curve.png"
