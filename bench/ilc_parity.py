@@ -24,7 +24,8 @@ It plays the IK pianist (a zero table) on the clips in every fingering variant a
 
 Each row: whether the two agree bit for bit, the first step that differs and the largest
 fingertip difference there (m), the largest fingertip difference (m), the largest difference
-of a track's summed step F1, and the share of (track, step, key) pressed states that differ. Written to `OUT/parity.json` and printed.
+of a track's summed step F1, and the share of (track, step, key) pressed states that differ.
+Written to `OUT/parity.json` and printed.
 """
 
 from __future__ import annotations
