@@ -49,17 +49,12 @@ from typing import Any, Callable
 
 from bench.gpu_report import SECTIONS, SuiteLog
 from mjx_piano.cli_flags import add_impl, add_out
-from mjx_piano.defaults import KERNEL_KEYS_SOLVER
 from mjx_piano.paths import output_folder_problem
 
 # Each section's share of the budget; the shares of the sections a run chooses are scaled
 # to fill it. The specialist trains for its share (compile and evaluations included).
 WEIGHTS = {"device": 0.05, "env": 0.40, "specialist": 0.30, "transformer": 0.10,
            "levers": 0.15}
-# The specialists learn a correction to the IK pianist from a zero start: on CPU the residual
-# recipes are the only ones that play R1's real clips (bench/RESULTS.md, the learning ladder).
-RESIDUAL_ON_IK = {algo: {"env.residual_scale": 0.1, f"{algo}.zero_initial_action": True}
-                  for algo in ("ppo", "sac")}
 GROWTH = 1.05  # a batch grows while env steps/s rise by at least this factor
 TARGET_F1 = 0.8
 DEFAULT_PIECE = "bach/bwv112.5/00"
@@ -104,17 +99,17 @@ class Sizes:
 def gpu_sizes(piece: str = DEFAULT_PIECE) -> Sizes:
     """The device sizes: 4k-32k envs, the `gpu` preset's specialist on `piece`."""
     from bench.lever_table import LEVER_NAMES
-    from train.config import PRESETS
+    from train.config import PRESETS, env_defaults
 
-    task = {"env.name": "piano", "env.pieces": (piece,), "env.key_dynamics": "kernel",
-            "env.solver_iterations": KERNEL_KEYS_SOLVER[0],
-            "env.ls_iterations": KERNEL_KEYS_SOLVER[1]}
+    # The piano env's defaults: a correction to the IK pianist from a zero start, kernel keys
+    # (on CPU the residual recipes are the only policies that play R1's real clips).
+    task = {**env_defaults({"env.name": "piano"}), "env.name": "piano", "env.pieces": (piece,)}
     first = ("reference", "kernel+solver-2", "kernel", "kernel+tolerance-1e-3", "kernel+solver-1",
              "kernel+warp-capacity", "solver-2", "tolerance-1e-3")
     return Sizes(
         tiny=False, batches=(4096, 16384, 32768), hinged_batch=16384, steps=20, repeats=2,
         c_steps=200, fast_lever="kernel+solver-2", reference_lever="reference",
-        specialists=tuple((label, {**PRESETS[preset], **task, **RESIDUAL_ON_IK[algo],
+        specialists=tuple((label, {**PRESETS[preset], **task,
                                    "run.iterations": 10**7, "run.eval_every": every})
                           for label, algo, preset, every in (
                               ("ppo-residual", "ppo", "gpu", 5),

@@ -8,7 +8,11 @@ Examples:
     mjx-piano train specialists --env piano --split train --limit 64 --preset gpu --out runs/gpu --resume
     mjx-piano train specialists --env toy --set ppo.entropy_cost=0.01 --set run.mesh=4,2
 
-Configuration = dataclass defaults, then the preset, then the flags, then `--set` (later wins).
+Configuration = dataclass defaults, then the env's defaults, then the preset, then the flags,
+then `--set` (later wins). On the piano env the defaults are the learning ladder's best recipe
+among the policy learners: a correction of at most 10% to the IK pianist's action from a zero
+start, kernel keys, 2 solver / 4 line-search iterations (`train.config.PIANO_RESIDUAL`,
+`KERNEL_TASK`); `--residual-scale 0` trains on the plain action space.
 Bad input (unknown pieces, sizes that do not divide across devices, a checkpoint from another
 configuration) is reported before anything is compiled, with exit code 2.
 """
@@ -24,7 +28,7 @@ from mjx_piano.music.piece_args import add_music_options, piece_names
 from train.ilc_cli import add_ilc_command
 from train.pool_cli import add_pool_command
 from train.config import (ALGOS, ENV_NAMES, PRESETS, SPLITS, SpecialistConfig,
-                          apply_overrides, parse_set_items)
+                          apply_overrides, env_defaults, parse_set_items)
 
 if TYPE_CHECKING:
     from train.loop import RunResult
@@ -93,14 +97,14 @@ def add_run_flags(parser: argparse.ArgumentParser, pool: bool = False) -> None:
                         help="with --split: a repertoire built from your files (`repertoire "
                              "build --from DIR --name NAME`) instead of the corpus one")
     add_key_dynamics(parser, default=None,
-                     help="piano env key dynamics: MJX hinge joints ('mjx', the default) or "
-                          "the piano-key kernel ('kernel', kernels/piano_keys.py, the fast path)")
+                     help="piano env key dynamics: MJX hinge joints ('mjx') or the piano-key "
+                          "kernel ('kernel', kernels/piano_keys.py, the fast path; the default)")
     parser.add_argument("--solver-iterations", type=int, metavar="N",
-                        help="piano env: MJX solver iterations per physics step (default 4; "
-                             "with --key-dynamics kernel, 2 is the fastest that trains stably)")
+                        help="piano env: MJX solver iterations per physics step (default 2 "
+                             "with kernel keys, the fastest that trains stably; 4 with mjx)")
     parser.add_argument("--ls-iterations", type=int, metavar="N",
-                        help="piano env: line-search iterations per solver iteration (default 8; "
-                             "4 with --solver-iterations 2)")
+                        help="piano env: line-search iterations per solver iteration (default "
+                             "4 with kernel keys, 8 with mjx)")
     parser.add_argument("--solver-tolerance", type=float, metavar="TOL",
                         help="piano env: the solver stops early below this (default 1e-8, "
                              "MuJoCo's; the levers bench measures 1e-3)")
@@ -109,7 +113,8 @@ def add_run_flags(parser: argparse.ArgumentParser, pool: bool = False) -> None:
                   "(MJX-Warp, NVIDIA's fast path; one device)")
     parser.add_argument("--residual-scale", type=float, metavar="S",
                         help="piano env: the policy corrects the IK pianist's action by at most "
-                             "S of each control range (mjx_piano/residual.py; default 0: off)")
+                             "S of each control range (mjx_piano/residual.py; default 0.1, from "
+                             "a zero start; 0 = the plain action space)")
     parser.add_argument("--algo", choices=ALGOS,
                         help="learner: ppo (default) or sac (SAC with DroQ critics, a replay "
                              "buffer per agent on the device; train/sac.py)")
@@ -148,7 +153,8 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 
 def config_from_args(args: argparse.Namespace) -> SpecialistConfig:
-    """The run's configuration: defaults < preset < flags < --set.
+    """The run's configuration: defaults < the env's defaults (`train.config.env_defaults`:
+    on the piano env, the learning ladder's best policy recipe) < preset < flags < --set.
 
     Raises:
         ValueError: an unknown field or a value that does not parse.
@@ -175,7 +181,7 @@ def config_from_args(args: argparse.Namespace) -> SpecialistConfig:
     if args.no_progress:
         overrides["run.progress"] = False
     overrides.update(parse_set_items(args.set))
-    return apply_overrides(SpecialistConfig(), overrides)
+    return apply_overrides(SpecialistConfig(), {**env_defaults(overrides), **overrides})
 
 
 def distributed_arguments(args: argparse.Namespace) -> dict[str, Any] | None:

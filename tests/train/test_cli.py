@@ -120,6 +120,40 @@ def test_piece_names_with_spaces_stay_whole():
     assert config.env.pieces == (name, "etude/c-major-chords")
 
 
+def test_the_piano_env_trains_the_ladders_best_policy_recipe_by_default():
+    # `--env piano --preset gpu` with the ladder's batch is the ladder's 'ppo-residual-zero'
+    # run field for field (env and learner), and the other envs keep the plain defaults.
+    from bench.learning_ladder import RECIPES, make_rung, run_config
+
+    ladder = run_config(make_rung("R0"), RECIPES["ppo-residual-zero"], 0, "runs/x", 1000, 0.0,
+                        False)
+    cli = config_from_args(_args("--env", "piano", "--preset", "gpu", "--pieces",
+                                 *ladder.env.pieces, "--envs", "64", "--unroll", "32",
+                                 "--minibatches", "4"))
+    assert (cli.env, cli.ppo) == (ladder.env, ladder.ppo)
+    assert (cli.env.residual_scale, cli.ppo.zero_initial_action, cli.env.key_dynamics,
+            cli.env.solver_iterations, cli.env.ls_iterations) == (0.1, True, "kernel", 2, 4)
+    sac = config_from_args(_args("--env", "piano", "--algo", "sac"))
+    assert (sac.env.residual_scale, sac.sac.zero_initial_action) == (0.1, True)
+    for argv in (("--env", "toy"), ("--env", "piano-keys"), ()):
+        other = config_from_args(_args(*argv))
+        assert other.env == dataclasses.replace(EnvSpec(), name=other.env.name)
+        assert not other.ppo.zero_initial_action
+
+
+def test_flags_and_set_override_the_piano_envs_defaults():
+    plain = config_from_args(_args("--env", "piano", "--residual-scale", "0"))
+    assert plain.env.residual_scale == 0.0 and plain.env.key_dynamics == "kernel"
+    # Hinged keys drop the kernel's solver settings (fewer than 4 change how fingers press).
+    hinged = config_from_args(_args("--env", "piano", "--set", "env.keys=mjx"))
+    assert (hinged.env.key_dynamics, hinged.env.solver_iterations, hinged.env.ls_iterations,
+            hinged.env.residual_scale) == ("mjx", EnvSpec.solver_iterations,
+                                           EnvSpec.ls_iterations, 0.1)
+    chosen = config_from_args(_args("--env", "piano", "--keys", "mjx", "--solver-iterations",
+                                    "3", "--set", "ppo.zero_initial_action=false"))
+    assert (chosen.env.solver_iterations, chosen.ppo.zero_initial_action) == (3, False)
+
+
 def test_solver_flags_reach_the_piano_scene():
     from train.envs import make_env
 
