@@ -99,7 +99,8 @@ class Sizes:
 def gpu_sizes(piece: str = DEFAULT_PIECE) -> Sizes:
     """The device sizes: 4k-32k envs, the `gpu` preset's specialist on `piece`."""
     from bench.lever_table import LEVER_NAMES
-    from train.config import PRESETS, env_defaults
+    from train.config import PRESETS
+    from train.env_defaults import env_defaults
 
     # The piano env's defaults: a correction to the IK pianist from a zero start, kernel keys
     # (on CPU the residual recipes are the only policies that play R1's real clips).

@@ -11,8 +11,8 @@ Examples:
 Configuration = dataclass defaults, then the env's defaults, then the preset, then the flags,
 then `--set` (later wins). On the piano env the defaults are the learning ladder's best recipe
 among the policy learners: a correction of at most 10% to the IK pianist's action from a zero
-start, kernel keys, 2 solver / 4 line-search iterations (`train.config.PIANO_RESIDUAL`,
-`KERNEL_TASK`); `--residual-scale 0` trains on the plain action space.
+start, kernel keys, 2 solver / 4 line-search iterations (`train/env_defaults.py`);
+`--residual-scale 0` trains on the plain action space.
 Bad input (unknown pieces, sizes that do not divide across devices, a checkpoint from another
 configuration) is reported before anything is compiled, with exit code 2.
 """
@@ -28,7 +28,8 @@ from mjx_piano.music.piece_args import add_music_options, piece_names
 from train.ilc_cli import add_ilc_command
 from train.pool_cli import add_pool_command
 from train.config import (ALGOS, ENV_NAMES, PRESETS, SPLITS, SpecialistConfig,
-                          apply_overrides, env_defaults, parse_set_items)
+                          apply_overrides, parse_set_items)
+from train.env_defaults import env_defaults
 
 if TYPE_CHECKING:
     from train.loop import RunResult
@@ -153,7 +154,7 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 
 def config_from_args(args: argparse.Namespace) -> SpecialistConfig:
-    """The run's configuration: defaults < the env's defaults (`train.config.env_defaults`:
+    """The run's configuration: defaults < the env's defaults (`train.env_defaults`:
     on the piano env, the learning ladder's best policy recipe) < preset < flags < --set.
 
     Raises:

@@ -14,8 +14,8 @@ import json
 import typing
 from typing import Any
 
-from mjx_piano.defaults import (IMPLS, KERNEL_KEYS_SOLVER, KEY_DYNAMICS, LS_ITERATIONS,
-                                SOLVER_ITERATIONS, SOLVER_TOLERANCE)
+from mjx_piano.defaults import (IMPLS, KEY_DYNAMICS, LS_ITERATIONS, SOLVER_ITERATIONS,
+                                SOLVER_TOLERANCE)
 from mjx_piano.rewards import RewardConfig
 from train.code_versions import CodeVersions
 
@@ -299,38 +299,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "run.iterations": 4000, "run.eval_every": 100, "run.checkpoint_every": 500,
     },
 }
-
-# What `train specialists` and `train pool` train on the piano env unless the preset, a flag
-# or `--set` says otherwise (`env_defaults`): the learning ladder's best recipe among the
-# policy learners on R1, 'ppo-residual-zero' (bench/RESULTS.md: median F1 0.697 at 100k env
-# steps per clip, where PPO on the plain action space stays at 0.000 and each env lever at
-# <= 0.010): a correction of at most 10% of each control range to the IK pianist's action from
-# a zero start (the first policy plays the IK pianist), on the ladder's task: kernel keys with
-# their 2 solver / 4 line-search iterations (the latter only with kernel keys).
-PIANO_RESIDUAL: dict[str, Any] = {"env.residual_scale": 0.1, "ppo.zero_initial_action": True,
-                                  "sac.zero_initial_action": True}
-KERNEL_TASK: dict[str, Any] = {"env.key_dynamics": "kernel",
-                               "env.solver_iterations": KERNEL_KEYS_SOLVER[0],
-                               "env.ls_iterations": KERNEL_KEYS_SOLVER[1]}
-
-
-def env_defaults(chosen: dict[str, Any]) -> dict[str, Any]:
-    """The defaults of the env that a run's overrides choose, to lie under them.
-
-    Args:
-        chosen: the run's dotted overrides from its preset, flags and `--set` ('env.name'
-            absent = the toy env).
-
-    Returns:
-        the piano env's `PIANO_RESIDUAL`, with `KERNEL_TASK` unless `chosen` picks other key
-        dynamics; {} for the other envs.
-    """
-    chosen = {RENAMED_FIELDS.get(k, k): v for k, v in chosen.items()}
-    if chosen.get("env.name", EnvSpec.name) != "piano":
-        return {}
-    kernel = chosen.get("env.key_dynamics", KERNEL_TASK["env.key_dynamics"]) == "kernel"
-    return {**(KERNEL_TASK if kernel else {}), **PIANO_RESIDUAL}
-
 
 ConfigT = typing.TypeVar("ConfigT")
 
