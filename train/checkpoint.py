@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -23,7 +24,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from train.config import SpecialistConfig, from_dict, identity_differences, to_dict
+from train.config import (SpecialistConfig, from_dict, identity, identity_differences,
+                          to_dict)
 from train.ppo import TrainState
 
 
@@ -136,16 +138,34 @@ def check_resumable(checkpointer: Checkpointer, config: SpecialistConfig) -> int
     step = checkpointer.latest_step()
     if step is None:
         return None
-    differences = identity_differences(checkpointer.stored_config(step), config)
+    stored = checkpointer.stored_config(step)
+    differences = identity_differences(stored, config)
     if differences:
+        sets = restoring_sets(stored, config)
         raise ConfigMismatchError(
             f"checkpoint {step} in {checkpointer.directory} was written with another "
             "configuration; refusing to resume. Differences (stored -> now):\n  "
             + "\n  ".join(differences)
+            + (f"\nTo resume it as it was stored, add: {' '.join(sets)}" if sets else "")
             + ("\n(code.*: the run was trained under other library versions, and a resume "
                "would not continue bit-exactly; install those versions to resume it, or train "
                "into a new --out)" if any(d.startswith("code.") for d in differences) else ""))
     return step
+
+
+def restoring_sets(stored: SpecialistConfig, current: SpecialistConfig) -> list[str]:
+    """`--set FIELD=VALUE` arguments (shell-quoted) that give `current` the stored run's value
+    of each setting of its identity that differs: numbers, flags and names; not the code's
+    versions, the pieces or their rolls' digest, which no flag restores."""
+    a, b = identity(stored), identity(current)
+    unset = ("code.", "env.pieces")
+    return [f"--set {shlex.quote(f'{k}={_set_value(a[k])}')}" for k in sorted(a)
+            if a[k] != b.get(k) and not k.startswith(unset)]
+
+
+def _set_value(value: Any) -> str:
+    """A stored config value as `--set` reads it back (`train.config.apply_overrides`)."""
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _to_items(state: Any) -> dict[str, Any]:

@@ -43,7 +43,8 @@ def test_other_config_is_refused_before_compiling(tmp_path, monkeypatch):
         raise AssertionError("compiled before checking the checkpoint's config")
 
     monkeypatch.setattr(loop, "get_trainer", no_compiling)
-    with pytest.raises(ConfigMismatchError, match="ppo.learning_rate: 0.003 -> 0.001"):
+    with pytest.raises(ConfigMismatchError, match="ppo.learning_rate: 0.003 -> 0.001(.|\n)*"
+                                                  "add: --set ppo.learning_rate=0.003"):
         train_specialists(smoke(out, run__iterations=4, ppo__learning_rate=1e-3), resume=True)
     with pytest.raises(ConfigMismatchError, match="run.agents"):
         train_specialists(smoke(out, run__iterations=4, run__agents=4), resume=True)

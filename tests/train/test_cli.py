@@ -154,6 +154,24 @@ def test_flags_and_set_override_the_piano_envs_defaults():
     assert (chosen.env.solver_iterations, chosen.ppo.zero_initial_action) == (3, False)
 
 
+def test_a_refused_resume_names_the_sets_that_give_back_the_stored_run():
+    # A piano run stored before the env's defaults (or with other settings) is resumed by
+    # the `--set` arguments that the refusal lists.
+    import shlex
+
+    from train.checkpoint import restoring_sets
+
+    stored = config_from_args(_args("--env", "piano", "--residual-scale", "0", "--keys", "mjx",
+                                    "--set", "ppo.zero_initial_action=false", "--lr", "1e-3",
+                                    "--set", "ppo.policy_hidden=32,32"))
+    now = config_from_args(_args("--env", "piano"))
+    sets = restoring_sets(stored, now)
+    assert "--set env.residual_scale=0.0" in sets and "--set ppo.policy_hidden=32,32" in sets
+    assert identity_differences(stored, now) and not restoring_sets(stored, stored)
+    argv = [word for item in sets for word in shlex.split(item)]
+    assert identity_differences(stored, config_from_args(_args("--env", "piano", *argv))) == []
+
+
 def test_solver_flags_reach_the_piano_scene():
     from train.envs import make_env
 
