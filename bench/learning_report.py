@@ -4,6 +4,9 @@ A run is a folder `<rung folder>/<recipe>/seed<k>` written by `train specialists
 `eval.csv`: one row per evaluation and agent, with `env_steps`, `wall_s`, `pieces`, `eval/f1`).
 F1 "at a milestone" is the first evaluation at or past that many env steps per clip, so
 milestones past a run's last evaluation stay empty; the table says at which env steps it was read.
+One evaluation is noisy (a policy's F1 moves by a few hundredths between neighbouring ones), so
+the report also gives each milestone's *window mean*: the mean over the evaluations from 3/4 of
+the milestone's env steps up to the one read there, and averages it over a recipe's seeds.
 Writes `ladder.json`, `ladder.md` and `ladder.png` in the rung folder.
 """
 
@@ -47,6 +50,24 @@ class RunCurve:
         """Index of the first evaluation at or past `milestone` env steps, None if none."""
         hits = np.nonzero(self.env_steps >= milestone)[0]
         return int(hits[0]) if hits.size else None
+
+    def window(self, milestone: int) -> np.ndarray | None:
+        """bool [evals]: the evaluations from 3/4 of `milestone` env steps up to the one read at
+        `milestone` (None if the run has not reached it)."""
+        i = self.at(milestone)
+        if i is None:
+            return None
+        return (self.env_steps >= 0.75 * milestone) & (self.env_steps <= self.env_steps[i])
+
+    def window_f1(self, milestone: int) -> np.ndarray | None:
+        """float [agents]: each clip's mean F1 over `window(milestone)` (None if not reached)."""
+        window = self.window(milestone)
+        return None if window is None else self.f1[window].mean(axis=0)
+
+    def window_median_f1(self, milestone: int) -> float | None:
+        """The mean of the median F1 over `window(milestone)` (None if not reached)."""
+        window = self.window(milestone)
+        return None if window is None else float(self.median_f1[window].mean())
 
 
 def read_run(folder: str) -> RunCurve | None:
@@ -93,7 +114,9 @@ def summarize(run: RunCurve, milestones: tuple[int, ...]) -> dict:
         i = run.at(milestone)
         out["milestones"][str(milestone)] = None if i is None else {
             "env_steps": int(run.env_steps[i]), "wall_s": float(run.wall_s[i]),
-            "median_f1": float(run.median_f1[i]), "f1": [float(v) for v in run.f1[i]]}
+            "median_f1": float(run.median_f1[i]), "f1": [float(v) for v in run.f1[i]],
+            "window_median_f1": run.window_median_f1(milestone),
+            "window_f1": [float(v) for v in run.window_f1(milestone)]}
     return out
 
 
@@ -120,6 +143,28 @@ def markdown(runs: list[RunCurve], milestones: tuple[int, ...]) -> str:
     if runs:
         lines.append("")
         lines.append("Clips (per-clip order): " + ", ".join(f"`{p}`" for p in runs[0].pieces))
+    return "\n".join(lines) + "\n"
+
+
+def markdown_by_recipe(runs: list[RunCurve], milestones: tuple[int, ...]) -> str:
+    """The seeds of each recipe together: the window mean of the median F1 at each milestone,
+    averaged over the recipe's seeds (only where every seed reached it), and each clip's window
+    mean at the last milestone every seed reached, averaged over the seeds."""
+    head = ["recipe", "seeds", *[f"window mean @ {m // 1000}k" for m in milestones],
+            "per-clip window mean (last milestone all seeds reached)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for recipe in sorted({r.recipe for r in runs}):
+        seeds = [r for r in runs if r.recipe == recipe]
+        cells, clips = [], "-"
+        for milestone in milestones:
+            if any(r.at(milestone) is None for r in seeds):
+                cells.append("-")
+                continue
+            cells.append(f"{np.mean([r.window_median_f1(milestone) for r in seeds]):.3f}")
+            per_clip = np.mean([r.window_f1(milestone) for r in seeds], axis=0)
+            clips = " / ".join(f"{v:.2f}" for v in per_clip)
+        lines.append("| " + " | ".join([recipe, ", ".join(str(r.seed) for r in seeds),
+                                         *cells, clips]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -164,7 +209,9 @@ def write_report(rung_folder: str, milestones: tuple[int, ...]) -> list[str]:
     paths = [os.path.join(rung_folder, f"ladder.{ext}") for ext in ("json", "md", "png")]
     texts = (json.dumps([summarize(r, milestones) for r in runs], indent=1),
              f"# Learning ladder: {os.path.basename(rung_folder.rstrip('/'))}\n\n"
-             + markdown(runs, milestones))
+             + markdown(runs, milestones)
+             + "\n## By recipe, seeds together (window means: from 3/4 of each milestone to it)"
+             "\n\n" + markdown_by_recipe(runs, milestones))
     for path, text in zip(paths, texts):
         with open(path + ".tmp", "w") as f:
             f.write(text)

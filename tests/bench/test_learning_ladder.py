@@ -95,25 +95,34 @@ def test_report_reads_medians_at_the_first_evaluation_past_each_milestone(tmp_pa
     _write_eval(rung / "ppo" / "seed0", [(0, 0, [0, 0, 0]), (90_000, 50, [0.1, 0.5, 0.3]),
                                          (110_000, 60, [0.2, 0.6, 0.4]),
                                          (260_000, 130, [0.9, 0.1, 0.5])])
+    _write_eval(rung / "ppo" / "seed1", [(0, 0, [0, 0, 0]), (100_000, 30, [0.65, 0.25, 0.45])])
     # A run cut short: a half-written evaluation (one agent) is not read.
     _write_eval(rung / "sac" / "seed1", [(0, 0, [0, 0, 0]), (120_000, 40, [0.8, 0.9, 0.7])])
     with open(rung / "sac" / "seed1" / "eval.csv", "a", newline="") as f:
         f.write("2,240000,0,p0,80,0.95\n")
     paths = write_report(str(rung), (100_000, 250_000, 500_000))
     runs = read_rung(str(rung))
-    assert [(r.recipe, r.seed) for r in runs] == [("ppo", 0), ("sac", 1)]
+    assert [(r.recipe, r.seed) for r in runs] == [("ppo", 0), ("ppo", 1), ("sac", 1)]
     summary = json.loads((rung / "ladder.json").read_text())
     ppo = summary[0]["milestones"]
+    # The window of 100k: the evaluations at 90k and 110k (75k up to the one read).
+    window = {k: ppo["100000"].pop(k) for k in ("window_median_f1", "window_f1")}
     assert ppo["100000"] == {"env_steps": 110_000, "wall_s": 60.0, "median_f1": 0.4,
                              "f1": [0.2, 0.6, 0.4]}
+    assert window["window_median_f1"] == pytest.approx(0.35)
+    assert window["window_f1"] == pytest.approx([0.15, 0.55, 0.35])
     assert ppo["250000"]["median_f1"] == 0.5 and ppo["500000"] is None
-    assert summary[1]["last_env_steps"] == 120_000
+    assert ppo["250000"]["window_f1"] == [0.9, 0.1, 0.5]
+    assert summary[2]["last_env_steps"] == 120_000
     table = (rung / "ladder.md").read_text()
     assert summary[0]["best_median_f1"] == 0.5 and summary[0]["best_env_steps"] == 260_000
     assert "| ppo | 0 | 0.000 | 0.400 | 0.500 | - | 0.500 (260,000) | 0.90 / 0.10 / 0.50 | " \
         "260,000 | 130 |" in table
     assert "| sac | 1 | 0.000 | 0.800 | - | - | 0.800 (120,000) | 0.80 / 0.90 / 0.70 | " \
         "120,000 | 40 |" in table
+    # Seeds together: 100k's window means (0.35 and 0.45) averaged; 250k only seed 0 reached.
+    assert "| ppo | 0, 1 | 0.400 | - | - | 0.40 / 0.40 / 0.40 |" in table
+    assert "| sac | 1 | 0.800 | - | - | 0.80 / 0.90 / 0.70 |" in table
     assert paths[2].endswith("ladder.png") and (rung / "ladder.png").stat().st_size > 5000
 
 
