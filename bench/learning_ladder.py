@@ -73,12 +73,16 @@ class Recipe:
         overrides: `train specialists` config fields (dotted names), and 'preset'; for an
             'ilc' recipe, `train.ilc.ILCConfig` fields.
         learner: 'rl' (a `train specialists` run) or 'ilc' (`train.ilc_run`).
+        tables: an 'rl' recipe on the residual action space: the 'ilc' recipe whose run of
+            the same rung and seed (in the same --out) gives the tables whose play the
+            policy corrects (`env.residual_tables`); '' = the IK pianist alone.
     """
 
     name: str
     about: str
     overrides: dict[str, Any]
     learner: str = "rl"
+    tables: str = ""
 
 
 RECIPES = {r.name: r for r in (
@@ -112,6 +116,12 @@ RECIPES = {r.name: r for r in (
       for lever, fields in (("random-start", {"env.random_start": True}),
                             ("wrong-key-end", {"env.wrong_key_termination": True}),
                             ("windows", {"env.random_start": True, "env.episode_steps": 50}))),
+    *(Recipe(f"{learner}-residual-zero-segments", f"the {learner}-residual-zero recipe "
+             "correcting the segment search's play (the ik-ilc-fingerings-segments run of the "
+             "same seed: its tables and fingerings) in place of the IK pianist's",
+             {**base, "env.residual_scale": 0.1, f"{learner}.zero_initial_action": True},
+             tables="ik-ilc-fingerings-segments")
+      for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))),
     Recipe("ik-ilc", "iterative learning control on the IK pianist (train/ilc.py): a table "
            "of fingertip-target offsets per clip and step, from rollouts of the whole clip",
            {}, learner="ilc"),
@@ -209,8 +219,9 @@ def make_rung(name: str) -> Rung:
 
 
 def run_config(rung: Rung, recipe: Recipe, seed: int, out: str, env_steps: int,
-               time_limit_s: float, progress: bool):
-    """The `SpecialistConfig` of one ladder run (one agent per clip of the rung)."""
+               time_limit_s: float, progress: bool, tables: str = ""):
+    """The `SpecialistConfig` of one ladder run (one agent per clip of the rung); `tables`:
+    the folder of the ILC run a `recipe.tables` recipe corrects."""
     from train.config import PRESETS, SpecialistConfig, apply_overrides, learner_config
 
     overrides = dict(recipe.overrides)
@@ -226,6 +237,8 @@ def run_config(rung: Rung, recipe: Recipe, seed: int, out: str, env_steps: int,
         "run.checkpoint_every": max(1, round(rung.eval_every_steps / per_iteration)) * 4,
         "run.time_limit_s": time_limit_s,
     })
+    if recipe.tables:
+        fields["env.residual_tables"] = os.path.abspath(tables)
     return apply_overrides(SpecialistConfig(), fields)
 
 
@@ -327,10 +340,22 @@ def _listing(rung_names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _has_checkpoint(folder: str) -> bool:
+    """Whether `folder` holds a checkpoint to resume (a missing folder is not created)."""
+    from train.checkpoint import Checkpointer
+
+    if not os.path.isdir(folder):
+        return False
+    checkpointer = Checkpointer(folder, 1)
+    try:
+        return checkpointer.latest_step() is not None
+    finally:
+        checkpointer.close()
+
+
 def main(args: argparse.Namespace) -> int:
     """Runs the recipes on the rung, then reports every run of the rung; exit 2 on bad input."""
     from bench.learning_report import write_report
-    from train.checkpoint import Checkpointer
     from train.plan import plan_run
 
     if args.list:
@@ -365,16 +390,17 @@ def main(args: argparse.Namespace) -> int:
                     return _refuse(f"{recipe}: {error}")
                 ilc_runs.append((RECIPES[recipe], seed, folder))
                 continue
+            tables = run_folder(args.out, rung.name, RECIPES[recipe].tables or recipe, seed)
             config = run_config(rung, RECIPES[recipe], seed, folder,
                                 args.env_steps or rung.env_steps, args.time_limit,
-                                not args.no_progress)
-            checkpointer = Checkpointer(folder, 1)
-            resume = checkpointer.latest_step() is not None
-            checkpointer.close()
+                                not args.no_progress, tables)
+            resume = _has_checkpoint(folder)
             try:
                 plan_run(config, resume)  # every input check before anything compiles
             except (ValueError, NotImplementedError) as error:
-                return _refuse(f"{recipe} seed {seed}: {error}")
+                hint = (f" (run --recipe {RECIPES[recipe].tables} --seed {seed} on this --out "
+                        "first)" if RECIPES[recipe].tables else "")
+                return _refuse(f"{recipe} seed {seed}: {error}{hint}")
             runs.append((config, resume))
     for config, resume in runs:
         print(f"== {config.run.out} ({'resuming' if resume else 'fresh'}, "

@@ -27,6 +27,11 @@ class PieceBank:
         goal_keys: bool [P, T_max + lookahead + 1, K]: keys to press per control step.
         goal_sustain: bool [P, T_max + lookahead + 1]: sustain pedal per control step.
         length: int32 [P]: control steps of each piece (its episode length).
+        target_offset: float32 [P, T, F, 3] (m) or None: a learned table per piece that moves
+            the IK pianist's fingertip targets at each control step (an ILC run's, see
+            `with_ik_tables`); the residual action space corrects the IK action it gives.
+        thumb_black_cost: float32 [P] (m) or None: the fingering variant each table was
+            learned in (`IKPianist.plan`'s `thumb_black_cost`).
 
     Every leaf is an array (no names, no static fields), so banks of equal shapes trace alike.
     """
@@ -34,6 +39,8 @@ class PieceBank:
     goal_keys: jax.Array
     goal_sustain: jax.Array
     length: jax.Array
+    target_offset: jax.Array | None = None
+    thumb_black_cost: jax.Array | None = None
 
     @property
     def num_pieces(self) -> int:
@@ -43,8 +50,24 @@ class PieceBank:
     def take(self, rows: np.ndarray) -> "PieceBank":
         """The bank of pieces `rows` (int [..., k]) on the host: leaves [..., k, ...]."""
         rows = np.asarray(rows)
-        return PieceBank(*(np.asarray(x)[rows] for x in (self.goal_keys, self.goal_sustain,
-                                                         self.length)))
+        return jax.tree.map(lambda x: np.asarray(x)[rows], self)
+
+    def with_ik_tables(self, target_offset: np.ndarray, thumb_black_cost: np.ndarray
+                       ) -> "PieceBank":
+        """The same pieces with a table of IK target offsets per piece (row i = piece i).
+
+        Args:
+            target_offset: float32 [P, T, F, 3] (m); past step T - 1 the last row holds.
+            thumb_black_cost: float32 [P] (m), the fingering variant of each table.
+        """
+        if target_offset.ndim != 4 or target_offset.shape[0] != self.num_pieces:
+            raise ValueError(f"a table per piece, float32 [{self.num_pieces}, T, F, 3], "
+                             f"got shape {target_offset.shape}")
+        if thumb_black_cost.shape != (self.num_pieces,):
+            raise ValueError(f"a thumb cost per piece, [{self.num_pieces}], got shape "
+                             f"{thumb_black_cost.shape}")
+        return self.replace(target_offset=np.asarray(target_offset, np.float32),
+                            thumb_black_cost=np.asarray(thumb_black_cost, np.float32))
 
 
 def bank_shape(num_pieces: int, max_steps: int, lookahead: int, num_keys: int) -> PieceBank:

@@ -12,7 +12,8 @@ Configuration = dataclass defaults, then the env's defaults, then the preset, th
 then `--set` (later wins). On the piano env the defaults are the learning ladder's best recipe
 among the policy learners: a correction of at most 10% to the IK pianist's action from a zero
 start, kernel keys, 2 solver / 4 line-search iterations (`train/env_defaults.py`);
-`--residual-scale 0` trains on the plain action space.
+`--residual-scale 0` trains on the plain action space; `--residual-tables RUN` corrects an ILC
+run's play (`train ilc`: its clips, their learned tables) in place of the IK pianist's.
 Bad input (unknown pieces, sizes that do not divide across devices, a checkpoint from another
 configuration) is reported before anything is compiled, with exit code 2.
 """
@@ -20,6 +21,7 @@ configuration) is reported before anything is compiled, with exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +43,7 @@ _FLAG_FIELDS = {
     "solver_iterations": "env.solver_iterations", "ls_iterations": "env.ls_iterations",
     "solver_tolerance": "env.solver_tolerance",
     "impl": "env.impl", "residual_scale": "env.residual_scale",
+    "residual_tables": "env.residual_tables",
     "agents": "run.agents", "out": "run.out", "algo": "run.algo",
     "iterations": "run.iterations",
     "minibatches": "ppo.num_minibatches", "epochs": "ppo.num_epochs", "seed": "run.seed",
@@ -116,6 +119,10 @@ def add_run_flags(parser: argparse.ArgumentParser, pool: bool = False) -> None:
                         help="piano env: the policy corrects the IK pianist's action by at most "
                              "S of each control range (mjx_piano/residual.py; default 0.1, from "
                              "a zero start; 0 = the plain action space)")
+    parser.add_argument("--residual-tables", type=os.path.abspath, metavar="RUN",
+                        help="piano env, with --residual-scale: the action corrected is the IK "
+                             "pianist's with the tables of the ILC run in RUN (`train ilc`; "
+                             "every piece one of its clips), not the IK pianist's alone")
     parser.add_argument("--algo", choices=ALGOS,
                         help="learner: ppo (default) or sac (SAC with DroQ critics, a replay "
                              "buffer per agent on the device; train/sac.py)")

@@ -56,6 +56,10 @@ class EnvSpec:
         residual_scale: the 'piano' env's action becomes a correction in [-1, 1] to the IK
             pianist's action, reaching this fraction of each control range
             (`mjx_piano.residual`); 0 = the plain action space.
+        residual_tables: with `residual_scale`: an ILC run's folder (`train ilc`); each piece
+            is one of its clips, and the action the policy corrects is the IK pianist's with
+            the table that clip plays (a correction of the learned play); '' = the IK
+            pianist alone.
         random_start: piano envs, training lever: episodes after the first start at a random
             control step of their piece (evaluation always plays from the first step).
         wrong_key_termination: piano envs, training lever: pressing a key the goal does not
@@ -78,6 +82,7 @@ class EnvSpec:
     impl: str = IMPLS[0]
     naconmax: int = 0
     residual_scale: float = 0.0
+    residual_tables: str = ""
     random_start: bool = False
     wrong_key_termination: bool = False
     episode_steps: int = 0

@@ -244,7 +244,7 @@ def make_env(spec: EnvSpec, reward: RewardConfig = DEFAULT_REWARD) -> LoadedEnv:
         return _toy_loaded(resolve_pieces(spec))
     piano = piano_config(spec, reward)
     return _piano_loaded(resolve_pieces(spec), spec.name == "piano-keys", piano,
-                         spec.residual_scale)
+                         spec.residual_scale, spec.residual_tables)
 
 
 def piano_config(spec: EnvSpec, reward: RewardConfig = DEFAULT_REWARD) -> PianoConfig:
@@ -274,6 +274,7 @@ def _check_spec(spec: EnvSpec, reward: RewardConfig) -> None:
             (spec.solver_iterations, spec.ls_iterations, spec.solver_tolerance)
             != (EnvSpec.solver_iterations, EnvSpec.ls_iterations, EnvSpec.solver_tolerance),
         "env.residual_scale": bool(spec.residual_scale),
+        "env.residual_tables": bool(spec.residual_tables),
     }
     for fields, used in piano_only.items():
         if used and spec.name != "piano":
@@ -293,6 +294,9 @@ def _check_spec(spec: EnvSpec, reward: RewardConfig) -> None:
         raise ValueError("env.impl='warp' is for the piano envs (MJX physics), not 'toy'")
     if not spec.residual_scale >= 0:
         raise ValueError(f"env.residual_scale must be >= 0, got {spec.residual_scale}")
+    if spec.residual_tables and not spec.residual_scale:
+        raise ValueError("env.residual_tables: the tables' play is what a residual policy "
+                         "corrects; set env.residual_scale > 0 too")
     if spec.impl == "warp" and spec.naconmax < 1:
         raise ValueError("env.impl='warp' needs env.naconmax, the contact slots of all envs of "
                          "the run together (plan_run sizes it)")
@@ -309,13 +313,11 @@ def _check_spec(spec: EnvSpec, reward: RewardConfig) -> None:
 
 
 def pieces_sha256(loaded: LoadedEnv) -> str:
-    """A digest of the requested pieces' names and goal rolls (keys, sustain, lengths) as the
-    env holds them: first 16 hex of sha256."""
-    bank = loaded.bank
+    """A digest of the requested pieces' names and goal rolls (keys, sustain, lengths; the IK
+    tables where the bank holds them) as the env holds them: first 16 hex of sha256."""
     ids = np.asarray(loaded.piece_ids)
-    arrays = (bank.goal_keys, bank.goal_sustain, bank.length)
     digest = hashlib.sha256("\n".join(loaded.piece_names).encode())
-    for array in arrays:
+    for array in jax.tree.leaves(loaded.bank):
         rows = np.ascontiguousarray(np.asarray(array)[ids])
         digest.update(f"{rows.dtype}{rows.shape}".encode())
         digest.update(rows.tobytes())
@@ -332,34 +334,75 @@ def _toy_loaded(pieces: tuple[str, ...]) -> LoadedEnv:
 
 @functools.lru_cache(maxsize=8)
 def _piano_loaded(pieces: tuple[str, ...], own_keys: bool, config: PianoConfig,
-                  residual_scale: float) -> LoadedEnv:
+                  residual_scale: float, residual_tables: str = "") -> LoadedEnv:
     """`pieces` loaded into the piano env of `config`; `own_keys`: the scene holds only the
-    keys the pieces use (the 'piano-keys' env)."""
+    keys the pieces use (the 'piano-keys' env); `residual_tables`: an ILC run whose tables
+    the bank carries (`EnvSpec.residual_tables`)."""
     rolls = [_load_roll(p) for p in pieces]
     if own_keys:
         used = np.nonzero(np.any([r.keys.any(0) for r in rolls], axis=0))[0]
         keys = tuple(int(k) for k in used) or (39,)
         config = dataclasses.replace(config, scene=dataclasses.replace(config.scene, keys=keys))
-    base = _piano_base(config, residual_scale)
+    tables = _ik_tables(residual_tables, pieces, config) if residual_tables else None
+    base = _piano_base(config, residual_scale, 0 if tables is None else tables[0].shape[1])
     bank = base.make_bank(rolls)
+    if tables is not None:
+        if tables[0].shape[2] != len(base.pianist.tip_site):
+            raise ValueError(f"env.residual_tables: the tables in {residual_tables} move "
+                             f"{tables[0].shape[2]} fingertips; the hands have "
+                             f"{len(base.pianist.tip_site)}")
+        bank = bank.with_ik_tables(*tables)
     return LoadedEnv(env=base.bind(bank), piece_ids=tuple(range(len(pieces))),
                      piece_names=pieces, episode_length=int(max(r.num_steps for r in rolls)),
                      base=base, bank=bank)
 
 
 @functools.lru_cache(maxsize=8)
-def _piano_base(config: PianoConfig, residual_scale: float = 0.0) -> Any:
+def _piano_base(config: PianoConfig, residual_scale: float = 0.0, table_steps: int = 0) -> Any:
     """The piano env of `config` bound to no pieces: one object per scene and settings, so
     runs on other pieces of the same shapes share its compiled functions. `residual_scale` > 0
-    wraps it in the IK pianist's residual action space (`mjx_piano.residual`)."""
+    wraps it in the IK pianist's residual action space (`mjx_piano.residual`), over banks
+    that carry IK tables of `table_steps` steps (> 0) or none (0)."""
     from mjx_piano.env import PianoEnv
 
     env = PianoEnv(config)
     if residual_scale:
         from mjx_piano.residual import ResidualIKEnv
 
-        return ResidualIKEnv(env, residual_scale)
+        return ResidualIKEnv(env, residual_scale, table_steps)
     return env
+
+
+def _ik_tables(folder: str, pieces: tuple[str, ...], config: PianoConfig
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Each piece's table and thumb cost from the ILC run in `folder` (the clip of the same
+    name, in the fingering variant it plays): float32 [P, T, F, 3] and [P].
+
+    Raises:
+        ValueError: no ILC run there, a piece it has no clip of, or another scene; the
+            message names the field, the folder and what differs.
+    """
+    from train.ilc_specialists import read_played_tables
+
+    try:
+        played = read_played_tables(folder)
+    except (FileNotFoundError, ValueError) as error:
+        raise ValueError(f"env.residual_tables: {error}") from error
+    clips = list(played.described["pieces"])
+    missing = [p for p in pieces if p not in clips]
+    if missing:
+        raise ValueError(f"env.residual_tables: the ILC run in {folder} has no table of "
+                         f"{missing} (its clips: {clips})")
+    scene = config.scene
+    ours = {"key_dynamics": scene.key_dynamics, "solver_iterations": scene.solver_iterations,
+            "ls_iterations": scene.ls_iterations}
+    differ = {k: (played.described[k], v) for k, v in ours.items() if played.described[k] != v}
+    if differ:
+        raise ValueError(f"env.residual_tables: the ILC run in {folder} learned its tables in "
+                         "another scene (" + ", ".join(f"env.{k} {theirs!r} there, {mine!r} "
+                         f"here" for k, (theirs, mine) in differ.items()) + ")")
+    rows = [clips.index(p) for p in pieces]
+    return played.table[rows], played.thumb_black_cost[rows]
 
 
 def _load_roll(name: str):

@@ -106,6 +106,10 @@ def _train(config: SpecialistConfig, resume: bool, stop: StopRequest) -> RunResu
     """`train_specialists` under its stop-signal handlers."""
     plan = plan_run(config, resume)
     run = plan.config.run
+    if plan.config.env.residual_tables:
+        from train.determinism import float32_matmuls
+
+        float32_matmuls()  # the products `train ilc` learned the tables with
     if resume and jax.process_index() == 0:
         print(resume_line(plan), file=sys.stderr, flush=True)
     os.makedirs(run.out, exist_ok=True)

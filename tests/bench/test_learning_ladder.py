@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -182,3 +183,28 @@ def test_a_toy_ladder_runs_reports_and_resumes(tmp_path, monkeypatch, capsys):
     np.testing.assert_array_equal(second.f1[:2], first.f1)
     table = (out / "R0" / "ladder.md").read_text()
     assert "| toy | 0 |" in table and "1,280" in table
+
+
+def test_a_recipe_on_the_segment_search_corrects_that_runs_tables_and_needs_it(
+        tmp_path, capsys, monkeypatch):
+    """`*-residual-zero-segments`: the segment search's run of the same seed and --out is the
+    tables' folder; without it the ladder exits 2 naming the run to make first, and writes
+    nothing."""
+    rung = Rung("R1", ("etude/c-major-chords", "etude/eb-major-chords"), 1_000, (500,), 500)
+    for learner in ("ppo", "sac"):
+        recipe = RECIPES[f"{learner}-residual-zero-segments"]
+        config = run_config(rung, recipe, 1, "/tmp/x", 1_000, 0, False, "rel/seed1")
+        assert config.env.residual_tables == os.path.abspath("rel/seed1")
+        assert config.env.residual_scale == 0.1 and config.run.algo == learner
+        assert getattr(config, learner).zero_initial_action
+        assert recipe.tables == "ik-ilc-fingerings-segments"
+    assert run_config(rung, RECIPES["ppo-residual-zero"], 1, "/tmp/x", 1_000, 0, False,
+                      "rel/seed1").env.residual_tables == ""
+    monkeypatch.setattr(learning_ladder, "make_rung", lambda name: rung)
+    out = tmp_path / "ladder"
+    assert main(["bench", "learning", "--recipe", "ppo-residual-zero-segments", "--seed", "2",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds no ILC run" in err
+    assert "run --recipe ik-ilc-fingerings-segments --seed 2 on this --out first" in err
+    assert not out.exists()

@@ -182,6 +182,8 @@ def test_no_goal_and_ten_goal_keys_give_finite_actions(played):
 
 
 def test_residual_env_plays_the_ik_action_plus_a_bounded_correction(played):
+    """With no tables the IK pianist's action; with a bank of tables the IK pianist's with
+    the piece's row for the step; a correction reaches at most `scale` of each range."""
     from mjx_piano.residual import ResidualIKEnv
 
     env, pianist, *_ = played
@@ -190,10 +192,21 @@ def test_residual_env_plays_the_ik_action_plus_a_bounded_correction(played):
     np.testing.assert_array_equal(residual.action_low, -1.0)
     state = env.reset(jax.random.PRNGKey(0), jnp.int32(1))
     ones = jnp.ones(env.action_size)
-    ik_action, still, pushed = jax.jit(lambda s: (
+    # A bank with a table per piece (an ILC run's): piece 1's lifts every fingertip 2 cm at
+    # step 0, in the fingering variant that lets thumbs take black keys.
+    tips = len(pianist.tip_site)
+    offsets = np.zeros((env.bank.num_pieces, 3, tips, 3), np.float32)
+    offsets[1, 0, :, 2] = 0.02
+    costs = np.ones(env.bank.num_pieces, np.float32)
+    costs[1] = 0.0
+    tabled = ResidualIKEnv(env, 0.1, table_steps=3).bind(env.bank.with_ik_tables(offsets, costs))
+    ik_action, still, pushed, table_action, on_table = jax.jit(lambda s: (
         pianist.action(s), residual.physical_action(s, 0 * ones),
-        residual.physical_action(s, ones)))(state)
+        residual.physical_action(s, ones), pianist.plan(s, offsets[1, 0], costs[1])[0],
+        tabled.physical_action(s, 0 * ones)))(state)
     np.testing.assert_allclose(still, ik_action, atol=1e-6)
+    np.testing.assert_allclose(on_table, table_action, atol=1e-6)  # the table's play
+    assert np.abs(np.asarray(on_table) - np.asarray(ik_action)).max() > 1e-3  # not the IK's
     reach = 0.1 * (env.action_high - env.action_low) / 2
     assert np.all(np.asarray(pushed) <= np.asarray(ik_action) + reach + 1e-5)
     assert np.any(np.asarray(pushed) > np.asarray(ik_action) + 1e-4)

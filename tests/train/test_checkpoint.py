@@ -65,16 +65,15 @@ def test_other_config_is_refused_before_compiling(tmp_path, monkeypatch):
 
 
 def test_pieces_digest_follows_the_rolls_and_the_names():
-    from types import SimpleNamespace
-
+    from mjx_piano.pieces import PieceBank
     from train.envs import LoadedEnv, pieces_sha256
 
     keys = np.zeros((3, 5, 4), bool)
     keys[1, 2, 3] = True
 
     def digest(goal_keys, names=("a", "b")):
-        bank = SimpleNamespace(goal_keys=goal_keys, goal_sustain=np.zeros((3, 5), bool),
-                               length=np.array([5, 4, 3], np.int32))
+        bank = PieceBank(goal_keys=goal_keys, goal_sustain=np.zeros((3, 5), bool),
+                         length=np.array([5, 4, 3], np.int32))
         return pieces_sha256(LoadedEnv(env=None, piece_ids=(1, 2), piece_names=names,
                                        episode_length=5, base=None, bank=bank))
 

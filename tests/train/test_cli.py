@@ -152,6 +152,9 @@ def test_flags_and_set_override_the_piano_envs_defaults():
     chosen = config_from_args(_args("--env", "piano", "--keys", "mjx", "--solver-iterations",
                                     "3", "--set", "ppo.zero_initial_action=false"))
     assert (chosen.env.solver_iterations, chosen.ppo.zero_initial_action) == (3, False)
+    tabled = config_from_args(_args("--env", "piano", "--residual-tables", "runs/ilc"))
+    assert tabled.env.residual_tables == os.path.abspath("runs/ilc")  # resumable elsewhere
+    assert plain.env.residual_tables == ""
 
 
 def test_a_refused_resume_names_the_sets_that_give_back_the_stored_run():

@@ -64,3 +64,79 @@ def test_collecting_from_an_ilc_run_without_tables_exits_2_and_writes_nothing(tm
     assert main(["dataset", "collect", "--run", str(run), "--out", str(store)]) == 2
     assert "ilc_state.npz" in capsys.readouterr().err
     assert not store.exists()
+
+
+def _residual_spec(folder, **fields):
+    from train.config import EnvSpec
+
+    spec = dict(name="piano", pieces=("etude/eb-major-chords",), key_dynamics="kernel",
+                solver_iterations=2, ls_iterations=4, residual_scale=0.1,
+                residual_tables=str(folder))
+    return EnvSpec(**{**spec, **fields})
+
+
+def test_a_residual_env_on_an_ilc_run_carries_each_pieces_table_in_its_bank(tmp_path):
+    """`env.residual_tables`: the bank holds the table each piece's clip plays in the run, the
+    abstract bank the trainer restores checkpoints with has the same leaves, and the pieces'
+    digest (what a resume checks) changes with the tables."""
+    import jax
+
+    from train.envs import make_env, pieces_sha256
+
+    tables = np.arange(4, dtype=np.float32)[:, None, None, None] * np.ones((4, 5, 10, 3))
+    step_f1 = np.array([[0.5] * 5, [0.9] * 5, [0.8] * 5, [0.1] * 5])  # eb: variant 0 (track 2)
+    _write_run(tmp_path / "run", tables, step_f1)
+    loaded = make_env(_residual_spec(tmp_path / "run"))
+    bank = loaded.bank
+    np.testing.assert_array_equal(bank.target_offset, tables[2:3])
+    np.testing.assert_array_equal(bank.thumb_black_cost, [1.0])
+    assert loaded.base.table_steps == 5
+    abstract = loaded.base.bank_shape(1, int(loaded.episode_length))
+    assert jax.tree.structure(abstract) == jax.tree.structure(bank)
+    assert [a.shape for a in jax.tree.leaves(abstract)] == [
+        np.shape(a) for a in jax.tree.leaves(bank)]
+    plain = make_env(_residual_spec(tmp_path / "run", residual_tables=""))
+    assert plain.bank.target_offset is None and plain.base.table_steps == 0
+    assert pieces_sha256(loaded) != pieces_sha256(plain)
+    _write_run(tmp_path / "other", tables + 1.0, step_f1)
+    assert pieces_sha256(make_env(_residual_spec(tmp_path / "other"))) != pieces_sha256(loaded)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"pieces": ("etude/c-major-scale-rh",)}, "has no table of \\['etude/c-major-scale-rh'\\]"),
+    ({"solver_iterations": 4}, "env.solver_iterations 2 there, 4 here"),
+    ({"residual_scale": 0.0}, "set env.residual_scale > 0 too"),
+    ({"residual_tables": "/nonexistent/run"}, "holds no ILC run"),
+])
+def test_a_residual_env_on_tables_it_cannot_use_is_refused_naming_why(tmp_path, fields, message):
+    from train.envs import make_env
+
+    _write_run(tmp_path / "run", np.zeros((4, 5, 10, 3), np.float32), np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="env.residual_tables") as error:
+        make_env(_residual_spec(tmp_path / "run", **fields))
+    assert error.match(message)
+
+
+def test_tables_of_other_hands_are_refused(tmp_path):
+    from train.envs import make_env
+
+    _write_run(tmp_path / "run", np.zeros((4, 5, 2, 3), np.float32), np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="move 2 fingertips; the hands have 10"):
+        make_env(_residual_spec(tmp_path / "run"))
+
+
+def test_collecting_from_specialists_on_an_ilc_runs_tables_is_refused(tmp_path, monkeypatch):
+    """A store keeps no tables, so a generalist trained on it could not act as such
+    specialists did: `dataset collect` refuses them before writing anything."""
+    from train.dataset import collect as collect_module
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "5" / "config").mkdir(parents=True)
+    (run / "checkpoints" / "5" / "config" / "metadata").write_text('{"env": {}}')
+    env = types.SimpleNamespace(residual_tables="/runs/ilc", impl="jax")
+    monkeypatch.setattr(collect_module, "load_specialists", lambda folder: types.SimpleNamespace(
+        config=types.SimpleNamespace(env=env)))
+    store = tmp_path / "store"
+    with pytest.raises(ValueError, match="env.residual_tables /runs/ilc"):
+        collect_module.collect(collect_module.CollectConfig(run=str(run), out=str(store)))
+    assert not store.exists()

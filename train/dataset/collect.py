@@ -263,7 +263,8 @@ def collect(config: CollectConfig) -> CollectResult:
     """Rolls out the specialists of `config.run` into the store `config.out` (resumable).
 
     Raises:
-        ValueError: the store holds a collection with other settings, a learner whose
+        ValueError: the store holds a collection with other settings, specialists that
+            correct an ILC run's tables (`env.residual_tables`), a learner whose
             observation/action sizes differ, sizes that do not divide across the devices, or
             chunks larger than an MJX-Warp run's envs per agent (its contact slots).
     """
@@ -286,6 +287,10 @@ def collect(config: CollectConfig) -> CollectResult:
         float32_matmuls()  # the products `train ilc` learned the tables with
     specialists = (load_library(config.run) if is_library else
                    load_ilc_specialists(config.run) if is_ilc else load_specialists(config.run))
+    if specialists.config.env.residual_tables:
+        raise ValueError(f"{config.run}'s specialists correct an ILC run's tables "
+                         f"(env.residual_tables {specialists.config.env.residual_tables}); a "
+                         "store keeps no tables, so a generalist could not act as they did")
     warp = specialists.config.env.impl == "warp"
     trained_envs = learner_config(specialists.config).num_envs if warp else 0
     if warp and min(config.chunk_envs, config.rollouts) > trained_envs:
