@@ -116,12 +116,14 @@ RECIPES = {r.name: r for r in (
       for lever, fields in (("random-start", {"env.random_start": True}),
                             ("wrong-key-end", {"env.wrong_key_termination": True}),
                             ("windows", {"env.random_start": True, "env.episode_steps": 50}))),
-    *(Recipe(f"{learner}-residual-zero-segments", f"the {learner}-residual-zero recipe "
-             "correcting the segment search's play (the ik-ilc-fingerings-segments run of the "
-             "same seed: its tables and fingerings) in place of the IK pianist's",
-             {**base, "env.residual_scale": 0.1, f"{learner}.zero_initial_action": True},
-             tables="ik-ilc-fingerings-segments")
-      for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))),
+    *(Recipe(f"{learner}-residual-zero-segments{suffix}", f"the {learner}-residual-zero "
+             "recipe correcting the segment search's play (the ik-ilc-fingerings-segments run "
+             "of the same seed: its tables and fingerings) in place of the IK pianist's; "
+             f"correction at most {percent}% of each control range",
+             {**base, "env.residual_scale": percent / 100,
+              f"{learner}.zero_initial_action": True}, tables="ik-ilc-fingerings-segments")
+      for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))
+      for percent, suffix in ((10, ""), (1, "-1pct"))),
     Recipe("ik-ilc", "iterative learning control on the IK pianist (train/ilc.py): a table "
            "of fingertip-target offsets per clip and step, from rollouts of the whole clip",
            {}, learner="ilc"),

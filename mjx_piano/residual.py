@@ -5,8 +5,9 @@
 with `policy_action` in [-1, 1] per dimension and `half_range` half of each dimension's
 control range: `scale` 0 plays the IK pianist, 1 lets the policy reach anywhere. Where the
 bank holds a learned table per piece (`PieceBank.with_ik_tables`, an ILC run's), `ik_action`
-is the IK pianist's with that table's row for the step: the policy corrects the learned play. Every learner
-gets it through the training env config (`env.residual_scale` in `train.config.EnvConfig`).
+is the IK pianist's with that table's row for the step: the policy corrects the learned play.
+Every learner gets it through the training env config (`env.residual_scale`, and
+`env.residual_tables` for the tables, in `train.config.EnvSpec`).
 """
 
 from __future__ import annotations

@@ -198,6 +198,10 @@ def test_a_recipe_on_the_segment_search_corrects_that_runs_tables_and_needs_it(
         assert config.env.residual_scale == 0.1 and config.run.algo == learner
         assert getattr(config, learner).zero_initial_action
         assert recipe.tables == "ik-ilc-fingerings-segments"
+    small = run_config(rung, RECIPES["sac-residual-zero-segments-1pct"], 1, "/tmp/x", 1_000, 0,
+                       False, "rel/seed1")
+    assert small.env.residual_scale == 0.01
+    assert small.env.residual_tables == config.env.residual_tables
     assert run_config(rung, RECIPES["ppo-residual-zero"], 1, "/tmp/x", 1_000, 0, False,
                       "rel/seed1").env.residual_tables == ""
     monkeypatch.setattr(learning_ladder, "make_rung", lambda name: rung)
