@@ -53,13 +53,10 @@ class EnvSpec:
             'warp' (MJX-Warp, NVIDIA GPUs' fast path, slow on CPU; trains on one device).
         naconmax: impl='warp': contact slots shared by all envs of the run (MJX's meaning);
             0 = `mjx_piano.warp_buffers.CONTACTS_PER_ENV` x agents x envs, set by `plan_run`.
-        residual_scale: the 'piano' env's action becomes a correction in [-1, 1] to the IK
-            pianist's action, reaching this fraction of each control range
-            (`mjx_piano.residual`); 0 = the plain action space.
-        residual_tables: with `residual_scale`: an ILC run's folder (`train ilc`); each piece
-            is one of its clips, and the action the policy corrects is the IK pianist's with
-            the table that clip plays (a correction of the learned play); '' = the IK
-            pianist alone.
+        residual_scale, residual_tables: the 'piano' env's action becomes a correction in
+            [-1, 1] to the IK pianist's action (`mjx_piano.residual`; with the tables of the
+            ILC run in `residual_tables` if set), reaching this fraction of each control range
+            (0: the plain action space).
         random_start: piano envs, training lever: episodes after the first start at a random
             control step of their piece (evaluation always plays from the first step).
         wrong_key_termination: piano envs, training lever: pressing a key the goal does not
@@ -273,9 +270,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu-smoke": {
         "ppo.num_envs": 32, "ppo.unroll_length": 16, "ppo.num_minibatches": 4,
         "ppo.num_epochs": 4, "ppo.learning_rate": 3e-3, "ppo.discount": 0.9,
-        "ppo.policy_hidden": (64, 64),
-        "ppo.value_hidden": (64, 64), "run.iterations": 40, "run.eval_every": 10,
-        "run.checkpoint_every": 20,
+        "ppo.policy_hidden": (64, 64), "ppo.value_hidden": (64, 64), "run.iterations": 40,
+        "run.eval_every": 10, "run.checkpoint_every": 20,
     },
     # The README's main job: one specialist on the bundled etude, reduced piano scene
     # (self-playing keys of that etude), same PPO; about a minute on 2 CPU cores.

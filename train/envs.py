@@ -343,7 +343,11 @@ def _piano_loaded(pieces: tuple[str, ...], own_keys: bool, config: PianoConfig,
         used = np.nonzero(np.any([r.keys.any(0) for r in rolls], axis=0))[0]
         keys = tuple(int(k) for k in used) or (39,)
         config = dataclasses.replace(config, scene=dataclasses.replace(config.scene, keys=keys))
-    tables = _ik_tables(residual_tables, pieces, config) if residual_tables else None
+    tables = None
+    if residual_tables:
+        from train.ilc_specialists import tables_for_pieces
+
+        tables = tables_for_pieces(residual_tables, pieces, config.scene)
     base = _piano_base(config, residual_scale, 0 if tables is None else tables[0].shape[1])
     bank = base.make_bank(rolls)
     if tables is not None:
@@ -371,38 +375,6 @@ def _piano_base(config: PianoConfig, residual_scale: float = 0.0, table_steps: i
 
         return ResidualIKEnv(env, residual_scale, table_steps)
     return env
-
-
-def _ik_tables(folder: str, pieces: tuple[str, ...], config: PianoConfig
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Each piece's table and thumb cost from the ILC run in `folder` (the clip of the same
-    name, in the fingering variant it plays): float32 [P, T, F, 3] and [P].
-
-    Raises:
-        ValueError: no ILC run there, a piece it has no clip of, or another scene; the
-            message names the field, the folder and what differs.
-    """
-    from train.ilc_specialists import read_played_tables
-
-    try:
-        played = read_played_tables(folder)
-    except (FileNotFoundError, ValueError) as error:
-        raise ValueError(f"env.residual_tables: {error}") from error
-    clips = list(played.described["pieces"])
-    missing = [p for p in pieces if p not in clips]
-    if missing:
-        raise ValueError(f"env.residual_tables: the ILC run in {folder} has no table of "
-                         f"{missing} (its clips: {clips})")
-    scene = config.scene
-    ours = {"key_dynamics": scene.key_dynamics, "solver_iterations": scene.solver_iterations,
-            "ls_iterations": scene.ls_iterations}
-    differ = {k: (played.described[k], v) for k, v in ours.items() if played.described[k] != v}
-    if differ:
-        raise ValueError(f"env.residual_tables: the ILC run in {folder} learned its tables in "
-                         "another scene (" + ", ".join(f"env.{k} {theirs!r} there, {mine!r} "
-                         f"here" for k, (theirs, mine) in differ.items()) + ")")
-    rows = [clips.index(p) for p in pieces]
-    return played.table[rows], played.thumb_black_cost[rows]
 
 
 def _load_roll(name: str):

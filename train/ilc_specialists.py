@@ -152,3 +152,37 @@ def load_ilc_specialists(folder: str) -> Specialists:
                        normalizer=np.zeros((clips,), np.float32),
                        agent_pieces=np.asarray(loaded.piece_ids)[:, None], loaded=loaded,
                        config=config, step=played.env_steps)
+
+
+def tables_for_pieces(folder: str, pieces: tuple[str, ...], scene: Any
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Each piece's table and thumb cost from the ILC run in `folder` (the clip of the same
+    name, in the fingering variant it plays), for a residual env's bank
+    (`EnvSpec.residual_tables`): float32 [P, T, F, 3] and [P].
+
+    Args:
+        scene: the env's `SceneConfig`; the run must have learned in the same key dynamics
+            and solver iterations.
+
+    Raises:
+        ValueError: no ILC run there, a piece it has no clip of, or another scene; the
+            message names the field, the folder and what differs.
+    """
+    try:
+        played = read_played_tables(folder)
+    except (FileNotFoundError, ValueError) as error:
+        raise ValueError(f"env.residual_tables: {error}") from error
+    clips = list(played.described["pieces"])
+    missing = [p for p in pieces if p not in clips]
+    if missing:
+        raise ValueError(f"env.residual_tables: the ILC run in {folder} has no table of "
+                         f"{missing} (its clips: {clips})")
+    ours = {"key_dynamics": scene.key_dynamics, "solver_iterations": scene.solver_iterations,
+            "ls_iterations": scene.ls_iterations}
+    differ = {k: (played.described[k], v) for k, v in ours.items() if played.described[k] != v}
+    if differ:
+        raise ValueError(f"env.residual_tables: the ILC run in {folder} learned its tables in "
+                         "another scene (" + ", ".join(f"env.{k} {theirs!r} there, {mine!r} "
+                         f"here" for k, (theirs, mine) in differ.items()) + ")")
+    rows = [clips.index(p) for p in pieces]
+    return played.table[rows], played.thumb_black_cost[rows]

@@ -1,13 +1,11 @@
-"""Rolls trained specialists (PPO, SAC or ILC) out on device and appends their trajectories to a
-store.
+"""Rolls trained specialists (PPO, SAC or ILC) out on device into a trajectory store.
 
 One chunk = every agent x `chunk_envs` envs playing one episode of their pieces, in one jitted
 `lax.scan` (agents `vmap`ped over envs `vmap`ped). The acting policy is the specialist (its
 deterministic mode action plus Gaussian noise of std `noise` in the policy's [-1, 1] space,
 clipped), or in relabel mode a learner's policy, a specialists run's or the flow generalist's
-(DAgger: the learner explores, the specialist labels every state it visits). The specialist's
-mode action is always stored as the label; an ILC run's specialists (`train.ilc_specialists`)
-label a state with the IK pianist's action under the clip's table.
+(DAgger: the learner explores, the specialist labels every state it visits). The label is the
+specialist's mode action (an ILC run's: the IK pianist's under the clip's table).
 
 Chunk c draws everything from `fold_in(PRNGKey(seed), c)`, so a chunk is a pure function of
 the run, the settings and c: a killed collection resumes at the first chunk missing from the
@@ -263,10 +261,10 @@ def collect(config: CollectConfig) -> CollectResult:
     """Rolls out the specialists of `config.run` into the store `config.out` (resumable).
 
     Raises:
-        ValueError: the store holds a collection with other settings, specialists that
-            correct an ILC run's tables (`env.residual_tables`), a learner whose
-            observation/action sizes differ, sizes that do not divide across the devices, or
-            chunks larger than an MJX-Warp run's envs per agent (its contact slots).
+        ValueError: the store holds a collection with other settings, specialists on an
+            ILC run's tables (a store keeps none), a learner whose observation/action sizes
+            differ, sizes that do not divide across the devices, or chunks larger than an
+            MJX-Warp run's envs per agent (its contact slots).
     """
     if config.rollouts < 1 or config.chunk_envs < 1:
         raise ValueError(f"--rollouts and --chunk-envs must be >= 1, got {config.rollouts} and "
@@ -287,10 +285,9 @@ def collect(config: CollectConfig) -> CollectResult:
         float32_matmuls()  # the products `train ilc` learned the tables with
     specialists = (load_library(config.run) if is_library else
                    load_ilc_specialists(config.run) if is_ilc else load_specialists(config.run))
-    if specialists.config.env.residual_tables:
-        raise ValueError(f"{config.run}'s specialists correct an ILC run's tables "
-                         f"(env.residual_tables {specialists.config.env.residual_tables}); a "
-                         "store keeps no tables, so a generalist could not act as they did")
+    if specialists.config.env.residual_tables:  # a generalist could not act as they did
+        raise ValueError(f"{config.run}'s specialists correct ILC tables (env.residual_tables "
+                         f"{specialists.config.env.residual_tables}); a store keeps none")
     warp = specialists.config.env.impl == "warp"
     trained_envs = learner_config(specialists.config).num_envs if warp else 0
     if warp and min(config.chunk_envs, config.rollouts) > trained_envs:
