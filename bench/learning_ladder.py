@@ -292,7 +292,8 @@ def main(args: argparse.Namespace) -> int:
                     return _refuse(f"{recipe}: {error}")
                 ilc_runs.append((RECIPES[recipe], seed, folder))
                 continue
-            tables = run_folder(args.out, rung.name, RECIPES[recipe].tables or recipe, seed)
+            on = RECIPES[recipe].tables  # the ILC recipe whose run it corrects, if any
+            tables = run_folder(args.out, rung.name, on, seed) if on else ""
             config = run_config(rung, RECIPES[recipe], seed, folder,
                                 args.env_steps or rung.env_steps, args.time_limit,
                                 not args.no_progress, tables)
