@@ -23,6 +23,22 @@ from mjx_piano.env import EnvState, PianoEnv
 from mjx_piano.ik_pianist import IKPianist
 
 
+def table_action(pianist: IKPianist, state: EnvState, table: jax.Array,
+                 thumb_black_cost: jax.Array | float) -> jax.Array:
+    """The IK pianist's action with a learned table's row for the state's step (an ILC run's
+    play), float32 [action_size] in physical units.
+
+    Args:
+        pianist: the IK pianist of the env `state` belongs to.
+        state: one env's `EnvState`.
+        table: float32 [T, F, 3] (m), the fingertips' target offsets per step; past its end
+            its last row holds.
+        thumb_black_cost: float32 [] (m), the fingering variant's thumb cost.
+    """
+    row = table[jnp.minimum(state.t, table.shape[0] - 1)]
+    return pianist.plan(state, row, jnp.asarray(thumb_black_cost, jnp.float32))[0]
+
+
 class ResidualIKEnv:
     """`PianoEnv` with the residual action space; every other attribute is the env's.
 
@@ -62,9 +78,8 @@ class ResidualIKEnv:
         bank = self.env.bank
         if bank.target_offset is None:
             return self.pianist.action(state)
-        rows = bank.target_offset[state.piece]  # [T, F, 3]
-        row = rows[jnp.minimum(state.t, rows.shape[0] - 1)]
-        return self.pianist.plan(state, row, bank.thumb_black_cost[state.piece])[0]
+        return table_action(self.pianist, state, bank.target_offset[state.piece],
+                            bank.thumb_black_cost[state.piece])
 
     def bank_shape(self, num_pieces: int, max_steps: int) -> Any:
         """The env's abstract bank (`PianoEnv.bank_shape`), with the tables' leaves

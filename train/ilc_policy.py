@@ -59,6 +59,7 @@ def load_ilc_policy(folder: str, piece_name: str | None) -> ILCPolicy:
     """
     from mjx_piano.default_piece import load_piece
     from mjx_piano.ik_pianist import IKPianist
+    from mjx_piano.residual import table_action
 
     played = read_played_tables(folder)
     described = played.described
@@ -74,7 +75,6 @@ def load_ilc_policy(folder: str, piece_name: str | None) -> ILCPolicy:
     rows = jnp.asarray(table)
 
     def state_policy(state) -> jax.Array:
-        row = rows[jnp.minimum(state.t, rows.shape[0] - 1)]
-        return pianist.plan(state, row, jnp.float32(cost))[0]
+        return table_action(pianist, state, rows, cost)
 
     return ILCPolicy(env, clip, name, state_policy, table, cost, played.env_steps)

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mjx_piano.residual import table_action
 from train import envs
 from train.config import EnvSpec, RunConfig, SpecialistConfig
 from train.generalist.rollout import to_physical
@@ -66,9 +67,8 @@ class ILCExpert:
             float32 [A].
         """
         del normalizer
-        rows = params["table"]
-        row = rows[jnp.minimum(state.t, rows.shape[0] - 1)]
-        physical, _ = self.pianist.plan(state, row, params["thumb_black_cost"])
+        physical = table_action(self.pianist, state, params["table"],
+                                params["thumb_black_cost"])
         return to_policy(self.env, physical)
 
     def to_physical(self, action: jax.Array) -> jax.Array:
