@@ -1,0 +1,61 @@
+"""`bench/ladder`: the kept evaluations of the ladder's runs read back, and the committed
+report is the one they make today."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from bench.learning_ladder import RECIPES
+from bench.learning_report import read_run, write_report
+
+ARCHIVE = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "ladder")
+MILESTONES = (100_000, 250_000, 500_000)  # R1's (`bench.learning_ladder.make_rung`)
+RUNGS = sorted(os.path.basename(os.path.dirname(p))
+               for p in glob.glob(os.path.join(ARCHIVE, "R*", "")))
+
+
+def test_the_archive_holds_runs():
+    assert RUNGS, f"no rung folder in {ARCHIVE}"
+
+
+@pytest.mark.parametrize("rung", RUNGS)
+def test_every_kept_run_is_a_known_recipe_on_the_rungs_clips(rung):
+    folders = sorted(glob.glob(os.path.join(ARCHIVE, rung, "*", "seed*")))
+    assert folders
+    clips = set()
+    for folder in folders:
+        run = read_run(folder)
+        assert run is not None, f"{folder}: no complete evaluation"
+        assert run.recipe in RECIPES, folder
+        with open(os.path.join(folder, "config.json")) as f:
+            config = json.load(f)
+        assert config["run"]["seed"] == run.seed, folder
+        assert tuple(config["env"]["pieces"]) == run.pieces, folder
+        for field, value in RECIPES[run.recipe].overrides.items():  # it ran the recipe
+            if field != "preset":
+                section, name = field.split(".", 1)
+                assert config[section][name] == value, (folder, field)
+        assert run.env_steps[0] == 0 and np.all(np.diff(run.env_steps) > 0), folder
+        assert np.all(np.diff(run.wall_s) >= 0), folder
+        assert np.all((run.f1 >= 0) & (run.f1 <= 1)), folder
+        clips.add(run.pieces)
+    assert len(clips) == 1, f"{rung}: runs on different clips {clips}"
+
+
+@pytest.mark.parametrize("rung", RUNGS)
+def test_the_committed_report_is_the_one_the_runs_make(rung, tmp_path):
+    copy = tmp_path / rung
+    shutil.copytree(os.path.join(ARCHIVE, rung), copy,
+                    ignore=shutil.ignore_patterns("ladder.*"))
+    write_report(str(copy), MILESTONES)
+    for name in ("ladder.md", "ladder.json"):
+        committed = open(os.path.join(ARCHIVE, rung, name)).read()
+        assert committed == (copy / name).read_text(), (
+            f"bench/ladder/{rung}/{name} is stale: run `python3 -m mjx_piano bench learning "
+            f"--rung {rung} --report-only --out bench/ladder`")
