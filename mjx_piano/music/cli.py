@@ -55,8 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(run=_run_list)
 
     show = commands.add_parser("show", help="describe one clip; optionally draw its piano roll")
-    show.add_argument("name", help="clip name (e.g. etude/c-major-scale-rh or bach/bwv356/00) "
-                                   "or a music file")
+    show.add_argument("name", help="clip name (e.g. etude/c-major-scale-rh, bach/bwv356/00, or its "
+                                   "first 100 control steps bach/bwv356/00@0:100) or a music file")
     show.add_argument("--png", default=None, help="write the piano roll as a PNG here")
     show.add_argument("--path", default=None, help="store file (default: the cache)")
     add_music_options(show)

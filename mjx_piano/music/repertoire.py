@@ -129,7 +129,18 @@ def list_clips(split: str | None = None, path: str | os.PathLike[str] | None = N
 
 
 def clip_info(name: str, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The manifest entry of a built clip, or a summary of an etude."""
+    """The manifest entry of a built clip, or a summary of an etude; for a windowed name
+    (`NAME@START:STOP`), its clip's entry with the window's name, steps, duration and notes.
+
+    Raises:
+        KeyError: unknown name (close matches listed).
+        ValueError: a malformed window, or one past the clip's end.
+    """
+    window = parse_window(name)
+    if window != ClipWindow(name):
+        part = load_clip(name, path)
+        return {**clip_info(window.base, path), "name": name, "steps": part.num_steps,
+                "duration_s": part.duration_s, "notes": part.num_notes}
     if name.startswith("etude/"):
         roll = get_etude(name)
         return {"name": name, "title": roll.title, "composer": roll.composer, "source": roll.source,

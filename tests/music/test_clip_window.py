@@ -72,3 +72,16 @@ def test_the_training_env_plays_the_window():
 
     roll = _load_roll(f"{ETUDE}@20:60")
     np.testing.assert_array_equal(roll.keys, load_clip(ETUDE).keys[20:60])
+
+
+def test_show_describes_a_window(capsys):
+    from mjx_piano.cli import main
+    from mjx_piano.music.repertoire import clip_info
+
+    info = clip_info(f"{ETUDE}@10:30")
+    assert (info["name"], info["steps"], info["split"]) == (f"{ETUDE}@10:30", 20, "etude")
+    assert info["notes"] == load_clip(f"{ETUDE}@10:30").num_notes < clip_info(ETUDE)["notes"]
+    assert main(["repertoire", "show", f"{ETUDE}@10:30"]) == 0
+    assert "20 steps (1.00 s)" in capsys.readouterr().out
+    assert main(["repertoire", "show", f"{ETUDE}@0:81"]) == 2
+    assert "has 80 control steps" in capsys.readouterr().err

@@ -183,6 +183,9 @@ def test_command_line(cache, tmp_path, capsys):
     assert main(["repertoire", "show", lines[-1].split("\t")[0], "--png", str(png)]) == 0
     assert "playable by two hands" in capsys.readouterr().out
     assert png.read_bytes()[:4] == b"\x89PNG"
+    name, _, _, split = lines[-1].split("\t")[:4]
+    assert main(["repertoire", "show", f"{name}@0:10"]) == 0  # a window of a built clip
+    assert "10 steps (0.50 s)" in (out := capsys.readouterr().out) and f"split {split}" in out
     assert main(["repertoire", "show", "etude/c-major-scale"]) == 2
     assert "close matches: etude/c-major-scale-rh" in capsys.readouterr().err
 
