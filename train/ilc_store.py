@@ -58,10 +58,12 @@ class Loop:
 
 
 def run_description(env, names: tuple[str, ...], config: ILCConfig) -> dict:
-    """What `ilc_run.json` holds: the clips, the fingering variants and the scene settings
-    of the run's env (its other settings are `EnvConfig`'s defaults)."""
+    """What `ilc_run.json` holds: the clips, the random candidates' seed, the fingering
+    variants and the scene settings of the run's env (its other settings are `EnvConfig`'s
+    defaults)."""
     scene = env.config.scene
-    described = {"pieces": list(names), "thumb_black_costs": list(config.thumb_black_costs),
+    described = {"pieces": list(names), "seed": config.seed,
+                 "thumb_black_costs": list(config.thumb_black_costs),
                  "key_dynamics": scene.key_dynamics,
                  "solver_iterations": scene.solver_iterations,
                  "ls_iterations": scene.ls_iterations}
@@ -83,8 +85,9 @@ def check_same_run(out: str, described: dict) -> None:
     with open(path) as f:
         found = json.load(f)
     unset = {"verify": False, "random_candidates": 1}  # runs described before the fields
-    changed = [k for k in {**described, **found}
-               if found.get(k, unset.get(k)) != described.get(k, unset.get(k))]
+    unknown = {"seed"} - set(found)  # described before the seed was: any seed continues it
+    changed = [k for k in {**described, **found} if k not in unknown
+               and found.get(k, unset.get(k)) != described.get(k, unset.get(k))]
     if changed:
         raise ValueError(f"{out} holds an ILC run with other {', '.join(changed)} "
                          f"({', '.join(f'{k}={found.get(k, unset.get(k))}' for k in changed)}); "

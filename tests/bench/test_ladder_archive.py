@@ -33,19 +33,39 @@ def test_every_kept_run_is_a_known_recipe_on_the_rungs_clips(rung):
         run = read_run(folder)
         assert run is not None, f"{folder}: no complete evaluation"
         assert run.recipe in RECIPES, folder
-        with open(os.path.join(folder, "config.json")) as f:
-            config = json.load(f)
-        assert config["run"]["seed"] == run.seed, folder
-        assert tuple(config["env"]["pieces"]) == run.pieces, folder
-        for field, value in RECIPES[run.recipe].overrides.items():  # it ran the recipe
-            if field != "preset":
-                section, name = field.split(".", 1)
-                assert config[section][name] == value, (folder, field)
+        if RECIPES[run.recipe].learner == "ilc":
+            _check_ilc_run(folder, run)
+        else:
+            _check_policy_run(folder, run)
         assert run.env_steps[0] == 0 and np.all(np.diff(run.env_steps) > 0), folder
         assert np.all(np.diff(run.wall_s) >= 0), folder
         assert np.all((run.f1 >= 0) & (run.f1 <= 1)), folder
         clips.add(run.pieces)
     assert len(clips) == 1, f"{rung}: runs on different clips {clips}"
+
+
+def _check_policy_run(folder: str, run) -> None:
+    """A policy learner's run: its config is the recipe's, on the run's seed and clips."""
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    assert config["run"]["seed"] == run.seed, folder
+    assert tuple(config["env"]["pieces"]) == run.pieces, folder
+    for field, value in RECIPES[run.recipe].overrides.items():  # it ran the recipe
+        if field != "preset":
+            section, name = field.split(".", 1)
+            assert config[section][name] == value, (folder, field)
+
+
+def _check_ilc_run(folder: str, run) -> None:
+    """An ILC run: its description (`ilc_run.json`) is the recipe's, on the run's seed and
+    clips."""
+    with open(os.path.join(folder, "ilc_run.json")) as f:
+        described = json.load(f)
+    assert described["seed"] == run.seed, folder
+    assert tuple(described["pieces"]) == run.pieces, folder
+    for field, value in RECIPES[run.recipe].overrides.items():  # it ran the recipe
+        expected = list(value) if isinstance(value, tuple) else value
+        assert described.get(field) == expected, (folder, field)
 
 
 @pytest.mark.parametrize("rung", RUNGS)

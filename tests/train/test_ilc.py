@@ -101,6 +101,11 @@ def test_a_run_keeps_its_width_on_resume(tmp_path):
     check_same_run(str(tmp_path), described)  # one random candidate: the old width
     with pytest.raises(ValueError, match="random_candidates"):
         check_same_run(str(tmp_path), {**described, "random_candidates": 24})
+    check_same_run(str(tmp_path), {**described, "seed": 1})  # described before the seed was
+    (tmp_path / RUN_FILE).write_text(json_module.dumps({**described, "seed": 1}))
+    check_same_run(str(tmp_path), {**described, "seed": 1})
+    with pytest.raises(ValueError, match="other seed .seed=1"):
+        check_same_run(str(tmp_path), {**described, "seed": 0})
 
 
 def test_candidates_change_only_their_window_and_stay_in_bounds():
@@ -323,7 +328,7 @@ def test_fingering_variants_learn_side_by_side_and_the_better_one_plays(triads_e
     assert float(rows[-1]["thumb_black_cost"]) == config.thumb_black_costs[variant]
     described = json.loads((tmp_path / "ilc_run.json").read_text())  # for `train.ilc_policy`
     assert described["pieces"] == [CLIP] and described["thumb_black_costs"] == [1.0, 0.0]
-    assert described["key_dynamics"] == "kernel"
+    assert described["key_dynamics"] == "kernel" and described["seed"] == config.seed
 
 
 @pytest.mark.slow
