@@ -91,7 +91,7 @@ def test_a_wider_round_adds_random_candidates_with_their_own_draws():
         ILCConfig(random_candidates=0)
 
 
-def test_a_run_keeps_its_width_on_resume(tmp_path):
+def test_a_run_keeps_its_width_and_seed_on_resume(tmp_path):
     import json as json_module
 
     from train.ilc_store import RUN_FILE, check_same_run
