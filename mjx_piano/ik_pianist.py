@@ -8,7 +8,11 @@ sustain).
 
 Per control step:
 1. Hands (`hand_placement`): the keys of the coming `PLACEMENT_ROWS` goal rows are split
-   between the hands and each forearm slide is sent where its hand covers its keys.
+   between the hands and each forearm slide is sent where its hand covers its keys. A hand
+   with a chord wider than `WIDE_SPAN` in those rows (an octave) takes its wide pose: the
+   wrist turned toward the little finger (WRJ2 held at its lower limit, `forearm_tx` and
+   WRJ1 no longer held), which swings the fingers past the thumb up the keyboard, its slide
+   placed and its keys fingered for that pose.
 2. Fingering: the keys sounding now and those starting within `ANTICIPATION` rows are
    assigned to the fingertips of the hand that plays them by the env's exact OT solver
    (`kernels.fingering.assign`, minimum total distance), along the keyboard only and from
@@ -30,12 +34,15 @@ Per control step:
    where it will be when the action acts (`SLIDE_PROGRESS` of its way to the plan, plus
    its speed), and the slides are commanded past the plan (`SLIDE_LEAD`), the joints past
    the IK's pose (`JOINT_LEAD`). Both hands play with `forearm_tx` and wrist WRJ1 held at
-   their limits (forearm in, wrist flexed): the thumb reaches a key's press depth only so.
+   their limits (forearm in, wrist flexed): the thumb reaches a key's press depth only so
+   (a hand in its wide pose starts each step there but lets them go).
 
 Measured on CPU (`bench/RESULTS.md`, 2026-12-02, tenth session): median F1 0.62 on 50
 `test_ood` clips (precision 0.72, recall 0.57) and 0.54 on the 192 etudes. The thumbs press
 about a third of their key-steps, the other fingers two thirds to four fifths; the wrong
-keys (precision) are what is left.
+keys (precision) are what is left. The wide pose (2026-12-06, thirty-fifth session) took the
+20-clip development set from median F1 0.675 to 0.716 (mean precision 0.776 to 0.791,
+recall 0.664 to 0.703) and R1's first clip, octave chords, from 0.493 to 0.711.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from mjx_piano.scene import hands, piano
 from mjx_piano.scene.builder import CONTROL_TIMESTEP, HAND_START
 
 PLACEMENT_ROWS = 8  # goal rows (0.4 s) the forearms prepare for
+WIDE_SPAN = 0.15  # m: a hand's chord wider than this (an octave is 0.1645) takes the wide pose
 ANTICIPATION = 2  # a finger goes over its key this many rows before the note
 PRESS_LEAD = 0  # rows ahead whose keys the fingers press now (1 scored lower once `JOINT_LEAD`
 # made the servos keep up)
@@ -161,6 +169,7 @@ class IKPianist:
         # The playing posture: `POSTURE_JOINTS` of both hands at their upper limits.
         self.posture_joints = np.array([names.index(f"{p}/{j}") for p in ("rh", "lh")
                                         for j in POSTURE_JOINTS])
+        self.wrist_deviation = np.array([names.index(f"{p}/WRJ2") for p in ("lh", "rh")])
         self.posture_hold = np.zeros(len(names), np.float32)
         self.posture_hold[self.posture_joints] = POSTURE_HOLD
         self.tip_site = np.asarray(index.fingertip_site)
@@ -186,12 +195,18 @@ class IKPianist:
         inward = np.where(self.home_offset < 0, THUMB_IN, -THUMB_IN)  # toward the hand
         self.home_offset = np.where(self.is_thumb, self.home_offset + inward,
                                     self.home_offset).astype(np.float32)
+        # The wide pose: the playing posture with the wrist turned toward the little finger.
+        wide = np.where(np.isin(np.arange(len(names)), self.posture_joints), self.high, self.rest)
+        wide[self.wrist_deviation] = self.low[self.wrist_deviation]
+        self.wide_offset = self._tip_offsets(model, wide, origin)  # [F]
+        right_span = self.wide_offset[[0, per_hand - 1]]  # right thumb and little finger
         self.placement = hand_placement.Placement(
             key_y=self.key_points[:, 1],
             start_y=np.array([HAND_START["left"][1], HAND_START["right"][1]], np.float32),
             low=index.ctrl_low[self.actuators[self.slide_actuator]],
             high=index.ctrl_high[self.actuators[self.slide_actuator]],
-            min_separation=_forearm_clearance(index))
+            min_separation=_forearm_clearance(index), wide_span=WIDE_SPAN,
+            wide_centre=-float(np.mean(right_span)))
         self.fingering = fingering.FingeringConfig(solver="exact")
 
     def action(self, state: EnvState, target_offset: jax.Array | None = None) -> jax.Array:
@@ -211,14 +226,14 @@ class IKPianist:
         u_now = moment @ state.data.qpos
         slides_now = u_now[self.slide_actuator]
         slides_speed = (moment @ state.data.qvel)[self.slide_actuator]
-        window = jnp.any(rows[:PLACEMENT_ROWS], axis=0)
-        slides, right_keys = hand_placement.place_hands(self.placement, window, slides_now)
+        slides, right_keys, wide = hand_placement.place_hands(self.placement,
+                                                              rows[:PLACEMENT_ROWS], slides_now)
         tips, _ = self._kinematics(self._pose(u_now.at[self.slide_actuator].set(slides),
                                               state.data.qpos))
         actual = self._points(state.data.xpos, state.data.xmat)
         holding = self._holding(actual, state.pressed)
         cost = THUMB_BLACK_COST if thumb_black_cost is None else thumb_black_cost
-        targets = self._targets(rows, tips, actual, right_keys, slides, holding, cost)
+        targets = self._targets(rows, tips, actual, right_keys, slides, wide, holding, cost)
         if target_offset is not None:
             targets = dataclasses.replace(targets, position=targets.position + target_offset,
                                           hover_z=targets.hover_z + target_offset[:, 2])
@@ -233,9 +248,17 @@ class IKPianist:
         # stage 2 starts from there and sends the pressing fingers down (`ARM_HOLD` > 0 would
         # leave that to the fingers' own joints; 0 measured best: the arm's servos are the
         # strong ones).
-        fixed = self.posture_joints
-        posture = jnp.asarray(self.high)[fixed]
-        hold = jnp.asarray(self.posture_hold)
+        # A hand in its wide pose (`wide` is (left, right)) holds its wrist turned toward the
+        # little finger and lets its forearm and wrist flexion go from the posture (they start
+        # there, unheld): held at their limits, its thumb stays above its key's press depth.
+        wrist = self.wrist_deviation
+        fixed = np.concatenate([self.posture_joints, wrist])
+        posture = jnp.concatenate([jnp.asarray(self.high)[self.posture_joints],
+                                   jnp.where(wide, jnp.asarray(self.low)[wrist], u[wrist])])
+        released = jnp.repeat(wide[::-1], len(POSTURE_JOINTS))  # posture joints: rh, then lh
+        hold = (jnp.asarray(self.posture_hold).at[self.posture_joints]
+                .set(jnp.where(released, 0.0, POSTURE_HOLD))
+                .at[wrist].set(jnp.where(wide, POSTURE_HOLD, 0.0)))
         hovering = targets.position.at[:, 2].max(targets.hover_z)
         u = self._solve(u.at[fixed].set(posture), state.data.qpos, hovering, targets.weight,
                         hold, IK_ITERATIONS)
@@ -256,6 +279,17 @@ class IKPianist:
         hand_dofs = jnp.asarray(self.spread) @ u  # [nv], zero off the hands
         on_hand = jnp.asarray(np.any(self.moment != 0, axis=0))
         return jnp.where(on_hand, hand_dofs, qpos)
+
+    def _tip_offsets(self, model: mujoco.MjModel, u: np.ndarray, origin: np.ndarray
+                     ) -> np.ndarray:
+        """float32 [F]: the fingertips' IK points along the keyboard in the hand pose u [U]
+        (slides at zero), relative to their forearm slide's origin (`origin` (right, left))."""
+        data = mujoco.MjData(model)
+        on_hand = np.any(self.moment != 0, axis=0)
+        data.qpos[on_hand] = (self.spread.astype(np.float64) @ u)[on_hand]
+        mujoco.mj_kinematics(model, data)
+        tips = np.asarray(self._points(data.xpos, data.xmat.reshape(-1, 3, 3)))
+        return (tips[:, 1] - np.repeat(origin, len(hands.FINGERTIPS))).astype(np.float32)
 
     def _kinematics(self, qpos: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Fingertip positions [F, 3] and their Jacobians in actuator coordinates [F, 3, U]."""
@@ -283,11 +317,12 @@ class IKPianist:
         return pressed[:, None] & near
 
     def _targets(self, rows: jax.Array, tips: jax.Array, actual: jax.Array,
-                 right_keys: jax.Array, slides: jax.Array, holding: jax.Array,
-                 thumb_black_cost: jax.Array | float) -> Targets:
+                 right_keys: jax.Array, slides: jax.Array, wide: jax.Array,
+                 holding: jax.Array, thumb_black_cost: jax.Array | float) -> Targets:
         """Fingertip targets from the goal rows [L + 1, K], the fingertips with the slides at
-        their plan [F, 3], the fingertips now [F, 3], which finger holds which key [K, F] and
-        the thumbs' extra cost of a black key (m)."""
+        their plan [F, 3], the fingertips now [F, 3], which hands take their wide pose bool
+        [2] (left, right), which finger holds which key [K, F] and the thumbs' extra cost of a
+        black key (m)."""
         now = rows[PRESS_LEAD]
         coming = jnp.any(rows[PRESS_LEAD + 1:PRESS_LEAD + 1 + ANTICIPATION], axis=0) & ~now
         wanted = now | coming
@@ -306,7 +341,9 @@ class IKPianist:
         # under the planned slides: the fingers keep their order and each step's fingering
         # follows the plan, not where the fingers happen to be.
         hand_y = (slides + jnp.asarray(self.placement.start_y))[::-1]  # (right, left)
-        home_y = jnp.asarray(self.home_offset) + jnp.repeat(hand_y, per_hand)
+        in_wide = jnp.repeat(wide[::-1], per_hand)  # [F]
+        home = jnp.where(in_wide, jnp.asarray(self.wide_offset), jnp.asarray(self.home_offset))
+        home_y = home + jnp.repeat(hand_y, per_hand)
         homes = jnp.zeros_like(tips).at[:, 1].set(home_y)
         along = jnp.zeros_like(key_points).at[:, 1].set(key_points[:, 1])
         # A convex term makes the order strict where distances alone tie (keys out of reach).
