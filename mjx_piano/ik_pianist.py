@@ -40,9 +40,8 @@ Per control step:
 Measured on CPU (`bench/RESULTS.md`, 2026-12-02, tenth session): median F1 0.62 on 50
 `test_ood` clips (precision 0.72, recall 0.57) and 0.54 on the 192 etudes. The thumbs press
 about a third of their key-steps, the other fingers two thirds to four fifths; the wrong
-keys (precision) are what is left. The wide pose (2026-12-06, thirty-fifth session) took the
-20-clip development set from median F1 0.675 to 0.716 (mean precision 0.776 to 0.791,
-recall 0.664 to 0.703) and R1's first clip, octave chords, from 0.493 to 0.711.
+keys (precision) are what is left. The wide pose (2026-12-06) took the 20-clip development
+set from median F1 0.675 to 0.716, and R1's first clip (octave chords) from 0.49 to 0.71.
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ import numpy as np
 from mujoco import mjx
 
 from kernels import fingering
-from mjx_piano import hand_placement
+from mjx_piano import fingertip_points, hand_placement
 from mjx_piano.env import EnvState, PianoEnv
 from mjx_piano.scene import hands, piano
 from mjx_piano.scene.builder import CONTROL_TIMESTEP, HAND_START
@@ -176,14 +175,7 @@ class IKPianist:
         self.tip_body = np.asarray(index.fingertip_body)
         per_hand = len(hands.FINGERTIPS)
         self.is_thumb = (np.arange(len(self.tip_site)) % per_hand) == 0
-        # Each fingertip's IK point along its distal body's z axis: the tip site, or for the
-        # thumbs the two ends of the tip capsule's axis (the lower one is used).
-        offset = np.array([hands.FINGERTIP_OFFSET[hands.FINGERTIPS[f % per_hand]]
-                           for f in range(len(self.tip_site))], np.float32)
-        self.point_along = np.where(
-            self.is_thumb[:, None],
-            np.stack([offset - hands.FINGERTIP_CAPSULE[0], offset - hands.FINGERTIP_CAPSULE[1]], 1),
-            offset[:, None]).astype(np.float32)  # [F, 2]
+        self.point_along = fingertip_points.points_along(len(self.tip_site))  # [F, 2]
         self.key_points = data.site_xpos[index.key_target_site].astype(np.float32)  # [K, 3]
         self.white_top = float(np.min(self.key_points[:, 2]))
         self.thumb_front_x = piano.WHITE_KEY_LENGTH / 2 - THUMB_FRONT_INSET  # the keys' hinges
@@ -195,17 +187,19 @@ class IKPianist:
         inward = np.where(self.home_offset < 0, THUMB_IN, -THUMB_IN)  # toward the hand
         self.home_offset = np.where(self.is_thumb, self.home_offset + inward,
                                     self.home_offset).astype(np.float32)
-        # The wide pose: the playing posture with the wrist turned toward the little finger.
         wide = np.where(np.isin(np.arange(len(names)), self.posture_joints), self.high, self.rest)
         wide[self.wrist_deviation] = self.low[self.wrist_deviation]
-        self.wide_offset = self._tip_offsets(model, wide, origin)  # [F]
+        on_hand = np.any(self.moment != 0, axis=0)
+        self.wide_offset = fingertip_points.tip_offsets(  # [F], the posture, the wrist turned
+            model, np.where(on_hand, self.spread.astype(np.float64) @ wide, 0.0), self.tip_body,
+            self.point_along, origin)
         right_span = self.wide_offset[[0, per_hand - 1]]  # right thumb and little finger
         self.placement = hand_placement.Placement(
             key_y=self.key_points[:, 1],
             start_y=np.array([HAND_START["left"][1], HAND_START["right"][1]], np.float32),
             low=index.ctrl_low[self.actuators[self.slide_actuator]],
             high=index.ctrl_high[self.actuators[self.slide_actuator]],
-            min_separation=_forearm_clearance(index), wide_span=WIDE_SPAN,
+            min_separation=fingertip_points.forearm_clearance(index), wide_span=WIDE_SPAN,
             wide_centre=-float(np.mean(right_span)))
         self.fingering = fingering.FingeringConfig(solver="exact")
 
@@ -280,17 +274,6 @@ class IKPianist:
         on_hand = jnp.asarray(np.any(self.moment != 0, axis=0))
         return jnp.where(on_hand, hand_dofs, qpos)
 
-    def _tip_offsets(self, model: mujoco.MjModel, u: np.ndarray, origin: np.ndarray
-                     ) -> np.ndarray:
-        """float32 [F]: the fingertips' IK points along the keyboard in the hand pose u [U]
-        (slides at zero), relative to their forearm slide's origin (`origin` (right, left))."""
-        data = mujoco.MjData(model)
-        on_hand = np.any(self.moment != 0, axis=0)
-        data.qpos[on_hand] = (self.spread.astype(np.float64) @ u)[on_hand]
-        mujoco.mj_kinematics(model, data)
-        tips = np.asarray(self._points(data.xpos, data.xmat.reshape(-1, 3, 3)))
-        return (tips[:, 1] - np.repeat(origin, len(hands.FINGERTIPS))).astype(np.float32)
-
     def _kinematics(self, qpos: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Fingertip positions [F, 3] and their Jacobians in actuator coordinates [F, 3, U]."""
         data = mjx.com_pos(self.model, mjx.kinematics(self.model, self.data.replace(qpos=qpos)))
@@ -300,14 +283,8 @@ class IKPianist:
         return tips, jnp.einsum("fvx,vu->fxu", jacp, jnp.asarray(self.spread))
 
     def _points(self, xpos: jax.Array, xmat: jax.Array) -> jax.Array:
-        """The fingertips' IK points [F, 3] from the bodies' positions [nbody, 3] and
-        orientations [nbody, 3, 3]: the tip sites, and the lower end of each thumb's capsule
-        axis (the thumb points up or down by its pose)."""
-        body = jnp.asarray(self.tip_body)
-        axis = xmat[body][:, :, 2]  # [F, 3], the distal bodies' z axes
-        ends = xpos[body][:, None, :] + jnp.asarray(self.point_along)[:, :, None] * axis[:, None]
-        first_lower = ends[:, 0, 2] <= ends[:, 1, 2]
-        return jnp.where(first_lower[:, None], ends[:, 0], ends[:, 1])  # [F, 3]
+        """The fingertips' IK points [F, 3] from the bodies' positions and orientations."""
+        return fingertip_points.fingertip_points(xpos, xmat, self.tip_body, self.point_along)
 
     def _holding(self, tips: jax.Array, pressed: jax.Array) -> jax.Array:
         """bool [K, F]: fingertip f rests on key k, which is down (within `HOLD_BOX` of its
@@ -401,15 +378,6 @@ class IKPianist:
 
         u, _ = jax.lax.scan(iteration, u, None, length=iterations)
         return u
-
-
-def _forearm_clearance(index) -> float:
-    """Closest the two forearm slides may come along y without their boxes touching (m)."""
-    axes, reach = np.asarray(index.forearm_axes), np.asarray(index.forearm_reach)
-    along_y = np.abs(axes[:, 1])
-    usable = along_y > 1e-6
-    # Boxes apart along y by s are separated when some axis a has |a_y| s >= reach_a.
-    return float(np.min(reach[usable] / along_y[usable]) + 0.01) if usable.any() else 0.12
 
 
 def play_episode(pianist: IKPianist, rng: jax.Array, piece: jax.Array,
