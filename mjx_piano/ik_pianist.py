@@ -55,7 +55,7 @@ import numpy as np
 from mujoco import mjx
 
 from kernels import fingering
-from mjx_piano import fingertip_points, hand_placement
+from mjx_piano import fingertip_points, hand_placement, key_holders
 from mjx_piano.env import EnvState, PianoEnv
 from mjx_piano.scene import hands, piano
 from mjx_piano.scene.builder import CONTROL_TIMESTEP, HAND_START
@@ -81,8 +81,8 @@ SLIDE_PROGRESS = 0.3  # share of its way to the plan a slide is assumed to make 
 LATERAL_GAIN = 1.0  # a key's finger aims past the key by this times its miss along the keyboard
 LATERAL_MAX = 0.015  # m, at most
 ORDER_WEIGHT = 10.0  # 1/m: fingering cost |dy| + ORDER_WEIGHT dy^2 along the keyboard
-HOLD_BOX = (0.05, 0.0115)  # m along the key (x) and the keyboard (y): a fingertip this close
-# to a pressed key's target point holds it
+HOLD_BOX = (0.05, 0.0115)  # m along the key (x) and the keyboard (y): the lowest fingertip
+# this close to a pressed key's target point holds it (`key_holders`)
 KEEP_BONUS = 0.5  # m taken off the cost of keeping a held, still sounding key (0.05 let a coming
 # key take the finger off a held one)
 RELEASE_PENALTY = 0.05  # m added to every key for a finger releasing its key
@@ -225,7 +225,8 @@ class IKPianist:
         tips, _ = self._kinematics(self._pose(u_now.at[self.slide_actuator].set(slides),
                                               state.data.qpos))
         actual = self._points(state.data.xpos, state.data.xmat)
-        holding = self._holding(actual, state.pressed)
+        holding = key_holders.key_holders(jnp.asarray(self.key_points), actual,
+                                          state.pressed, HOLD_BOX)
         cost = THUMB_BLACK_COST if thumb_black_cost is None else thumb_black_cost
         targets = self._targets(rows, tips, actual, right_keys, slides, wide, holding, cost)
         if target_offset is not None:
@@ -285,13 +286,6 @@ class IKPianist:
     def _points(self, xpos: jax.Array, xmat: jax.Array) -> jax.Array:
         """The fingertips' IK points [F, 3] from the bodies' positions and orientations."""
         return fingertip_points.fingertip_points(xpos, xmat, self.tip_body, self.point_along)
-
-    def _holding(self, tips: jax.Array, pressed: jax.Array) -> jax.Array:
-        """bool [K, F]: fingertip f rests on key k, which is down (within `HOLD_BOX` of its
-        target point along the keyboard and along the key)."""
-        offset = jnp.abs(jnp.asarray(self.key_points)[:, None, :2] - tips[None, :, :2])
-        near = (offset[..., 0] < HOLD_BOX[0]) & (offset[..., 1] < HOLD_BOX[1])
-        return pressed[:, None] & near
 
     def _targets(self, rows: jax.Array, tips: jax.Array, actual: jax.Array,
                  right_keys: jax.Array, slides: jax.Array, wide: jax.Array,
