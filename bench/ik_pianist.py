@@ -35,16 +35,44 @@ def _scene(keys: str) -> SceneConfig:
 
 
 def piece_names(which: str, limit: int) -> list[str]:
-    """'etudes' (the 192 generated ones), a repertoire split, or comma-separated names."""
+    """'etudes' (the 192 generated ones), a repertoire split, 'dev' / 'check' (the IK's tuning
+    sets, `tuning_set`), or comma-separated names."""
     from mjx_piano.music import etude_names, list_clips
 
     if which == "etudes":
         names = list(etude_names())
     elif which in ("train", "test_id", "test_ood"):
         names = list(list_clips(which))
+    elif which in ("dev", "check"):
+        names = tuning_set(which)
     else:
         names = which.split(",")
     return names[:limit] if limit else names
+
+
+def tuning_set(which: str) -> list[str]:
+    """The IK pianist's tuning sets of `train` clips cut to 100 steps (`bench/RESULTS.md`):
+    'dev', 16 clips by `random.Random(0).sample` and R1's 4; 'check', the first 40 of
+    `random.Random(1).sample(clips, 80)` not in 'dev' and at least 100 steps long."""
+    import random
+
+    from bench.learning_ladder import r1_clips
+    from mjx_piano.default_piece import load_piece
+    from mjx_piano.music import list_clips
+
+    clips = list(list_clips("train"))
+    dev = random.Random(0).sample(clips, 16)
+    if which == "dev":
+        return [name + "@0:100" for name in dev] + list(r1_clips())
+    names = []
+    for name in random.Random(1).sample(clips, 80):
+        try:
+            if name not in dev and len(names) < 40:
+                load_piece(name + "@0:100")
+                names.append(name + "@0:100")
+        except ValueError:  # shorter than 100 steps
+            continue
+    return names
 
 
 def score_pieces(names: list[str], keys: str, group: int) -> list[dict]:
@@ -123,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     """Scores a piece set (or times the controller); prints markdown, writes JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default="etudes",
-                        help="etudes, train, test_id, test_ood, or comma-separated piece names")
+                        help="etudes, train, test_id, test_ood, dev, check, or comma-separated piece names")
     parser.add_argument("--limit", type=int, default=0, help="first N pieces (0 = all)")
     add_key_dynamics(parser, default="kernel")
     parser.add_argument("--group", type=int, default=64, help="pieces per compiled batch")
