@@ -24,8 +24,9 @@ Per control step:
 3. Fingertip targets: over a sounding key, below its top (the position servos need the
    overshoot to push against the key's spring), and past the key along the keyboard by the
    fingertip's present miss (`LATERAL_GAIN`); over a coming key, hovering just above it;
-   a finger with no key lifts where it is. A thumb is steered by the lower end of its tip
-   capsule and aims at a white key's front (`THUMB_FRONT_INSET`).
+   a finger with no key lifts where it is, and one down in a neighbour of its key lifts
+   (`LIFT_MISS`). A thumb is steered by the lower end of its tip capsule and aims at a white
+   key's front (`THUMB_FRONT_INSET`).
 4. Joint targets: damped-least-squares steps in the hand actuators' own coordinates (joint
    angles, J1+J2 tendon lengths, the forearm slides) on MJX site Jacobians, each followed by
    the forward kinematics of the new pose, clipped to the control ranges: `IK_ITERATIONS`
@@ -37,12 +38,10 @@ Per control step:
    their limits (forearm in, wrist flexed): the thumb reaches a key's press depth only so
    (a hand in its wide pose starts each step there but lets them go).
 
-Measured on CPU (`bench/RESULTS.md`, 2026-12-02, tenth session): median F1 0.62 on 50
-`test_ood` clips (precision 0.72, recall 0.57) and 0.54 on the 192 etudes. The thumbs press
-about a third of their key-steps, the other fingers two thirds to four fifths; the wrong
-keys (precision) are what is left. The wide pose (2026-12-06) took the 20-clip development
-set from median F1 0.675 to 0.716, and R1's first clip (octave chords) from 0.49 to 0.71. One
-holder per pressed key (`key_holders`) took a 40-clip check set's mean F1 from 0.721 to 0.745.
+Measured on CPU (`bench/RESULTS.md`): median F1 0.62 on 50 `test_ood` clips and 0.54 on the
+192 etudes (2026-12-02). The wide pose took the 20-clip development set's median F1 from 0.675
+to 0.716 (2026-12-06); one holder per pressed key (`key_holders`) a 40-clip check set's mean
+from 0.721 to 0.745; lifting a stuck finger its precision from 0.82 to 0.85 (2026-12-06).
 """
 
 from __future__ import annotations
@@ -64,8 +63,7 @@ from mjx_piano.scene.builder import CONTROL_TIMESTEP, HAND_START
 PLACEMENT_ROWS = 8  # goal rows (0.4 s) the forearms prepare for
 WIDE_SPAN = 0.15  # m: a hand's chord wider than this (an octave is 0.1645) takes the wide pose
 ANTICIPATION = 2  # a finger goes over its key this many rows before the note
-PRESS_LEAD = 0  # rows ahead whose keys the fingers press now (1 scored lower once `JOINT_LEAD`
-# made the servos keep up)
+PRESS_LEAD = 0  # rows ahead whose keys are pressed now (1 scored lower, given `JOINT_LEAD`)
 IK_ITERATIONS = 4  # stage 1: every finger over its key
 PRESS_ITERATIONS = 2  # stage 2: from there, the pressing fingers down
 ARM_HOLD = 0.0  # stage 2's pull of the arm (slides, wrist) toward stage 1's pose; 3e-3
@@ -84,8 +82,7 @@ LATERAL_MAX = 0.015  # m, at most
 ORDER_WEIGHT = 10.0  # 1/m: fingering cost |dy| + ORDER_WEIGHT dy^2 along the keyboard
 HOLD_BOX = (0.05, 0.0115)  # m along the key (x) and the keyboard (y): the lowest fingertip
 # this close to a pressed key's target point holds it (`key_holders`)
-KEEP_BONUS = 0.5  # m taken off the cost of keeping a held, still sounding key (0.05 let a coming
-# key take the finger off a held one)
+KEEP_BONUS = 0.5  # m off the cost of keeping a held, sounding key (0.05: coming keys took it)
 RELEASE_PENALTY = 0.05  # m added to every key for a finger releasing its key
 THUMB_COST = 0.0  # m added to the thumbs' fingering costs (0.03 and barring them scored lower)
 THUMB_BLACK_COST = 1.0  # m added to a thumb's cost of a black key (it cannot press one; 1.0 on the
@@ -102,6 +99,8 @@ POSTURE_JOINTS = ("forearm_tx", "WRJ1")  # held at their upper limits: forearm i
 POSTURE_HOLD = 1.0  # the IK's pull keeping them there
 PRESS_DEPTH = 0.03  # m below the key top: the servo's overshoot presses the key down
 HOVER = 0.012  # m above a coming key's top
+LIFT_MISS = 0.012  # m along the keyboard: a fingertip down among the keys this far off its key
+# hovers instead of pressing (~half a white key; 0.010 / 0.015 measured lower / alike)
 LIFT = 0.03  # m above the white keys' tops for a finger with no key
 TIP_RADIUS = hands.FINGERTIP_RADIUS
 
@@ -331,6 +330,12 @@ class IKPianist:
         has_key = jnp.sum(one_hot, axis=0) > 0  # [F]
         key_xyz = one_hot.T @ key_points  # [F, 3]
         pressing = (one_hot.T @ now.astype(jnp.float32)) > 0
+        # A fingertip down among the keys but off its own along the keyboard is in a
+        # neighbour: it lifts and comes over its key before it presses (pushing on, it held
+        # the wrong key down and the key's side kept it from sliding over).
+        stuck = ((actual[:, 2] < key_xyz[:, 2] + TIP_RADIUS)
+                 & (jnp.abs(key_xyz[:, 1] - actual[:, 1]) > LIFT_MISS))
+        pressing = pressing & ~stuck
         key_z = jnp.where(pressing, key_xyz[:, 2] - PRESS_DEPTH, key_xyz[:, 2] + HOVER)
         # Aim past the key by the fingertip's miss along the keyboard (the servos and the
         # key's push leave it short).

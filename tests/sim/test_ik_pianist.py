@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mjx_piano import ik_pianist, key_holders
+from mjx_piano import hand_placement, ik_pianist, key_holders
 from mjx_piano.env import EnvConfig, PianoEnv
 from mjx_piano.scene.builder import SceneConfig
 from tests.sim.conftest import make_roll
@@ -146,6 +146,45 @@ def test_octave_chords_give_the_thumbs_their_keys(played):
         down = np.nonzero(pressed[7, :, column])[0]
         assert down.size and down[0] <= 4 + STRIKE_WITHIN, (key, down)
         assert pressed[7, down[0]:, column].mean() > 0.8, (key, pressed[7, :, column])
+
+
+def test_a_finger_down_in_a_neighbour_key_lifts_before_it_presses(played, monkeypatch):
+    """The finger given a sounding key aims below the key's top, unless its fingertip is down
+    among the keys more than `LIFT_MISS` off the key along the keyboard: it is in a
+    neighbour, and then it hovers over its own key. Found on R1's Haydn clip (2026-12-06): the
+    left thumb, down in C4 1.7-1.9 cm short of D4, pushed on and held C4 down, the key's side
+    keeping it from sliding over. A finger above the keys aims down whatever its miss. With
+    `LIFT_MISS` at inf (the rule off, the negative control) the stuck finger aims down too."""
+    env, pianist, *_ = played
+    key = list(env.config.scene.keys).index(SINGLE_KEY)
+    rows = jnp.zeros((env.config.lookahead + 1, len(env.config.scene.keys)), bool)
+    rows = rows.at[:, key].set(True)
+    slides, right_keys, wide = hand_placement.place_hands(
+        pianist.placement, rows[:ik_pianist.PLACEMENT_ROWS], jnp.zeros(2))
+    rest = pianist._points(pianist.data.xpos, pianist.data.xmat)  # [F, 3], above the keys
+    holding = jnp.zeros((rows.shape[1], rest.shape[0]), bool)
+
+    def aim_z(miss: float, depth: float) -> tuple[int, float]:
+        """(the key's finger, its target's height above the key's top) with that finger's
+        tip `miss` m along the keyboard from the key and `depth` m below its top."""
+        finger = int(pianist._targets(rows, rest, rest, right_keys, slides, wide, holding,
+                                      ik_pianist.THUMB_BLACK_COST).finger_of_key[key])
+        top = pianist.key_points[key]
+        actual = rest.at[finger].set(top + jnp.array([0.0, miss, -depth]))
+        targets = pianist._targets(rows, rest, actual, right_keys, slides, wide, holding,
+                                   ik_pianist.THUMB_BLACK_COST)
+        assert int(targets.finger_of_key[key]) == finger
+        return finger, float(targets.position[finger, 2] - top[2])
+
+    press = ik_pianist.TIP_RADIUS - ik_pianist.PRESS_DEPTH
+    hover = ik_pianist.TIP_RADIUS + ik_pianist.HOVER
+    finger, on_key = aim_z(0.004, 0.005)  # down in its own key
+    assert finger >= 0 and on_key == pytest.approx(press, abs=1e-6)
+    for miss in (0.02, -0.02):  # down in a neighbour key, either side
+        assert aim_z(miss, 0.005)[1] == pytest.approx(hover, abs=1e-6)
+    assert aim_z(0.02, -0.03)[1] == pytest.approx(press, abs=1e-6)  # above the keys
+    monkeypatch.setattr(ik_pianist, "LIFT_MISS", float("inf"))
+    assert aim_z(0.02, 0.005)[1] == pytest.approx(press, abs=1e-6)
 
 
 def test_hands_never_cross_and_forearms_keep_apart(played):
