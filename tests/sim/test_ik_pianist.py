@@ -1,6 +1,6 @@
-"""The IK pianist: the OT finger strikes its key, the hands never cross, the fingers keep their
-order, one compile for a batch of envs and pieces, and no NaN on empty or overfull goals (full
-scene, kernel keys).
+"""The IK pianist: the OT finger strikes its key, a finger stuck in a neighbour key lifts, the
+hands never cross, the fingers keep their order, one compile for a batch of envs and pieces,
+and no NaN on empty or overfull goals (full scene, kernel keys).
 
 One jitted, vmapped rollout over five pieces serves every test (MJX compiles slowly on CPU).
 """
