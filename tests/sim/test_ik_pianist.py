@@ -2,7 +2,7 @@
 hands never cross, the fingers keep their order, one compile for a batch of envs and pieces,
 and no NaN on empty or overfull goals (full scene, kernel keys).
 
-One jitted, vmapped rollout over five pieces serves every test (MJX compiles slowly on CPU).
+One jitted, vmapped rollout over eight pieces serves the tests (MJX compiles slowly on CPU).
 """
 
 from __future__ import annotations
