@@ -192,6 +192,8 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bench.figure_file import save_figure
+
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for mode in MODES:
         mine = [r for r in rows if r["mode"] == mode and "error" not in r]
@@ -208,5 +210,5 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
         ax.legend()
     fig.suptitle("jitted env step (full two-hand scene, 2 envs)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)

@@ -181,6 +181,8 @@ def _plot(report: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bench.figure_file import save_figure
+
     fig, ax = plt.subplots(figsize=(6, 4))
     for impl in sorted({_label(r) for r in report["env"]} - {"mujoco-c"}):
         for mode in ("task", "physics"):
@@ -195,7 +197,7 @@ def _plot(report: dict, path: str) -> None:
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

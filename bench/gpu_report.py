@@ -243,6 +243,8 @@ def plot_report(records: list[dict[str, Any]], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bench.figure_file import save_figure
+
     rows = list(latest(records).values())
     fig, (ax_env, ax_f1) = plt.subplots(1, 2, figsize=(11, 4))
     env_rows = [r for r in rows if r["section"] == "env" and r.get("env_steps_per_s")
@@ -270,7 +272,5 @@ def plot_report(records: list[dict[str, Any]], path: str) -> None:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)

@@ -175,6 +175,8 @@ def plot(runs: list[RunCurve], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bench.figure_file import save_figure
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for run in runs:
         label = f"{run.recipe} (seed {run.seed})"
@@ -192,10 +194,8 @@ def plot(runs: list[RunCurve], path: str) -> None:
     if runs:
         axes[0].legend(fontsize=8)
     fig.tight_layout()
-    temporary = path + ".tmp.png"
-    fig.savefig(temporary, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
-    os.replace(temporary, path)
 
 
 def write_report(rung_folder: str, milestones: tuple[int, ...]) -> list[str]:
