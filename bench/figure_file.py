@@ -20,8 +20,10 @@ COLOURS = 256
 
 
 def palette_png(png: bytes) -> bytes:
-    """Quantises one PNG (any mode) to a palette PNG of at most `COLOURS` colours."""
-    image = Image.open(io.BytesIO(png)).convert("RGB")
+    """Quantises one PNG (any mode) to a palette PNG of at most `COLOURS` colours; transparent
+    areas become white (a figure's page)."""
+    rgba = Image.open(io.BytesIO(png)).convert("RGBA")
+    image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     out = io.BytesIO()
     image.quantize(colors=COLOURS, method=Image.Quantize.MEDIANCUT).save(out, "PNG",
                                                                          optimize=True)

@@ -71,3 +71,10 @@ def test_every_figure_in_the_repository_is_a_palette_png():
     assert {p: m for p, m in modes.items() if m != "P"} == {}, (
         "write figures with bench.figure_file.save_figure, or run "
         "`python3 -m bench.figure_file PATHS`")
+
+
+def test_transparent_areas_become_white(tmp_path):
+    path = str(tmp_path / "f.png")
+    Image.new("RGBA", (4, 2), (0, 0, 0, 0)).save(path)
+    compact(path)
+    assert np.all(np.asarray(Image.open(path).convert("RGB")) == 255)
