@@ -66,6 +66,13 @@ def compact(path: str) -> tuple[int, int]:
 
 
 def main(paths: list[str]) -> int:
+    """Compacts each PNG named; exit code 2, nothing rewritten, if one is missing or no PNG."""
+    for path in paths:
+        try:
+            Image.open(path).verify()
+        except (OSError, SyntaxError) as error:
+            print(f"{path}: not a readable image ({error})", file=sys.stderr)
+            return 2
     total_before = total_after = 0
     for path in paths:
         before, after = compact(path)

@@ -78,3 +78,16 @@ def test_transparent_areas_become_white(tmp_path):
     Image.new("RGBA", (4, 2), (0, 0, 0, 0)).save(path)
     compact(path)
     assert np.all(np.asarray(Image.open(path).convert("RGB")) == 255)
+
+
+def test_a_missing_or_broken_file_is_refused_before_anything_is_rewritten(tmp_path, capsys):
+    from bench.figure_file import main
+
+    good = str(tmp_path / "good.png")
+    Image.new("RGBA", (4, 2), (10, 20, 30, 255)).save(good)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    assert main([good, str(broken)]) == 2
+    assert main([good, str(tmp_path / "missing.png")]) == 2
+    assert "broken.png" in capsys.readouterr().err
+    assert Image.open(good).mode == "RGBA"  # untouched
