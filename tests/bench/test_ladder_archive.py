@@ -1,5 +1,6 @@
 """`bench/ladder`: the kept evaluations of the ladder's runs read back, and the committed
-report is the one they make today."""
+report is the one they make today. The archive holds rung folders (`R1`) at its top, for runs
+on today's IK pianist, and under `earlier-ik/` for residual runs on an earlier one."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from bench.learning_report import read_run, write_report
 
 ARCHIVE = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "ladder")
 MILESTONES = (100_000, 250_000, 500_000)  # R1's (`bench.learning_ladder.make_rung`)
-RUNGS = sorted(os.path.basename(os.path.dirname(p))
-               for p in glob.glob(os.path.join(ARCHIVE, "R*", "")))
+# Rung folders relative to ARCHIVE (`R1`, `earlier-ik/R1`); a rung folder's parent is the
+# ladder folder (`--out`) that reports it.
+RUNGS = sorted(os.path.relpath(os.path.dirname(p), ARCHIVE)
+               for pattern in ("R*", os.path.join("*", "R*"))
+               for p in glob.glob(os.path.join(ARCHIVE, pattern, "")))
 
 
 def test_the_archive_holds_runs():
@@ -70,7 +74,7 @@ def _check_ilc_run(folder: str, run) -> None:
 
 @pytest.mark.parametrize("rung", RUNGS)
 def test_the_committed_report_is_the_one_the_runs_make(rung, tmp_path):
-    copy = tmp_path / rung
+    copy = tmp_path / os.path.basename(rung)
     shutil.copytree(os.path.join(ARCHIVE, rung), copy,
                     ignore=shutil.ignore_patterns("ladder.*"))
     write_report(str(copy), MILESTONES)
@@ -78,4 +82,5 @@ def test_the_committed_report_is_the_one_the_runs_make(rung, tmp_path):
         committed = open(os.path.join(ARCHIVE, rung, name)).read()
         assert committed == (copy / name).read_text(), (
             f"bench/ladder/{rung}/{name} is stale: run `python3 -m mjx_piano bench learning "
-            f"--rung {rung} --report-only --out bench/ladder`")
+            f"--rung {os.path.basename(rung)} --report-only --out "
+            f"{os.path.dirname(os.path.join('bench/ladder', rung))}`")
