@@ -74,7 +74,9 @@ RECIPES = {r.name: r for r in (
       for learner, base in (("ppo", PPO_TODAY), ("sac", SAC_CPU))
       for lever, fields in (("random-start", {"env.random_start": True}),
                             ("wrong-key-end", {"env.wrong_key_termination": True}),
-                            ("windows", {"env.random_start": True, "env.episode_steps": 50}))),
+                            ("windows", {"env.random_start": True, "env.episode_steps": 50}),
+                            ("curriculum", {"env.curriculum_first_steps": 10,
+                                            "env.curriculum_env_steps": 250_000}))),
     *(Recipe(f"{learner}-residual-zero-segments{suffix}", f"the {learner}-residual-zero "
              "recipe correcting the segment search's play (the ik-ilc-fingerings-segments run "
              "of the same seed: its tables and fingerings) in place of the IK pianist's; "

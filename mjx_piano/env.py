@@ -64,6 +64,10 @@ class EnvConfig:
         episode_steps: training lever: episodes end (truncated) after this many control steps,
             or at the piece's end if sooner; with `random_start`, training plays random windows
             of the piece. 0 = whole pieces.
+        curriculum_first_steps, curriculum_env_steps: training lever, the curriculum over clip
+            length: training episodes end after `curriculum_first_steps` control steps at
+            first, a limit the learner raises linearly to whole pieces over the agent's first
+            `curriculum_env_steps` env steps (`train.curriculum`); 0 = off.
         reward: the reward terms' weights and bounds (`mjx_piano.rewards.RewardConfig`).
     """
 
@@ -78,6 +82,8 @@ class EnvConfig:
     random_start: bool = False
     wrong_key_termination: bool = False
     episode_steps: int = 0
+    curriculum_first_steps: int = 0
+    curriculum_env_steps: int = 0
     reward: rewards.RewardConfig = rewards.DEFAULT_REWARD
 
     def for_batch(self, batch: int) -> "EnvConfig":
@@ -169,12 +175,9 @@ class PianoEnv:
         if config.observe_fingering and (config.fingering == "none" or not has_hands):
             raise ValueError("observe_fingering needs hands and a fingering solver")
         self.layout = ObservationLayout(
-            num_keys=self.index.num_keys,
-            num_fingertips=len(self.index.fingertip_site),
-            num_hand_joints=len(self.index.hand_qpos),
-            lookahead=config.lookahead,
-            fingering_targets=config.observe_fingering,
-        )
+            num_keys=self.index.num_keys, num_fingertips=len(self.index.fingertip_site),
+            num_hand_joints=len(self.index.hand_qpos), lookahead=config.lookahead,
+            fingering_targets=config.observe_fingering)
         self.action_low = np.append(self.index.ctrl_low, 0.0).astype(np.float32)
         self.action_high = np.append(self.index.ctrl_high, 1.0).astype(np.float32)
         self._fingering = (rewards.fingering_solver(config.fingering, config.reward)
@@ -350,9 +353,11 @@ class PianoEnv:
 
     def evaluation_env(self) -> "PianoEnv":
         """This env without the training levers (`random_start`, `wrong_key_termination`,
-        `episode_steps`), sharing its model and bank: evaluations play every piece whole."""
-        plain = dataclasses.replace(self.config, random_start=False,
-                                    wrong_key_termination=False, episode_steps=0)
+        `episode_steps`, the curriculum), sharing its model and bank: evaluations play every
+        piece whole."""
+        plain = dataclasses.replace(self.config, random_start=False, wrong_key_termination=False,
+                                    episode_steps=0, curriculum_first_steps=0,
+                                    curriculum_env_steps=0)
         if plain == self.config:
             return self
         base = copy.copy(self.base)

@@ -57,12 +57,10 @@ class EnvSpec:
             [-1, 1] to the IK pianist's action (`mjx_piano.residual`; with the tables of the
             ILC run in `residual_tables` if set), reaching this fraction of each control range
             (0: the plain action space).
-        random_start: piano envs, training lever: episodes after the first start at a random
-            control step of their piece (evaluation always plays from the first step).
-        wrong_key_termination: piano envs, training lever: pressing a key the goal does not
-            hold ends the episode as terminal (evaluation plays whole pieces).
-        episode_steps: piano envs, training lever: training episodes end after this many
-            control steps (with `random_start`: random windows of the piece); 0 = whole pieces.
+        random_start, wrong_key_termination, episode_steps, curriculum_first_steps,
+            curriculum_env_steps: piano envs, training levers, as `mjx_piano.env.EnvConfig`
+            says (the curriculum over clip length: `train.curriculum`); evaluations play whole
+            pieces from their first step.
         pieces_sha256: a digest of the goal rolls as loaded, set by `plan_run` (identity: a
             resume on other rolls is refused); '' in runs from before it existed.
     """
@@ -83,6 +81,8 @@ class EnvSpec:
     random_start: bool = False
     wrong_key_termination: bool = False
     episode_steps: int = 0
+    curriculum_first_steps: int = 0
+    curriculum_env_steps: int = 0
     pieces_sha256: str = ""
 
 

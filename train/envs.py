@@ -261,7 +261,9 @@ def piano_config(spec: EnvSpec, reward: RewardConfig = DEFAULT_REWARD) -> PianoC
     return PianoConfig(scene=scene, impl=spec.impl, naconmax=spec.naconmax or None,
                        random_start=spec.random_start,
                        wrong_key_termination=spec.wrong_key_termination,
-                       episode_steps=spec.episode_steps, reward=reward)
+                       episode_steps=spec.episode_steps,
+                       curriculum_first_steps=spec.curriculum_first_steps,
+                       curriculum_env_steps=spec.curriculum_env_steps, reward=reward)
 
 
 def _check_spec(spec: EnvSpec, reward: RewardConfig) -> None:
@@ -303,10 +305,15 @@ def _check_spec(spec: EnvSpec, reward: RewardConfig) -> None:
     if spec.episode_steps < 0:
         raise ValueError(f"env.episode_steps must be >= 0 (0 = whole pieces), got "
                          f"{spec.episode_steps}")
-    levers = (spec.random_start, spec.wrong_key_termination, spec.episode_steps)
+    curriculum = (spec.curriculum_first_steps, spec.curriculum_env_steps)
+    if min(curriculum) < 0 or bool(curriculum[0]) != bool(curriculum[1]):
+        raise ValueError("env.curriculum_first_steps and env.curriculum_env_steps: both > 0 (the "
+                         f"curriculum over clip length) or both 0, got {curriculum}")
+    levers = (spec.random_start, spec.wrong_key_termination, spec.episode_steps,
+              spec.curriculum_first_steps)
     if any(levers) and spec.name == "toy":
-        raise ValueError("env.random_start, env.wrong_key_termination and env.episode_steps are "
-                         "levers of the piano envs, not of 'toy'")
+        raise ValueError("env.random_start, env.wrong_key_termination, env.episode_steps and "
+                         "env.curriculum_* are levers of the piano envs, not of 'toy'")
     if reward != DEFAULT_REWARD and spec.name == "toy":
         raise ValueError("the reward section sets the piano envs' rewards; the toy env has its "
                          "own (leave reward.* at their defaults)")

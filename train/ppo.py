@@ -24,6 +24,7 @@ from brax.training import types as brax_types
 from flax import linen, struct
 
 from train.config import PPOConfig
+from train.curriculum import training_bank
 from train.envs import Env
 from train.episodes import EvalMetrics, RolloutStats, play_pieces, rollout_stats
 
@@ -202,7 +203,8 @@ class PPO:
             (env states after the rollout, the rollout [T, E, ...], its statistics).
         """
         policy = self.networks.policy_network
-        env = self.env.bind(state.bank)
+        env_steps = state.iteration * self.config.num_envs * self.config.unroll_length
+        env = self.env.bind(training_bank(self.env, state.bank, env_steps))
 
         def step(env_state: Any, step_key: jax.Array):
             logits = policy.apply(state.normalizer, state.params.policy, env_state.obs)

@@ -23,6 +23,7 @@ from flax import struct
 
 from train import replay as replay_buffer
 from train.config import SACConfig
+from train.curriculum import training_bank
 from train.envs import Env
 from train.episodes import EvalMetrics, RolloutStats, play_pieces, rollout_stats
 from train.sac_networks import Actor, CriticEnsemble, sample_action
@@ -182,8 +183,9 @@ class SAC:
         """Runs `unroll_length` steps in every env: uniform random actions while the agent's
         env steps are below `warmup_steps`, else the stochastic policy."""
         cfg = self.config
-        warm = state.iteration * cfg.num_envs * cfg.unroll_length < cfg.warmup_steps
-        env = self.env.bind(state.bank)
+        env_steps = state.iteration * cfg.num_envs * cfg.unroll_length
+        warm = env_steps < cfg.warmup_steps
+        env = self.env.bind(training_bank(self.env, state.bank, env_steps))
 
         def step(env_state: Any, step_key: jax.Array):
             k_policy, k_random = jax.random.split(step_key)
