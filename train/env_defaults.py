@@ -9,12 +9,14 @@ from typing import Any
 from mjx_piano.defaults import KERNEL_KEYS_SOLVER
 from train.config import RENAMED_FIELDS, EnvSpec
 
-# The piano env's: the learning ladder's best recipe among the policy learners on R1,
-# 'ppo-residual-zero' (bench/RESULTS.md: median F1 0.697 at 100k env steps per clip, where PPO
-# on the plain action space stays at 0.000 and each env lever at <= 0.010): a correction of at
-# most 10% of each control range to the IK pianist's action from a zero start (the first
-# policy plays the IK pianist), on the ladder's task: kernel keys with their 2 solver / 4
-# line-search iterations (the latter only with kernel keys).
+# The piano env's: the learning ladder's best recipe among the policy learners on R1, with
+# either learner (bench/RESULTS.md): a correction of at most 10% of each control range to the
+# IK pianist's action from a zero start (the first policy plays the IK pianist), on the
+# ladder's task: kernel keys with their 2 solver / 4 line-search iterations (the latter only
+# with kernel keys). On the IK pianist of e9a4810 (start 0.715), the median F1's window mean at
+# 100k env steps per clip is 0.790 for 'sac-residual-zero' (`--algo sac`, seeds 0 and 1; seed 0
+# 0.833 at 500k) and 0.778 for 'ppo-residual-zero' (seed 0); PPO on the plain action space
+# stays at 0.000 at 100k and each env lever at <= 0.010.
 PIANO_RESIDUAL: dict[str, Any] = {"env.residual_scale": 0.1, "ppo.zero_initial_action": True,
                                   "sac.zero_initial_action": True}
 KERNEL_TASK: dict[str, Any] = {"env.key_dynamics": "kernel",
